@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/postpipe/postpipe/internal/api"
+	"github.com/postpipe/postpipe/internal/config"
+	"github.com/postpipe/postpipe/internal/devstack"
+	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/store"
+)
+
+// runAll is 'postpipe run': API and sink in one process, on the embedded
+// broker and store where none is configured.
+func runAll(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, log, err := setup("run", args, getenv)
+	if err != nil {
+		return err
+	}
+	cfg, stopEmbedded, err := embedded(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopEmbedded()
+	return serve(ctx, cfg, log, true)
+}
+
+// runAPI is 'postpipe api': the HTTP API alone.
+func runAPI(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, log, err := setup("api", args, getenv)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, localStack(cfg, log), log, false)
+}
+
+// serve runs the API, and the sink too when withSink, until ctx ends, then
+// shuts down in order: stop accepting, finish in-flight requests, flush the
+// producer, flush and commit the sink's batch, close the clients.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bool) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, log)
+	prod, err := newProducer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	pub := kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout)
+
+	var sk *sink.Sink
+	if withSink {
+		if sk, err = newSink(cfg, st, log); err != nil {
+			return err
+		}
+	}
+
+	handler := api.New(api.Limits{
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,
+		MaxBatchPosts:     config.MaxBatchPosts,
+	}, pub, st, []api.Check{
+		{Name: "kafka", Ping: prod.Ping},
+		{Name: "mongodb", Ping: st.Ping},
+	}, log)
+	srv := api.NewServer(cfg.HTTPAddr, handler, cfg.ProduceTimeout, log)
+
+	// The sink outlives the HTTP server: it stops only after the last
+	// request is answered and the producer flushed.
+	sinkCtx, stopSink := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSink()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer stopSink()
+		err := serveHTTP(gctx, srv, cfg.ShutdownTimeout/2, log)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout/2)
+		defer cancel()
+		if ferr := pub.Flush(fctx); ferr != nil {
+			log.Warn("producer not fully flushed at shutdown; unacknowledged posts were answered 503", "err", ferr)
+		}
+		return err
+	})
+	if sk != nil {
+		g.Go(func() error { return sk.Run(sinkCtx) })
+	}
+	err = g.Wait()
+	log.Info("postpipe stopped")
+	return err
+}
+
+// serveHTTP serves until ctx ends, then stops accepting and lets in-flight
+// requests finish for up to grace.
+func serveHTTP(ctx context.Context, srv *http.Server, grace time.Duration, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
+	}
+	log.Info("HTTP API listening", "addr", ln.Addr().String(),
+		"try", fmt.Sprintf(`curl -i -H 'Content-Type: application/json' -d '{"author":"ada","title":"Hello","content":"First post"}' http://%s/v1/posts`, dialable(ln.Addr())))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: no new requests, finishing in-flight ones")
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish in time; closing them", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http: %w", err)
+	}
+	return nil
+}
+
+func dialable(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// runSink is 'postpipe sink': one consumer-group member.
+func runSink(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, log, err := setup("sink", args, getenv)
+	if err != nil {
+		return err
+	}
+	cfg = localStack(cfg, log)
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, log)
+
+	admin, err := kgo.NewClient(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	err = ensureTopics(ctx, cfg, admin)
+	admin.Close()
+	if err != nil {
+		return err
+	}
+
+	sk, err := newSink(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	log.Info("sink running", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup)
+	err = sk.Run(ctx)
+	s := sk.Stats()
+	log.Info("sink stopped", "batches", s.Batches, "inserted", s.Inserted, "duplicates", s.Duplicates, "dead_lettered", s.DeadLettered)
+	return err
+}
+
+func newSink(cfg config.Config, st *store.Store, log *slog.Logger) (*sink.Sink, error) {
+	return sink.New(sink.Config{
+		Topic:        cfg.KafkaTopic,
+		DLQTopic:     cfg.KafkaDLQTopic,
+		Group:        cfg.KafkaGroup,
+		BatchSize:    cfg.SinkBatchSize,
+		BatchWait:    cfg.SinkBatchWait,
+		FlushTimeout: cfg.ShutdownTimeout / 2,
+	}, st, log.With("component", "sink"), kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
+}
+
+// runStack is 'postpipe stack': the embedded broker and store as servers.
+func runStack(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, log, err := setup("stack", args, getenv)
+	if err != nil {
+		return err
+	}
+	unlock, err := devstack.LockDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	k, err := devstack.StartKafka(filepath.Join(cfg.DataDir, "kafka"), cfg.StackKafkaAddr, quieter(log, slog.LevelWarn))
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	m, err := devstack.StartMongo(filepath.Join(cfg.DataDir, "mongo"), cfg.StackMongoAddr, quieter(log, slog.LevelError))
+	if err != nil {
+		return err
+	}
+	log.Info("stack running: point api and sink here (they do so by default)",
+		"kafka", k.Addr(), "mongodb", m.URI(), "data", cfg.DataDir)
+	<-ctx.Done()
+	log.Info("stack stopping")
+	return m.Close()
+}

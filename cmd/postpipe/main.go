@@ -1,0 +1,80 @@
+// Command postpipe is a write API that answers once Kafka has a post and a
+// sink that lands the posts in MongoDB. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "postpipe:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `postpipe: a write API in front of Kafka, and a sink from Kafka into MongoDB.
+
+Usage: postpipe <command> [flags]
+
+Commands:
+  run      API and sink in one process; starts an embedded broker and store
+           when POSTPIPE_KAFKA_BROKERS / POSTPIPE_MONGODB_URI are empty
+  api      the HTTP API alone
+  sink     the Kafka -> MongoDB writer alone (a consumer-group member)
+  stack    the embedded broker and store as network servers for api and sink
+  version  print the version
+
+Run 'postpipe <command> --help' for the flags of a command.
+`
+
+// run is main without the process: it returns instead of exiting.
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return runAll(ctx, rest, getenv)
+	case "api":
+		return runAPI(ctx, rest, getenv)
+	case "sink":
+		return runSink(ctx, rest, getenv)
+	case "stack":
+		return runStack(ctx, rest, getenv)
+	case "version", "--version", "-version":
+		fmt.Println("postpipe", version())
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Print(usage)
+		return nil
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// versionOverride is set at link time by the Makefile (-X main.versionOverride=…).
+var versionOverride string
+
+func version() string {
+	if versionOverride != "" {
+		return versionOverride
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/config"
+	"github.com/postpipe/postpipe/internal/devstack"
+	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/store"
+)
+
+// connectTimeout bounds how long start-up waits for the broker and store.
+const connectTimeout = 30 * time.Second
+
+// setup loads and checks the configuration and builds the logger.
+func setup(cmd string, args []string, getenv func(string) string) (config.Config, *slog.Logger, error) {
+	cfg, err := config.Load(cmd, args, getenv, os.Stderr)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, err
+	}
+	log := newLogger(cfg)
+	log.Info("postpipe starting", "command", cmd, "version", version(), "config", cfg)
+	return cfg, log, nil
+}
+
+// quieter returns log without the records below min, unless log is at debug
+// level: the broker client and the embedded servers are chatty at info.
+func quieter(log *slog.Logger, min slog.Level) *slog.Logger {
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(levelFloor{log.Handler(), min})
+}
+
+// levelFloor drops records below min, whatever the wrapped handler allows.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h levelFloor) WithGroup(name string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(name), h.min}
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	level, _ := config.ParseLevel(cfg.LogLevel) // checked by Validate
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// embedded starts the in-process broker and store that cfg leaves
+// unconfigured, on free loopback ports, and returns cfg pointing at them.
+// stop shuts them down; call it after every client has disconnected.
+func embedded(cfg config.Config, log *slog.Logger) (_ config.Config, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	if !cfg.EmbeddedKafka() && !cfg.EmbeddedMongo() {
+		return cfg, stop, nil
+	}
+	unlock, err := devstack.LockDir(cfg.DataDir)
+	if err != nil {
+		return cfg, nil, err
+	}
+	stops = append(stops, unlock)
+
+	if cfg.EmbeddedKafka() {
+		dir := filepath.Join(cfg.DataDir, "kafka")
+		k, err := devstack.StartKafka(dir, "127.0.0.1:0", quieter(log, slog.LevelWarn))
+		if err != nil {
+			return cfg, nil, err
+		}
+		stops = append(stops, k.Close)
+		cfg.KafkaBrokers = []string{k.Addr()}
+		log.Info("using the embedded Kafka-protocol broker (kfake); set POSTPIPE_KAFKA_BROKERS to use real Kafka",
+			"addr", k.Addr(), "data", dir)
+	}
+	if cfg.EmbeddedMongo() {
+		dir := filepath.Join(cfg.DataDir, "mongo")
+		m, err := devstack.StartMongo(dir, "127.0.0.1:0", quieter(log, slog.LevelError))
+		if err != nil {
+			return cfg, nil, err
+		}
+		stops = append(stops, func() {
+			if err := m.Close(); err != nil {
+				log.Warn("embedded store stopped with an error", "err", err)
+			}
+		})
+		cfg.MongoURI = m.URI()
+		log.Info("using the embedded MongoDB-protocol store (FerretDB on SQLite); set POSTPIPE_MONGODB_URI to use real MongoDB",
+			"uri", m.URI(), "data", dir)
+	}
+	return cfg, stop, nil
+}
+
+// localStack points api and sink processes that have no broker or store
+// configured at the servers 'postpipe stack' runs.
+func localStack(cfg config.Config, log *slog.Logger) config.Config {
+	if cfg.EmbeddedKafka() {
+		cfg.KafkaBrokers = []string{cfg.StackKafkaAddr}
+		log.Info("no POSTPIPE_KAFKA_BROKERS: using the local stack's broker (start it with 'postpipe stack')", "addr", cfg.StackKafkaAddr)
+	}
+	if cfg.EmbeddedMongo() {
+		cfg.MongoURI = "mongodb://" + cfg.StackMongoAddr + "/"
+		log.Info("no POSTPIPE_MONGODB_URI: using the local stack's store (start it with 'postpipe stack')", "uri", cfg.MongoURI)
+	}
+	return cfg
+}
+
+// newProducer connects the API's producer and makes sure the topics exist.
+func newProducer(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
+	opts := append(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn)), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka producer: %w", err)
+	}
+	if err := ensureTopics(ctx, cfg, cl); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+func ensureTopics(ctx context.Context, cfg config.Config, cl *kgo.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	t := func(name string) kafka.Topic {
+		return kafka.Topic{Name: name, Partitions: int32(cfg.KafkaPartitions), Replication: int16(cfg.KafkaReplication)}
+	}
+	if err := kafka.EnsureTopics(ctx, cl, t(cfg.KafkaTopic), t(cfg.KafkaDLQTopic)); err != nil {
+		return fmt.Errorf("kafka at %v: %w", cfg.KafkaBrokers, err)
+	}
+	return nil
+}
+
+// openStore connects to the store and creates its indexes.
+func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDatabase, cfg.MongoCollection)
+	if err != nil {
+		return nil, fmt.Errorf("mongodb at %s: %w", config.RedactURI(cfg.MongoURI), err)
+	}
+	if err := st.EnsureIndexes(ctx); err != nil {
+		_ = st.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return st, nil
+}
+
+func closeStore(st *store.Store, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := st.Close(ctx); err != nil {
+		log.Warn("closing the store failed", "err", err)
+	}
+}

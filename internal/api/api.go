@@ -1,0 +1,86 @@
+// Package api is postpipe's HTTP interface: it decodes and validates posts,
+// hands them to the broker (or, on the direct path, the store) and turns
+// every outcome into a JSON answer or an RFC 9457 problem.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// Publisher hands posts to the broker. errs[i] must be nil exactly when the
+// broker durably acknowledged posts[i]: a 202 is only sent on nil.
+type Publisher interface {
+	Publish(ctx context.Context, posts []post.Post) (errs []error)
+}
+
+// Store reads posts and writes them on the direct path. Insert returns
+// post.ErrExists for an id already stored; Get returns post.ErrNotFound.
+type Store interface {
+	Insert(ctx context.Context, p post.Post) (post.Post, error)
+	Get(ctx context.Context, id string) (post.Post, error)
+	List(ctx context.Context, q post.Query) ([]post.Post, error)
+}
+
+// Check is a readiness probe of one dependency.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Limits bound what one request may carry.
+type Limits struct {
+	MaxBodyBytes      int64
+	MaxBatchBodyBytes int64
+	MaxBatchPosts     int
+}
+
+// API serves the routes. Build it with New.
+type API struct {
+	limits Limits
+	pub    Publisher
+	store  Store
+	checks []Check
+	log    *slog.Logger
+	now    func() time.Time
+	mux    *http.ServeMux
+}
+
+// New wires the routes.
+func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Logger) *API {
+	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: http.NewServeMux()}
+	a.mux.HandleFunc("POST /v1/posts", a.createPost)
+	a.mux.HandleFunc("POST /v1/posts:batch", a.createBatch)
+	a.mux.HandleFunc("POST /v1/posts:direct", a.createDirect)
+	a.mux.HandleFunc("GET /v1/posts/{id}", a.getPost)
+	a.mux.HandleFunc("GET /v1/posts", a.listPosts)
+	a.mux.HandleFunc("POST /api/create-post-with-kafka", a.legacyWithKafka)
+	a.mux.HandleFunc("POST /api/create-post-without-kafka", a.legacyWithoutKafka)
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("/", a.notFound)
+	return a
+}
+
+// ServeHTTP serves a request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// NewServer returns an HTTP server with every timeout set, so a slow or
+// stalled client cannot hold a connection or goroutine forever. The write
+// timeout leaves room for the produce timeout.
+func NewServer(addr string, h http.Handler, produceTimeout time.Duration, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      produceTimeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

@@ -1,0 +1,214 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+type accepted struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}
+
+// accept reads, validates and publishes one post, returning it only once the
+// broker acknowledged it.
+func (a *API) accept(w http.ResponseWriter, r *http.Request) (post.Post, error) {
+	p, err := a.readPost(w, r)
+	if err != nil {
+		return post.Post{}, err
+	}
+	if err := a.pub.Publish(r.Context(), []post.Post{p})[0]; err != nil {
+		return post.Post{}, &unavailableError{dependency: "kafka", err: err}
+	}
+	return p, nil
+}
+
+func (a *API) createPost(w http.ResponseWriter, r *http.Request) {
+	p, err := a.accept(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/posts/"+p.ID)
+	writeJSON(w, http.StatusAccepted, accepted{ID: p.ID, Status: "accepted"})
+}
+
+// readPost decodes and validates the body and gives the post its id: the one
+// derived from the Idempotency-Key when there is one, a fresh one otherwise.
+func (a *API) readPost(w http.ResponseWriter, r *http.Request) (post.Post, error) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return post.Post{}, err
+	}
+	body, err := readBody(w, r, a.limits.MaxBodyBytes)
+	if err != nil {
+		return post.Post{}, err
+	}
+	in, err := decodeInput(body)
+	if err != nil {
+		return post.Post{}, err
+	}
+	if err := in.Validate(); err != nil {
+		return post.Post{}, err
+	}
+	now := a.now()
+	id := post.NewID(now)
+	if key != "" {
+		id = post.KeyedID(key)
+	}
+	return post.New(id, in, now), nil
+}
+
+// batchItem is one post's outcome in a batch answer.
+type batchItem struct {
+	ID     string            `json:"id,omitempty"`
+	Status int               `json:"status"`
+	Detail string            `json:"detail,omitempty"`
+	Errors []post.FieldError `json:"errors,omitempty"`
+}
+
+// createBatch accepts up to MaxBatchPosts posts, produces the valid ones
+// together and answers 207 with one result per item, in order, so a client
+// retries exactly the items that did not get a 202.
+func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body, err := readBody(w, r, a.limits.MaxBatchBodyBytes)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	raw, err := decodeArray(body)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	switch {
+	case len(raw) == 0:
+		a.fail(w, r, badRequest(http.StatusUnprocessableEntity, "the batch is empty"))
+		return
+	case len(raw) > a.limits.MaxBatchPosts:
+		a.fail(w, r, badRequest(http.StatusUnprocessableEntity, fmt.Sprintf("the batch has %d posts; the limit is %d", len(raw), a.limits.MaxBatchPosts)))
+		return
+	}
+
+	now := a.now()
+	results := make([]batchItem, len(raw))
+	posts := make([]post.Post, 0, len(raw))
+	slots := make([]int, 0, len(raw)) // posts[j] answers results[slots[j]]
+	for i, item := range raw {
+		in, err := decodeInput(item)
+		if err == nil {
+			err = in.Validate()
+		}
+		if err != nil {
+			results[i] = itemFailure(err)
+			continue
+		}
+		id := post.NewID(now)
+		if key != "" {
+			id = post.KeyedID(key + "#" + strconv.Itoa(i))
+		}
+		posts = append(posts, post.New(id, in, now))
+		slots = append(slots, i)
+	}
+	if len(posts) > 0 {
+		for j, err := range a.pub.Publish(r.Context(), posts) {
+			i := slots[j]
+			if err != nil {
+				results[i] = batchItem{ID: posts[j].ID, Status: http.StatusServiceUnavailable, Detail: "kafka did not acknowledge this post; retry it"}
+				continue
+			}
+			results[i] = batchItem{ID: posts[j].ID, Status: http.StatusAccepted}
+		}
+	}
+	writeJSON(w, http.StatusMultiStatus, results)
+}
+
+func itemFailure(err error) batchItem {
+	var (
+		reqErr *requestError
+		valErr *post.ValidationError
+	)
+	switch {
+	case errors.As(err, &valErr):
+		return batchItem{Status: http.StatusUnprocessableEntity, Detail: valErr.Error(), Errors: valErr.Fields}
+	case errors.As(err, &reqErr):
+		return batchItem{Status: reqErr.status, Detail: reqErr.detail, Errors: reqErr.fields}
+	default:
+		return batchItem{Status: http.StatusBadRequest, Detail: err.Error()}
+	}
+}
+
+// createDirect writes the post straight to the store: the baseline path
+// without Kafka, answering 201 with the stored document. A repeated
+// Idempotency-Key returns the document stored the first time.
+func (a *API) createDirect(w http.ResponseWriter, r *http.Request) {
+	stored, err := a.insert(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/posts/"+stored.ID)
+	writeJSON(w, http.StatusCreated, stored)
+}
+
+func (a *API) insert(w http.ResponseWriter, r *http.Request) (post.Post, error) {
+	p, err := a.readPost(w, r)
+	if err != nil {
+		return post.Post{}, err
+	}
+	stored, err := a.store.Insert(r.Context(), p)
+	if errors.Is(err, post.ErrExists) {
+		w.Header().Set("Idempotent-Replayed", "true")
+		stored, err = a.store.Get(r.Context(), p.ID)
+	}
+	if err != nil {
+		return post.Post{}, &unavailableError{dependency: "mongodb", err: err}
+	}
+	return stored, nil
+}
+
+// The routes of the project postpipe grew from, kept so its clients and
+// load scripts work unchanged.
+
+type legacyAnswer struct {
+	Message string `json:"message"`
+}
+
+func (a *API) legacyWithKafka(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.accept(w, r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, legacyAnswer{Message: "post created"})
+}
+
+func (a *API) legacyWithoutKafka(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.insert(w, r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, legacyAnswer{Message: "post created"})
+}
+
+// idempotencyKey returns the Idempotency-Key header, checked for shape.
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 {
+		return "", badRequest(http.StatusBadRequest, "Idempotency-Key must be at most 255 characters")
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return "", badRequest(http.StatusBadRequest, "Idempotency-Key must be printable ASCII")
+		}
+	}
+	return key, nil
+}

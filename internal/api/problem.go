@@ -1,0 +1,94 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type     string            `json:"type"`
+	Title    string            `json:"title"`
+	Status   int               `json:"status"`
+	Detail   string            `json:"detail"`
+	Instance string            `json:"instance,omitempty"`
+	Errors   []post.FieldError `json:"errors,omitempty"`
+}
+
+// requestError is a client mistake found while reading a request.
+type requestError struct {
+	status int
+	detail string
+	fields []post.FieldError
+}
+
+func (e *requestError) Error() string { return e.detail }
+
+func badRequest(status int, detail string) error {
+	return &requestError{status: status, detail: detail}
+}
+
+// unavailableError is a dependency that could not do its part in time.
+type unavailableError struct {
+	dependency string // "kafka" or "mongodb"
+	err        error
+}
+
+func (e *unavailableError) Error() string { return e.dependency + " unavailable: " + e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// retryAfterSeconds is what a 503 tells clients to wait.
+const retryAfterSeconds = 1
+
+// fail answers with the problem for err. It is the one place where errors
+// become HTTP statuses.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := problem{Type: "about:blank", Instance: r.URL.Path}
+	var (
+		reqErr  *requestError
+		valErr  *post.ValidationError
+		unavErr *unavailableError
+	)
+	switch {
+	case errors.As(err, &reqErr):
+		p.Status, p.Detail, p.Errors = reqErr.status, reqErr.detail, reqErr.fields
+	case errors.As(err, &valErr):
+		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, valErr.Error(), valErr.Fields
+	case errors.Is(err, post.ErrNotFound):
+		p.Status, p.Detail = http.StatusNotFound, "no post with this id is stored (yet): an accepted post appears once the sink has written it"
+	case errors.As(err, &unavErr):
+		p.Status = http.StatusServiceUnavailable
+		p.Detail = unavErr.dependency + " is unavailable; nothing was accepted, retry later (with the same Idempotency-Key to be safe)"
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		a.log.Warn("dependency unavailable", "dependency", unavErr.dependency, "path", r.URL.Path, "err", unavErr.err)
+	default:
+		p.Status, p.Detail = http.StatusInternalServerError, "internal error"
+		a.log.Error("request failed", "path", r.URL.Path, "err", err)
+	}
+	p.Title = http.StatusText(p.Status)
+	writeProblem(w, p)
+}
+
+func writeProblem(w http.ResponseWriter, p problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON answers status with v as JSON. An encoding error here can only
+// be a broken connection, which has nobody left to tell.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	a.fail(w, r, badRequest(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
+}

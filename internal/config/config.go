@@ -1,0 +1,223 @@
+// Package config holds postpipe's settings: one struct, its defaults, how
+// flags and POSTPIPE_* environment variables fill it, and the checks it must
+// pass before anything connects.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is every setting of every subcommand.
+type Config struct {
+	HTTPAddr     string
+	MaxBodyBytes int64
+	// MaxBatchBodyBytes bounds POST /v1/posts:batch, which carries up to
+	// MaxBatchPosts posts in one body.
+	MaxBatchBodyBytes int64
+	ProduceTimeout    time.Duration
+	ShutdownTimeout   time.Duration
+
+	KafkaBrokers     []string
+	KafkaTopic       string
+	KafkaDLQTopic    string
+	KafkaPartitions  int
+	KafkaReplication int
+	KafkaGroup       string
+	// KafkaLinger trades latency for batching: 0 sends at once and still
+	// batches whatever arrives while a request is in flight.
+	KafkaLinger time.Duration
+
+	MongoURI        string
+	MongoDatabase   string
+	MongoCollection string
+
+	SinkBatchSize int
+	SinkBatchWait time.Duration
+
+	DataDir        string
+	StackKafkaAddr string
+	StackMongoAddr string
+
+	LogLevel  string
+	LogFormat string
+}
+
+// MaxBatchPosts is the most posts one batch request may carry.
+const MaxBatchPosts = 500
+
+// Default returns the defaults: the only place they are written down.
+func Default() Config {
+	return Config{
+		HTTPAddr:          ":8080",
+		MaxBodyBytes:      1 << 20,
+		MaxBatchBodyBytes: 16 << 20,
+		ProduceTimeout:    5 * time.Second,
+		ShutdownTimeout:   8 * time.Second,
+
+		KafkaTopic:       "posts",
+		KafkaDLQTopic:    "posts.dlq",
+		KafkaPartitions:  6,
+		KafkaReplication: -1,
+		KafkaGroup:       "postpipe-sink",
+		KafkaLinger:      0,
+
+		MongoDatabase:   "postpipe",
+		MongoCollection: "posts",
+
+		SinkBatchSize: 500,
+		SinkBatchWait: 50 * time.Millisecond,
+
+		DataDir:        "./data",
+		StackKafkaAddr: "127.0.0.1:9092",
+		StackMongoAddr: "127.0.0.1:27017",
+
+		LogLevel:  "info",
+		LogFormat: "text",
+	}
+}
+
+// EmbeddedKafka reports whether no broker is configured, so the process
+// starts its own.
+func (c Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
+
+// EmbeddedMongo reports whether no store is configured, so the process
+// starts its own.
+func (c Config) EmbeddedMongo() bool { return c.MongoURI == "" }
+
+// Validate reports every invalid setting at once, by its environment name.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	addr := func(env, v string) {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			bad(env, "%q is not host:port", v)
+		}
+	}
+	addr("POSTPIPE_HTTP_ADDR", c.HTTPAddr)
+	addr("POSTPIPE_STACK_KAFKA_ADDR", c.StackKafkaAddr)
+	addr("POSTPIPE_STACK_MONGODB_ADDR", c.StackMongoAddr)
+	for _, b := range c.KafkaBrokers {
+		addr("POSTPIPE_KAFKA_BROKERS", b)
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("POSTPIPE_MAX_BODY_BYTES", "must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxBatchBodyBytes < c.MaxBodyBytes {
+		bad("POSTPIPE_MAX_BATCH_BODY_BYTES", "must be at least POSTPIPE_MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxBatchBodyBytes)
+	}
+	if c.ProduceTimeout < 100*time.Millisecond || c.ProduceTimeout > 2*time.Minute {
+		bad("POSTPIPE_PRODUCE_TIMEOUT", "must be between 100ms and 2m, got %s", c.ProduceTimeout)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("POSTPIPE_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	}
+	for env, v := range map[string]string{
+		"POSTPIPE_KAFKA_TOPIC": c.KafkaTopic, "POSTPIPE_KAFKA_DLQ_TOPIC": c.KafkaDLQTopic,
+		"POSTPIPE_KAFKA_GROUP": c.KafkaGroup, "POSTPIPE_MONGODB_DATABASE": c.MongoDatabase,
+		"POSTPIPE_MONGODB_COLLECTION": c.MongoCollection, "POSTPIPE_DATA_DIR": c.DataDir,
+	} {
+		if strings.TrimSpace(v) == "" {
+			bad(env, "must not be empty")
+		}
+	}
+	if c.KafkaTopic == c.KafkaDLQTopic {
+		bad("POSTPIPE_KAFKA_DLQ_TOPIC", "must differ from POSTPIPE_KAFKA_TOPIC (%q)", c.KafkaTopic)
+	}
+	if c.KafkaPartitions < 1 || c.KafkaPartitions > 10000 {
+		bad("POSTPIPE_KAFKA_PARTITIONS", "must be between 1 and 10000, got %d", c.KafkaPartitions)
+	}
+	if c.KafkaReplication == 0 || c.KafkaReplication < -1 {
+		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or positive, got %d", c.KafkaReplication)
+	}
+	if c.KafkaLinger < 0 || c.KafkaLinger > time.Second {
+		bad("POSTPIPE_KAFKA_LINGER", "must be between 0 and 1s, got %s", c.KafkaLinger)
+	}
+	if c.MongoURI != "" {
+		if u, err := url.Parse(c.MongoURI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
+			bad("POSTPIPE_MONGODB_URI", "must be a mongodb:// or mongodb+srv:// URI")
+		}
+	}
+	if c.SinkBatchSize < 1 || c.SinkBatchSize > 10000 {
+		bad("POSTPIPE_SINK_BATCH_SIZE", "must be between 1 and 10000, got %d", c.SinkBatchSize)
+	}
+	if c.SinkBatchWait <= 0 || c.SinkBatchWait > time.Minute {
+		bad("POSTPIPE_SINK_BATCH_WAIT", "must be between 1ns and 1m, got %s", c.SinkBatchWait)
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		bad("POSTPIPE_LOG_LEVEL", "%v", err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("POSTPIPE_LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return nil
+}
+
+// ParseLevel turns debug, info, warn or error into a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
+	}
+	return l, nil
+}
+
+// LogValue lets the whole config be logged at start with credentials masked.
+func (c Config) LogValue() slog.Value {
+	brokers := "embedded"
+	if !c.EmbeddedKafka() {
+		brokers = strings.Join(c.KafkaBrokers, ",")
+	}
+	mongo := "embedded"
+	if !c.EmbeddedMongo() {
+		mongo = RedactURI(c.MongoURI)
+	}
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("kafka_brokers", brokers),
+		slog.String("kafka_topic", c.KafkaTopic),
+		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
+		slog.Int("kafka_partitions", c.KafkaPartitions),
+		slog.String("kafka_group", c.KafkaGroup),
+		slog.String("mongodb_uri", mongo),
+		slog.String("mongodb_database", c.MongoDatabase),
+		slog.String("data_dir", c.DataDir),
+		slog.Int("sink_batch_size", c.SinkBatchSize),
+		slog.Duration("sink_batch_wait", c.SinkBatchWait),
+		slog.Duration("produce_timeout", c.ProduceTimeout),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+	)
+}
+
+// RedactURI masks the password in a connection URI (and any query value
+// that looks like a secret) so it can be logged or shown in an error.
+func RedactURI(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URI)"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "password") || strings.Contains(lk, "secret") || strings.Contains(lk, "token") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}

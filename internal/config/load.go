@@ -1,0 +1,96 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Load fills a Config from defaults, then POSTPIPE_* environment variables,
+// then command-line flags (the flag wins). Every flag --foo-bar has the
+// variable POSTPIPE_FOO_BAR. It returns flag.ErrHelp after printing usage
+// for -h/--help.
+func Load(cmd string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
+	fs.SetOutput(out)
+	c.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: postpipe %s [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", cmd)
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(out, "  --%s  (%s, default %q)\n      %s\n", f.Name, EnvName(f.Name), f.DefValue, f.Usage)
+		})
+	}
+
+	// Environment first, through the flags' own parsers so both give the
+	// same errors; then the command line overrides it.
+	var errs []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q: %v", EnvName(f.Name), v, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("invalid environment:\n%s", strings.Join(errs, "\n"))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("postpipe %s: unexpected argument %q", cmd, fs.Arg(0))
+	}
+	return c, nil
+}
+
+// EnvName is the environment variable for a flag name.
+func EnvName(flagName string) string {
+	return "POSTPIPE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (c *Config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address the HTTP API listens on")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body accepted for one post (413 above)")
+	fs.Int64Var(&c.MaxBatchBodyBytes, "max-batch-body-bytes", c.MaxBatchBodyBytes, "largest request body accepted by POST /v1/posts:batch")
+	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", c.ProduceTimeout, "how long a request waits for the broker's acknowledgement before answering 503")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown may take to finish in-flight work")
+
+	fs.Var((*listValue)(&c.KafkaBrokers), "kafka-brokers", "comma-separated Kafka bootstrap brokers; empty starts an embedded broker")
+	fs.StringVar(&c.KafkaTopic, "kafka-topic", c.KafkaTopic, "topic the posts are produced to")
+	fs.StringVar(&c.KafkaDLQTopic, "kafka-dlq-topic", c.KafkaDLQTopic, "dead-letter topic for records the sink cannot store")
+	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", c.KafkaPartitions, "partitions of the topics when the service creates them")
+	fs.IntVar(&c.KafkaReplication, "kafka-replication", c.KafkaReplication, "replication factor of the topics when the service creates them (-1: broker default)")
+	fs.StringVar(&c.KafkaGroup, "kafka-group", c.KafkaGroup, "consumer group of the sink")
+	fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "how long the producer waits to fill a batch before sending")
+
+	fs.StringVar(&c.MongoURI, "mongodb-uri", c.MongoURI, "MongoDB connection URI; empty starts an embedded FerretDB on SQLite")
+	fs.StringVar(&c.MongoDatabase, "mongodb-database", c.MongoDatabase, "database that holds the posts")
+	fs.StringVar(&c.MongoCollection, "mongodb-collection", c.MongoCollection, "collection that holds the posts")
+
+	fs.IntVar(&c.SinkBatchSize, "sink-batch-size", c.SinkBatchSize, "most records the sink writes in one bulk write")
+	fs.DurationVar(&c.SinkBatchWait, "sink-batch-wait", c.SinkBatchWait, "longest the sink waits to fill a batch")
+
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded broker and store keep their files")
+	fs.StringVar(&c.StackKafkaAddr, "stack-kafka-addr", c.StackKafkaAddr, "address of the Kafka protocol server started by 'postpipe stack'")
+	fs.StringVar(&c.StackMongoAddr, "stack-mongodb-addr", c.StackMongoAddr, "address of the MongoDB protocol server started by 'postpipe stack'")
+
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+}
+
+// listValue is a comma-separated list flag.
+type listValue []string
+
+func (l *listValue) String() string { return strings.Join(*l, ",") }
+
+func (l *listValue) Set(s string) error {
+	*l = nil
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}

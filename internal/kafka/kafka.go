@@ -1,0 +1,72 @@
+// Package kafka connects postpipe to Kafka with franz-go: the client options
+// every process shares, creation of the topics, and the publisher the API
+// hands accepted posts to.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// ClientOpts are the options every postpipe client starts from; callers
+// append their own (producer or consumer settings) and call kgo.NewClient.
+func ClientOpts(brokers []string, log *slog.Logger) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID("postpipe"),
+		kgo.WithLogger(kslog.New(log.With("component", "kafka"))),
+	}
+}
+
+// ProducerOpts make the client an idempotent, acks=all producer that gives a
+// record up once timeout has passed, so no caller waits longer than that.
+func ProducerOpts(timeout, linger time.Duration) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(timeout),
+		kgo.ProducerLinger(linger),
+	}
+}
+
+// Topic is a topic the service needs.
+type Topic struct {
+	Name        string
+	Partitions  int32
+	Replication int16 // -1: the broker's default
+}
+
+// EnsureTopics creates the topics that do not exist yet. Relying on
+// auto-creation would hide a misconfigured topic name and give the topic the
+// broker's defaults instead of ours.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
+	adm := kadm.NewClient(cl)
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	for _, t := range topics {
+		if d, ok := existing[t.Name]; ok && d.Err == nil {
+			continue
+		}
+		resp, err := adm.CreateTopic(ctx, t.Partitions, t.Replication, nil, t.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}

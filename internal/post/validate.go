@@ -1,0 +1,60 @@
+package post
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// FieldError says what is wrong with one field.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in one post, so a client can fix
+// them all in one round trip.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid post: " + strings.Join(parts, "; ")
+}
+
+// Validate checks in against the limits and returns a *ValidationError
+// listing each bad field, or nil.
+func (in Input) Validate() error {
+	var fs []FieldError
+	add := func(field, format string, args ...any) {
+		fs = append(fs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	text := func(field, v string, required bool, max int) {
+		switch {
+		case required && strings.TrimSpace(v) == "":
+			add(field, "is required")
+		case !utf8.ValidString(v):
+			add(field, "must be valid UTF-8")
+		case utf8.RuneCountInString(v) > max:
+			add(field, "must be at most %d characters", max)
+		}
+	}
+	text("author", in.Author, true, MaxAuthorLen)
+	text("title", in.Title, true, MaxTitleLen)
+	text("subtitle", in.Subtitle, false, MaxSubtitleLen)
+	text("content", in.Content, true, MaxContentLen)
+	if len(in.Tags) > MaxTags {
+		add("tags", "must have at most %d tags, got %d", MaxTags, len(in.Tags))
+	}
+	for i, t := range in.Tags {
+		text(fmt.Sprintf("tags[%d]", i), t, true, MaxTagLen)
+	}
+	if len(fs) > 0 {
+		return &ValidationError{Fields: fs}
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+// Package sink moves posts from the Kafka topic into the store: a
+// consumer-group member that writes mini-batches with one idempotent bulk
+// write each and commits offsets only once a batch is durably written, so a
+// crash, restart or rebalance can repeat a write but never lose one.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// Writer stores a batch of posts idempotently: writing a post that is
+// already stored must succeed and count it as a duplicate.
+type Writer interface {
+	WriteBatch(ctx context.Context, posts []post.Post) (inserted, duplicates int, err error)
+}
+
+// Config says what the sink reads and how it batches.
+type Config struct {
+	Topic     string
+	DLQTopic  string
+	Group     string
+	BatchSize int
+	BatchWait time.Duration
+	// FlushTimeout bounds the last flush and commit at shutdown.
+	FlushTimeout time.Duration
+}
+
+// Stats are running totals since the sink started.
+type Stats struct {
+	Batches      int64
+	Inserted     int64
+	Duplicates   int64
+	DeadLettered int64
+}
+
+// Sink is one consumer-group member. Run it once.
+type Sink struct {
+	cfg   Config
+	w     Writer
+	log   *slog.Logger
+	cl    *kgo.Client
+	stats struct{ batches, inserted, duplicates, deadLettered atomic.Int64 }
+}
+
+// New creates the group member. opts carry the brokers, logger and any
+// security settings; the sink adds what its guarantees depend on.
+func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error) {
+	s := &Sink{cfg: cfg, w: w, log: log}
+	all := append(append([]kgo.Opt(nil), opts...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Offsets are committed by hand after each write...
+		kgo.DisableAutoCommit(),
+		// ...and partitions are handed over only between batches, when
+		// everything polled is written and committed.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			log.Info("partitions assigned", "partitions", m[cfg.Topic])
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			log.Info("partitions revoked", "partitions", m[cfg.Topic])
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			log.Warn("partitions lost", "partitions", m[cfg.Topic])
+		}),
+	)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer: %w", err)
+	}
+	s.cl = cl
+	return s, nil
+}
+
+// Stats returns the running totals.
+func (s *Sink) Stats() Stats {
+	return Stats{
+		Batches:      s.stats.batches.Load(),
+		Inserted:     s.stats.inserted.Load(),
+		Duplicates:   s.stats.duplicates.Load(),
+		DeadLettered: s.stats.deadLettered.Load(),
+	}
+}
+
+// Ping checks that a broker answers.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("ping kafka: %w", err)
+	}
+	return nil
+}
+
+// Run consumes until ctx ends, then writes and commits what it holds (within
+// FlushTimeout), leaves the group and closes its client. It returns nil on a
+// clean stop.
+func (s *Sink) Run(ctx context.Context) error {
+	defer s.cl.CloseAllowingRebalance()
+
+	var (
+		batch []*kgo.Record
+		first time.Time // when the oldest record in batch was polled
+	)
+	for {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if len(batch) > 0 {
+			pollCtx, cancel = context.WithDeadline(ctx, first.Add(s.cfg.BatchWait))
+		}
+		fetches := s.cl.PollRecords(pollCtx, s.cfg.BatchSize-len(batch))
+		cancel()
+		if fetches.IsClientClosed() {
+			return errors.New("consumer closed unexpectedly")
+		}
+		fetches.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		if len(batch) == 0 {
+			first = time.Now()
+		}
+		fetches.EachRecord(func(r *kgo.Record) { batch = append(batch, r) })
+
+		stopping := ctx.Err() != nil
+		if len(batch) > 0 && (stopping || len(batch) >= s.cfg.BatchSize || time.Since(first) >= s.cfg.BatchWait) {
+			err := s.flush(ctx, batch)
+			if err != nil && ctx.Err() != nil {
+				stopping = true
+				fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FlushTimeout)
+				err = s.flush(fctx, batch)
+				fcancel()
+			}
+			if err != nil {
+				// Nothing of this batch was committed: the group will
+				// deliver it again, to this member or another.
+				s.log.Warn("stopping with an unwritten batch; it will be delivered again", "records", len(batch), "err", err)
+				return nil
+			}
+			batch = batch[:0]
+		}
+		if len(batch) == 0 {
+			s.cl.AllowRebalance()
+		}
+		if stopping && len(batch) == 0 {
+			return nil
+		}
+	}
+}
