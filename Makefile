@@ -1,0 +1,45 @@
+# postpipe — the two commands a newcomer needs are `make run` and `make test`.
+
+GO            ?= go
+BIN           := bin/postpipe
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -s -w -X main.versionOverride=$(VERSION)
+TOOLS         := $(CURDIR)/.tools
+STATICCHECK   := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+# Go test flags: always with the race detector.
+TESTFLAGS     ?= -race -count=1 -timeout 20m
+
+.PHONY: all build run test lint vet fmt clean
+
+all: lint test build
+
+## build: compile bin/postpipe
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/postpipe
+
+## run: serve on :8080 with the embedded broker and store (data in ./data)
+run: build
+	./$(BIN) run
+
+## test: every test, the whole pipeline in-process, with the race detector
+test:
+	$(GO) test $(TESTFLAGS) ./...
+
+## lint: go vet, gofmt and staticcheck
+lint: vet $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(STATICCHECK) ./...
+
+vet:
+	$(GO) vet ./...
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## fmt: format the code
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin $(TOOLS)
