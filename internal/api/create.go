@@ -114,7 +114,9 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		id := post.NewID(now)
 		if key != "" {
-			id = post.KeyedID(key + "#" + strconv.Itoa(i))
+			// A NUL cannot occur in a key (printable ASCII only), so
+			// these ids never meet the ids of single posts.
+			id = post.KeyedID(key + "\x00" + strconv.Itoa(i))
 		}
 		posts = append(posts, post.New(id, in, now))
 		slots = append(slots, i)
@@ -166,12 +168,15 @@ func (a *API) insert(w http.ResponseWriter, r *http.Request) (post.Post, error) 
 		return post.Post{}, err
 	}
 	stored, err := a.store.Insert(r.Context(), p)
-	if errors.Is(err, post.ErrExists) {
-		w.Header().Set("Idempotent-Replayed", "true")
+	replayed := errors.Is(err, post.ErrExists)
+	if replayed {
 		stored, err = a.store.Get(r.Context(), p.ID)
 	}
 	if err != nil {
 		return post.Post{}, &unavailableError{dependency: "mongodb", err: err}
+	}
+	if replayed { // only once the stored document is really what we answer
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	return stored, nil
 }

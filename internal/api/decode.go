@@ -85,7 +85,11 @@ func classifyJSONError(err error) error {
 		if field == "" {
 			return badRequest(http.StatusBadRequest, fmt.Sprintf("the body must be a JSON object, not %s", typeErr.Value))
 		}
-		msg := fmt.Sprintf("must be %s, not %s", jsonKind(typeErr.Type.String()), typeErr.Value)
+		kind := jsonKind(typeErr.Type.String())
+		if strings.HasPrefix(field, "tags") { // an element of tags reports the element's type
+			kind = "an array of strings"
+		}
+		msg := fmt.Sprintf("must be %s, not %s", kind, typeErr.Value)
 		return &requestError{status: http.StatusUnprocessableEntity, detail: "invalid post: " + field + ": " + msg,
 			fields: []post.FieldError{{Field: field, Message: msg}}}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

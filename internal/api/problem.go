@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -58,13 +59,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail, p.Errors = reqErr.status, reqErr.detail, reqErr.fields
 	case errors.As(err, &valErr):
 		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, valErr.Error(), valErr.Fields
-	case errors.Is(err, post.ErrNotFound):
-		p.Status, p.Detail = http.StatusNotFound, "no post with this id is stored (yet): an accepted post appears once the sink has written it"
-	case errors.As(err, &unavErr):
+	case errors.As(err, &unavErr): // before ErrNotFound, which a dependency failure may wrap
 		p.Status = http.StatusServiceUnavailable
 		p.Detail = unavErr.dependency + " is unavailable; nothing was accepted, retry later (with the same Idempotency-Key to be safe)"
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 		a.log.Warn("dependency unavailable", "dependency", unavErr.dependency, "path", r.URL.Path, "err", unavErr.err)
+	case errors.Is(err, post.ErrNotFound):
+		p.Status, p.Detail = http.StatusNotFound, "no post with this id is stored (yet): an accepted post appears once the sink has written it"
 	default:
 		p.Status, p.Detail = http.StatusInternalServerError, "internal error"
 		a.log.Error("request failed", "path", r.URL.Path, "err", err)
@@ -90,5 +91,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	if allow := a.allowedMethods(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		a.fail(w, r, badRequest(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed for "+r.URL.Path))
+		return
+	}
 	a.fail(w, r, badRequest(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
+}
+
+// allowedMethods lists the methods that have a route for r's path. The
+// catch-all "/" route matches every method, which hides the mux's own 405.
+func (a *API) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.WithContext(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }

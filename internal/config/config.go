@@ -113,11 +113,12 @@ func (c Config) Validate() error {
 	if c.MaxBatchBodyBytes < c.MaxBodyBytes {
 		bad("POSTPIPE_MAX_BATCH_BODY_BYTES", "must be at least POSTPIPE_MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxBatchBodyBytes)
 	}
-	if c.ProduceTimeout < 100*time.Millisecond || c.ProduceTimeout > 2*time.Minute {
-		bad("POSTPIPE_PRODUCE_TIMEOUT", "must be between 100ms and 2m, got %s", c.ProduceTimeout)
+	// franz-go refuses a record delivery timeout under 1s.
+	if c.ProduceTimeout < time.Second || c.ProduceTimeout > 2*time.Minute {
+		bad("POSTPIPE_PRODUCE_TIMEOUT", "must be between 1s and 2m, got %s", c.ProduceTimeout)
 	}
-	if c.ShutdownTimeout <= 0 {
-		bad("POSTPIPE_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
+	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
+		bad("POSTPIPE_SHUTDOWN_TIMEOUT", "must be between 1s and 10m, got %s", c.ShutdownTimeout)
 	}
 	for env, v := range map[string]string{
 		"POSTPIPE_KAFKA_TOPIC": c.KafkaTopic, "POSTPIPE_KAFKA_DLQ_TOPIC": c.KafkaDLQTopic,
@@ -203,7 +204,9 @@ func (c Config) LogValue() slog.Value {
 // that looks like a secret) so it can be logged or shown in an error.
 func RedactURI(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Opaque != "" || u.Host == "" {
+		// Without a host ("mongodb:/u:pw@h", a typo) a password would sit
+		// unrecognised in the path or opaque part: show nothing.
 		return "(unparseable URI)"
 	}
 	if u.User != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -33,7 +34,8 @@ func Unmarshal(key, value []byte) (Post, error) {
 	if err := dec.Decode(&p); err != nil {
 		return Post{}, fmt.Errorf("%w: not a post in JSON: %v", ErrBadRecord, err)
 	}
-	if dec.More() {
+	// dec.More would miss a stray '}' or ']': only io.EOF means nothing follows.
+	if _, err := dec.Token(); err != io.EOF {
 		return Post{}, fmt.Errorf("%w: trailing data after the post", ErrBadRecord)
 	}
 	switch {

@@ -72,7 +72,13 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	s.stats.duplicates.Add(int64(dups))
 	s.stats.deadLettered.Add(int64(len(dead)))
 
-	if err := s.cl.CommitRecords(ctx, recs...); err != nil {
+	// The batch is stored: commit it even if ctx ended meanwhile (Run
+	// was told to stop during the write), within FlushTimeout. With ctx
+	// the commit would fail and a stopped sink would leave stored records
+	// uncommitted.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FlushTimeout)
+	defer ccancel()
+	if err := s.cl.CommitRecords(cctx, recs...); err != nil {
 		// The batch is stored; if the commit is lost the records come
 		// back and are written again as duplicates, which is harmless.
 		s.log.Warn("commit failed; the batch may be delivered again", "records", len(recs), "err", err)

@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -60,9 +61,25 @@ var indexes = []struct {
 }
 
 // EnsureIndexes creates the missing indexes. It leaves existing ones alone
-// because FerretDB 1.24 crashes the connection on a createIndexes that
-// repeats an existing compound index.
+// and tries again when creation fails, because FerretDB 1.24 drops the
+// connection on a createIndexes that repeats an existing compound index —
+// which also happens when several postpipe processes start at once.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	var err error
+	for attempt := 1; attempt <= 5; attempt++ {
+		if err = s.createMissingIndexes(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *Store) createMissingIndexes(ctx context.Context) error {
 	specs, err := s.coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
 		return fmt.Errorf("list indexes: %w", err)

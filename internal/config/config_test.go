@@ -1,0 +1,289 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// problems returns the lines of a Validate error after its heading.
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Validate() = nil, want an error")
+	}
+	heading, rest, ok := strings.Cut(err.Error(), "\n")
+	if !ok || heading != "invalid configuration:" {
+		t.Fatalf("error %q does not start with the heading line", err)
+	}
+	return strings.Split(rest, "\n")
+}
+
+func TestDefaultValidates(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+	}{
+		{"brokers", func(c *Config) { c.KafkaBrokers = []string{"k1:9092", "[::1]:9093"} }},
+		{"mongodb URI", func(c *Config) { c.MongoURI = "mongodb://user:pw@h1:27017,h2:27017/db?replicaSet=rs" }},
+		{"mongodb+srv URI", func(c *Config) { c.MongoURI = "mongodb+srv://cluster.example.com/db" }},
+		{"smallest body limit", func(c *Config) { c.MaxBodyBytes = 1024 }},
+		{"batch limit equal to body limit", func(c *Config) { c.MaxBatchBodyBytes = c.MaxBodyBytes }},
+		{"produce timeout upper bound", func(c *Config) { c.ProduceTimeout = 2 * time.Minute }},
+		{"replication factor", func(c *Config) { c.KafkaReplication = 3 }},
+		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
+		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
+		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.modify(&c)
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate() = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name    string
+		modify  func(*Config)
+		wantEnv string
+	}{
+		{"http addr", func(c *Config) { c.HTTPAddr = "8080" }, "POSTPIPE_HTTP_ADDR"},
+		{"stack kafka addr", func(c *Config) { c.StackKafkaAddr = "localhost" }, "POSTPIPE_STACK_KAFKA_ADDR"},
+		{"stack mongodb addr", func(c *Config) { c.StackMongoAddr = "" }, "POSTPIPE_STACK_MONGODB_ADDR"},
+		{"broker", func(c *Config) { c.KafkaBrokers = []string{"k1:9092", "k2"} }, "POSTPIPE_KAFKA_BROKERS"},
+		{"body limit", func(c *Config) { c.MaxBodyBytes, c.MaxBatchBodyBytes = 1023, 1<<20 }, "POSTPIPE_MAX_BODY_BYTES"},
+		{"batch body limit", func(c *Config) { c.MaxBatchBodyBytes = c.MaxBodyBytes - 1 }, "POSTPIPE_MAX_BATCH_BODY_BYTES"},
+		{"produce timeout too short", func(c *Config) { c.ProduceTimeout = 999 * time.Millisecond }, "POSTPIPE_PRODUCE_TIMEOUT"},
+		{"produce timeout too long", func(c *Config) { c.ProduceTimeout = 2*time.Minute + 1 }, "POSTPIPE_PRODUCE_TIMEOUT"},
+		{"shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "POSTPIPE_SHUTDOWN_TIMEOUT"},
+		{"topic", func(c *Config) { c.KafkaTopic = "" }, "POSTPIPE_KAFKA_TOPIC"},
+		{"dlq topic", func(c *Config) { c.KafkaDLQTopic = "  " }, "POSTPIPE_KAFKA_DLQ_TOPIC"},
+		{"dlq same as topic", func(c *Config) { c.KafkaDLQTopic = c.KafkaTopic }, "POSTPIPE_KAFKA_DLQ_TOPIC"},
+		{"group", func(c *Config) { c.KafkaGroup = "\t" }, "POSTPIPE_KAFKA_GROUP"},
+		{"database", func(c *Config) { c.MongoDatabase = "" }, "POSTPIPE_MONGODB_DATABASE"},
+		{"collection", func(c *Config) { c.MongoCollection = "" }, "POSTPIPE_MONGODB_COLLECTION"},
+		{"data dir", func(c *Config) { c.DataDir = "" }, "POSTPIPE_DATA_DIR"},
+		{"no partitions", func(c *Config) { c.KafkaPartitions = 0 }, "POSTPIPE_KAFKA_PARTITIONS"},
+		{"too many partitions", func(c *Config) { c.KafkaPartitions = 10001 }, "POSTPIPE_KAFKA_PARTITIONS"},
+		{"zero replication", func(c *Config) { c.KafkaReplication = 0 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"negative replication", func(c *Config) { c.KafkaReplication = -2 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"negative linger", func(c *Config) { c.KafkaLinger = -time.Millisecond }, "POSTPIPE_KAFKA_LINGER"},
+		{"long linger", func(c *Config) { c.KafkaLinger = time.Second + 1 }, "POSTPIPE_KAFKA_LINGER"},
+		{"URI scheme", func(c *Config) { c.MongoURI = "postgres://db:5432" }, "POSTPIPE_MONGODB_URI"},
+		{"URI syntax", func(c *Config) { c.MongoURI = "mongodb://db:27017/%zz" }, "POSTPIPE_MONGODB_URI"},
+		{"batch size zero", func(c *Config) { c.SinkBatchSize = 0 }, "POSTPIPE_SINK_BATCH_SIZE"},
+		{"batch size too big", func(c *Config) { c.SinkBatchSize = 10001 }, "POSTPIPE_SINK_BATCH_SIZE"},
+		{"batch wait zero", func(c *Config) { c.SinkBatchWait = 0 }, "POSTPIPE_SINK_BATCH_WAIT"},
+		{"batch wait too long", func(c *Config) { c.SinkBatchWait = time.Minute + 1 }, "POSTPIPE_SINK_BATCH_WAIT"},
+		{"log level", func(c *Config) { c.LogLevel = "loud" }, "POSTPIPE_LOG_LEVEL"},
+		{"log format", func(c *Config) { c.LogFormat = "xml" }, "POSTPIPE_LOG_FORMAT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.modify(&c)
+			lines := problems(t, c.Validate())
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], tt.wantEnv+": ") {
+				t.Errorf("problems = %q, want exactly one, about %s", lines, tt.wantEnv)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEverythingAtOnce(t *testing.T) {
+	c := Default()
+	c.HTTPAddr = "nope"
+	c.SinkBatchWait = 0
+	c.LogFormat = "yaml"
+	c.KafkaBrokers = []string{"a", "b:1", "c"}
+	lines := problems(t, c.Validate())
+	want := map[string]int{"POSTPIPE_HTTP_ADDR": 1, "POSTPIPE_SINK_BATCH_WAIT": 1, "POSTPIPE_LOG_FORMAT": 1, "POSTPIPE_KAFKA_BROKERS": 2}
+	got := map[string]int{}
+	for _, l := range lines {
+		env, _, _ := strings.Cut(l, ":")
+		got[env]++
+	}
+	if len(got) != len(want) {
+		t.Errorf("problems = %q, want them for %v", lines, want)
+	}
+	for env, n := range want {
+		if got[env] != n {
+			t.Errorf("%d problems for %s, want %d; all: %q", got[env], env, n, lines)
+		}
+	}
+}
+
+func TestValidateDoesNotShowURIPassword(t *testing.T) {
+	c := Default()
+	c.MongoURI = "http://admin:hunter2@db:27017/%zz"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil for a non-mongodb URI")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error %q shows the password", err)
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	for in, want := range map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError, "WARN": slog.LevelWarn} {
+		got, err := ParseLevel(in)
+		if err != nil || got != want {
+			t.Errorf("ParseLevel(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseLevel("verbose"); err == nil || !strings.Contains(err.Error(), `"verbose"`) {
+		t.Errorf("ParseLevel(verbose) error = %v, want one naming the value", err)
+	}
+}
+
+func TestRedactURI(t *testing.T) {
+	tests := []struct {
+		name    string
+		uri     string
+		want    []string // must appear
+		secrets []string // must not
+	}{
+		{
+			name:    "password",
+			uri:     "mongodb://app:hunter2@db1:27017,db2:27017/blog?replicaSet=rs0",
+			want:    []string{"mongodb://app:xxxxx@db1:27017,db2:27017/blog", "replicaSet=rs0"},
+			secrets: []string{"hunter2"},
+		},
+		{
+			name:    "escaped password",
+			uri:     "mongodb+srv://app:p%40ss%3Aw0rd@cluster.example.com/",
+			want:    []string{"mongodb+srv://app:xxxxx@cluster.example.com/"},
+			secrets: []string{"p%40ss", "w0rd", "p@ss"},
+		},
+		{
+			name:    "empty password",
+			uri:     "mongodb://app:@db:27017",
+			want:    []string{"app:xxxxx@db:27017"},
+			secrets: nil,
+		},
+		{
+			name:    "secret query values",
+			uri:     "mongodb://db:27017/?authSource=admin&password=p1&clientSecret=s1&apiToken=t1&TOKEN=t2",
+			want:    []string{"authSource=admin", "password=xxxxx", "clientSecret=xxxxx", "apiToken=xxxxx", "TOKEN=xxxxx"},
+			secrets: []string{"p1", "s1", "t1", "t2"},
+		},
+		{
+			name:    "no credentials",
+			uri:     "mongodb://app@db:27017/blog",
+			want:    []string{"mongodb://app@db:27017/blog"},
+			secrets: []string{"xxxxx"},
+		},
+		{
+			name:    "unparseable",
+			uri:     "mongodb://app:hunter2@db:27017/%zz",
+			want:    []string{"(unparseable URI)"},
+			secrets: []string{"hunter2", "app"},
+		},
+		{
+			name:    "typo without the double slash",
+			uri:     "mongodb:/app:hunter2@db:27017",
+			secrets: []string{"hunter2"},
+		},
+		{
+			name:    "opaque",
+			uri:     "mongodb:app:hunter2@db:27017",
+			secrets: []string{"hunter2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := RedactURI(tt.uri)
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("RedactURI(%q) = %q, want it to contain %q", tt.uri, got, w)
+				}
+			}
+			for _, s := range tt.secrets {
+				if strings.Contains(got, s) {
+					t.Errorf("RedactURI(%q) = %q shows %q", tt.uri, got, s)
+				}
+			}
+		})
+	}
+}
+
+func TestRedactURIKeepsAUsableURI(t *testing.T) {
+	got := RedactURI("mongodb://app:hunter2@db:27017/blog?token=abc&w=majority")
+	u, err := url.Parse(got)
+	if err != nil {
+		t.Fatalf("RedactURI gave %q, which does not parse: %v", got, err)
+	}
+	pw, _ := u.User.Password()
+	if u.User.Username() != "app" || pw != "xxxxx" || u.Host != "db:27017" || u.Path != "/blog" ||
+		u.Query().Get("w") != "majority" || u.Query().Get("token") != "xxxxx" {
+		t.Errorf("RedactURI gave %q: user %q password %q host %q path %q query %v", got, u.User.Username(), pw, u.Host, u.Path, u.Query())
+	}
+}
+
+// logged renders c as an attribute through a JSON slog handler and returns
+// the raw output and the decoded "config" group.
+func logged(t *testing.T, c Config) (string, map[string]any) {
+	t.Helper()
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	var line struct {
+		Config map[string]any `json:"config"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	if line.Config == nil {
+		t.Fatalf("log line %q has no config group", buf.String())
+	}
+	return buf.String(), line.Config
+}
+
+func TestLogValueMasksCredentials(t *testing.T) {
+	c := Default()
+	c.KafkaBrokers = []string{"k1:9092", "k2:9092"}
+	c.MongoURI = "mongodb://app:hunter2@db:27017/blog?authSource=admin&sessionToken=tok3n"
+	raw, group := logged(t, c)
+
+	for _, secret := range []string{"hunter2", "tok3n"} {
+		if strings.Contains(raw, secret) {
+			t.Errorf("log output shows %q: %s", secret, raw)
+		}
+	}
+	want := map[string]any{
+		"http_addr":     ":8080",
+		"kafka_brokers": "k1:9092,k2:9092",
+		"kafka_topic":   "posts",
+		"mongodb_uri":   "mongodb://app:xxxxx@db:27017/blog?authSource=admin&sessionToken=xxxxx",
+		"data_dir":      "./data",
+	}
+	for k, v := range want {
+		if group[k] != v {
+			t.Errorf("config.%s = %v, want %v", k, group[k], v)
+		}
+	}
+}
+
+func TestLogValueEmbedded(t *testing.T) {
+	_, group := logged(t, Default())
+	for _, k := range []string{"kafka_brokers", "mongodb_uri"} {
+		if group[k] != "embedded" {
+			t.Errorf("config.%s = %v, want embedded", k, group[k])
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a getenv that knows only vars.
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+// load runs Load for the serve command and fails the test on error.
+func load(t *testing.T, vars map[string]string, args ...string) Config {
+	t.Helper()
+	var out bytes.Buffer
+	c, err := Load("serve", args, env(vars), &out)
+	if err != nil {
+		t.Fatalf("Load(%q) with env %v: %v\noutput: %s", args, vars, err, out.String())
+	}
+	return c
+}
+
+func TestLoadDefaults(t *testing.T) {
+	var out bytes.Buffer
+	c, err := Load("serve", nil, env(nil), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := Default(); !reflect.DeepEqual(c, want) {
+		t.Errorf("Load without env or flags = %+v, want the defaults %+v", c, want)
+	}
+	if out.Len() != 0 {
+		t.Errorf("Load printed %q; want nothing", out.String())
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"default", nil, nil, ":8080"},
+		{"env over default", map[string]string{"POSTPIPE_HTTP_ADDR": ":9000"}, nil, ":9000"},
+		{"flag over default", nil, []string{"--http-addr=:9100"}, ":9100"},
+		{"flag over env", map[string]string{"POSTPIPE_HTTP_ADDR": ":9000"}, []string{"--http-addr", ":9100"}, ":9100"},
+		{"single dash flag over env", map[string]string{"POSTPIPE_HTTP_ADDR": ":9000"}, []string{"-http-addr=:9200"}, ":9200"},
+		{"empty env is unset", map[string]string{"POSTPIPE_HTTP_ADDR": ""}, nil, ":8080"},
+		{"other variables do not count", map[string]string{"HTTP_ADDR": ":1", "postpipe_http_addr": ":2"}, nil, ":8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := load(t, tt.env, tt.args...).HTTPAddr; got != tt.want {
+				t.Errorf("HTTPAddr = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadSettings(t *testing.T) {
+	tests := []struct {
+		env   string
+		value string
+		got   func(Config) any
+		want  any
+	}{
+		{"POSTPIPE_HTTP_ADDR", "127.0.0.1:8181", func(c Config) any { return c.HTTPAddr }, "127.0.0.1:8181"},
+		{"POSTPIPE_MAX_BODY_BYTES", "4096", func(c Config) any { return c.MaxBodyBytes }, int64(4096)},
+		{"POSTPIPE_MAX_BATCH_BODY_BYTES", "8192", func(c Config) any { return c.MaxBatchBodyBytes }, int64(8192)},
+		{"POSTPIPE_PRODUCE_TIMEOUT", "1500ms", func(c Config) any { return c.ProduceTimeout }, 1500 * time.Millisecond},
+		{"POSTPIPE_SHUTDOWN_TIMEOUT", "1m", func(c Config) any { return c.ShutdownTimeout }, time.Minute},
+		{"POSTPIPE_KAFKA_BROKERS", " k1:9092, k2:9093 ,,k3:9094 ", func(c Config) any { return c.KafkaBrokers }, []string{"k1:9092", "k2:9093", "k3:9094"}},
+		{"POSTPIPE_KAFKA_TOPIC", "articles", func(c Config) any { return c.KafkaTopic }, "articles"},
+		{"POSTPIPE_KAFKA_DLQ_TOPIC", "articles.dead", func(c Config) any { return c.KafkaDLQTopic }, "articles.dead"},
+		{"POSTPIPE_KAFKA_PARTITIONS", "12", func(c Config) any { return c.KafkaPartitions }, 12},
+		{"POSTPIPE_KAFKA_REPLICATION", "3", func(c Config) any { return c.KafkaReplication }, 3},
+		{"POSTPIPE_KAFKA_GROUP", "g2", func(c Config) any { return c.KafkaGroup }, "g2"},
+		{"POSTPIPE_KAFKA_LINGER", "5ms", func(c Config) any { return c.KafkaLinger }, 5 * time.Millisecond},
+		{"POSTPIPE_MONGODB_URI", "mongodb://db:27017", func(c Config) any { return c.MongoURI }, "mongodb://db:27017"},
+		{"POSTPIPE_MONGODB_DATABASE", "blog", func(c Config) any { return c.MongoDatabase }, "blog"},
+		{"POSTPIPE_MONGODB_COLLECTION", "entries", func(c Config) any { return c.MongoCollection }, "entries"},
+		{"POSTPIPE_SINK_BATCH_SIZE", "64", func(c Config) any { return c.SinkBatchSize }, 64},
+		{"POSTPIPE_SINK_BATCH_WAIT", "250ms", func(c Config) any { return c.SinkBatchWait }, 250 * time.Millisecond},
+		{"POSTPIPE_DATA_DIR", "/var/lib/postpipe", func(c Config) any { return c.DataDir }, "/var/lib/postpipe"},
+		{"POSTPIPE_STACK_KAFKA_ADDR", ":19092", func(c Config) any { return c.StackKafkaAddr }, ":19092"},
+		{"POSTPIPE_STACK_MONGODB_ADDR", ":37017", func(c Config) any { return c.StackMongoAddr }, ":37017"},
+		{"POSTPIPE_LOG_LEVEL", "debug", func(c Config) any { return c.LogLevel }, "debug"},
+		{"POSTPIPE_LOG_FORMAT", "json", func(c Config) any { return c.LogFormat }, "json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			if got := tt.got(Default()); reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("test value %v is the default; pick another", got)
+			}
+			if got := tt.got(load(t, map[string]string{tt.env: tt.value})); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("from %s=%q: got %#v, want %#v", tt.env, tt.value, got, tt.want)
+			}
+			flagName := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(tt.env, "POSTPIPE_")), "_", "-")
+			if got := tt.got(load(t, nil, flagName+"="+tt.value)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("from %s=%q: got %#v, want %#v", flagName, tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadBrokersFlagReplacesEnv(t *testing.T) {
+	c := load(t, map[string]string{"POSTPIPE_KAFKA_BROKERS": "a:1,b:2"}, "--kafka-brokers=c:3")
+	if want := []string{"c:3"}; !reflect.DeepEqual(c.KafkaBrokers, want) {
+		t.Errorf("KafkaBrokers = %q, want %q (the flag replaces the list)", c.KafkaBrokers, want)
+	}
+	c = load(t, map[string]string{"POSTPIPE_KAFKA_BROKERS": "a:1"}, "--kafka-brokers=")
+	if !c.EmbeddedKafka() {
+		t.Errorf("KafkaBrokers = %q after an empty flag, want none (embedded broker)", c.KafkaBrokers)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantErr  error    // checked with errors.Is when set
+		wantMsgs []string // each must appear in the error
+		wantOut  []string // each must appear in the output
+	}{
+		{
+			name:     "bad duration in env",
+			env:      map[string]string{"POSTPIPE_SINK_BATCH_WAIT": "soon"},
+			wantMsgs: []string{"POSTPIPE_SINK_BATCH_WAIT", `"soon"`},
+		},
+		{
+			name:     "bad number in env",
+			env:      map[string]string{"POSTPIPE_KAFKA_PARTITIONS": "many"},
+			wantMsgs: []string{"POSTPIPE_KAFKA_PARTITIONS", `"many"`},
+		},
+		{
+			name:     "every bad variable at once",
+			env:      map[string]string{"POSTPIPE_MAX_BODY_BYTES": "1MB", "POSTPIPE_PRODUCE_TIMEOUT": "5", "POSTPIPE_HTTP_ADDR": ":1"},
+			wantMsgs: []string{"POSTPIPE_MAX_BODY_BYTES", "POSTPIPE_PRODUCE_TIMEOUT"},
+		},
+		{
+			name:     "bad flag value",
+			args:     []string{"--sink-batch-size=lots"},
+			wantMsgs: []string{"sink-batch-size", "lots"},
+		},
+		{
+			name:     "unknown flag",
+			args:     []string{"--no-such-flag"},
+			wantMsgs: []string{"no-such-flag"},
+			wantOut:  []string{"no-such-flag", "Usage: postpipe serve"},
+		},
+		{
+			name:     "positional argument",
+			args:     []string{"--http-addr=:1", "extra"},
+			wantMsgs: []string{`unexpected argument "extra"`},
+		},
+		{
+			name:    "--help",
+			args:    []string{"--help"},
+			wantErr: flag.ErrHelp,
+			wantOut: []string{"Usage: postpipe serve", "--http-addr", "POSTPIPE_HTTP_ADDR", "--sink-batch-wait", "POSTPIPE_SINK_BATCH_WAIT", `default "50ms"`},
+		},
+		{
+			name:    "-h",
+			args:    []string{"-h"},
+			wantErr: flag.ErrHelp,
+			wantOut: []string{"Usage: postpipe serve", "POSTPIPE_KAFKA_BROKERS"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			c, err := Load("serve", tt.args, env(tt.env), &out)
+			if err == nil {
+				t.Fatalf("Load = %+v, nil; want an error", c)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v is not %v", err, tt.wantErr)
+			}
+			for _, m := range tt.wantMsgs {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not mention %q", err, m)
+				}
+			}
+			for _, m := range tt.wantOut {
+				if !strings.Contains(out.String(), m) {
+					t.Errorf("output does not contain %q:\n%s", m, out.String())
+				}
+			}
+			if !reflect.DeepEqual(c, Config{}) {
+				t.Errorf("Load returned %+v with its error; want the zero Config", c)
+			}
+		})
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	tests := map[string]string{
+		"http-addr":          "POSTPIPE_HTTP_ADDR",
+		"kafka-brokers":      "POSTPIPE_KAFKA_BROKERS",
+		"sink-batch-wait":    "POSTPIPE_SINK_BATCH_WAIT",
+		"stack-mongodb-addr": "POSTPIPE_STACK_MONGODB_ADDR",
+	}
+	for in, want := range tests {
+		if got := EnvName(in); got != want {
+			t.Errorf("EnvName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestEveryFlagHasItsVariable checks through the help text that each flag
+// documents the variable Load really reads for it.
+func TestEveryFlagHasItsVariable(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := Load("sink", []string{"-help"}, env(nil), &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Load(-help) = %v, want flag.ErrHelp", err)
+	}
+	var flags int
+	for _, line := range strings.Split(out.String(), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "--") {
+			continue
+		}
+		flags++
+		name, rest, _ := strings.Cut(strings.TrimPrefix(line, "--"), " ")
+		if want := "(" + EnvName(name) + ","; !strings.Contains(rest, want) {
+			t.Errorf("help line %q does not name %s", line, EnvName(name))
+		}
+	}
+	if flags < 20 {
+		t.Errorf("help lists %d flags, want every setting (at least 20):\n%s", flags, out.String())
+	}
+}

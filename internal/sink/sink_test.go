@@ -1,0 +1,658 @@
+package sink_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/sink"
+)
+
+const (
+	topic    = "posts"
+	dlqTopic = "posts.dlq"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// fakeWriter records every post written by a successful call, keyed by id.
+// While failing is set, every call fails and records nothing.
+type fakeWriter struct {
+	mu       sync.Mutex
+	counts   map[string]int // id → times written
+	posts    map[string]post.Post
+	calls    int // successful calls
+	failed   int // failed calls
+	failing  bool
+	maxBatch int
+	inserted int // first writes of an id
+	dups     int // repeated writes of an id
+}
+
+func newFakeWriter() *fakeWriter {
+	return &fakeWriter{counts: map[string]int{}, posts: map[string]post.Post{}}
+}
+
+func (w *fakeWriter) WriteBatch(_ context.Context, posts []post.Post) (inserted, duplicates int, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.maxBatch = max(w.maxBatch, len(posts))
+	if w.failing {
+		w.failed++
+		return 0, 0, errors.New("injected write failure")
+	}
+	w.calls++
+	for _, p := range posts {
+		if w.counts[p.ID] == 0 {
+			inserted++
+		} else {
+			duplicates++
+		}
+		w.counts[p.ID]++
+		w.posts[p.ID] = p
+	}
+	w.inserted += inserted
+	w.dups += duplicates
+	return inserted, duplicates, nil
+}
+
+func (w *fakeWriter) setFailing(v bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failing = v
+}
+
+func (w *fakeWriter) failedCalls() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// written returns a copy of the write count per id.
+func (w *fakeWriter) written() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]int, len(w.counts))
+	for id, n := range w.counts {
+		out[id] = n
+	}
+	return out
+}
+
+func (w *fakeWriter) hasAll(ids []string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if w.counts[id] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkStats compares what the sink reports with what the writer saw.
+func (w *fakeWriter) checkStats(t *testing.T, got sink.Stats, deadLettered int64) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	want := sink.Stats{Batches: int64(w.calls), Inserted: int64(w.inserted), Duplicates: int64(w.dups), DeadLettered: deadLettered}
+	if got != want {
+		t.Errorf("Stats() = %+v, want %+v (what the writer saw)", got, want)
+	}
+}
+
+// newCluster starts a one-broker kfake cluster with both topics.
+func newCluster(t *testing.T) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(3, topic),
+		kfake.SeedTopics(1, dlqTopic),
+	)
+	if err != nil {
+		t.Fatalf("kfake.NewCluster: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func newClient(t *testing.T, brokers []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append(kafka.ClientOpts(brokers, quiet), opts...)...)
+	if err != nil {
+		t.Fatalf("kgo.NewClient: %v", err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func newPost(t *testing.T, i int) post.Post {
+	t.Helper()
+	now := time.Now()
+	return post.New(post.NewID(now), post.Input{
+		Author: fmt.Sprintf("author %d", i%5), Title: fmt.Sprintf("title %d", i), Content: "content",
+		Tags: []string{"t"},
+	}, now)
+}
+
+func postRecord(t *testing.T, p post.Post) *kgo.Record {
+	t.Helper()
+	v, err := post.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(p.ID), Value: v}
+}
+
+// produce writes recs and returns them with partition and offset set.
+func produce(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) []*kgo.Record {
+	t.Helper()
+	res := cl.ProduceSync(testCtx(t), recs...)
+	if err := res.FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	out := make([]*kgo.Record, len(res))
+	for i, r := range res {
+		out[i] = r.Record
+	}
+	return out
+}
+
+// produceGood produces n valid posts and returns their ids.
+func produceGood(t *testing.T, cl *kgo.Client, n int) []string {
+	t.Helper()
+	recs := make([]*kgo.Record, n)
+	ids := make([]string, n)
+	for i := range recs {
+		p := newPost(t, i)
+		ids[i] = p.ID
+		recs[i] = postRecord(t, p)
+	}
+	produce(t, cl, recs...)
+	return ids
+}
+
+func sinkConfig(group string, batchSize int) sink.Config {
+	return sink.Config{
+		Topic:        topic,
+		DLQTopic:     dlqTopic,
+		Group:        group,
+		BatchSize:    batchSize,
+		BatchWait:    20 * time.Millisecond,
+		FlushTimeout: 10 * time.Second,
+	}
+}
+
+// startSink runs a sink and returns the function that stops it and returns
+// what Run returned. The test fails if Run does not return within 20s of
+// the stop; a sink still running at the end of the test is stopped.
+func startSink(t *testing.T, brokers []string, cfg sink.Config, w sink.Writer) (*sink.Sink, func() error) {
+	t.Helper()
+	s, err := sink.New(cfg, w, quiet, kafka.ClientOpts(brokers, quiet)...)
+	if err != nil {
+		t.Fatalf("sink.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		t.Helper()
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(20 * time.Second):
+				t.Fatal("Run did not return within 20s of its context ending")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return s, stop
+}
+
+// committed returns the group's committed offsets on topic by partition;
+// partitions without a commit are absent.
+func committed(t *testing.T, adm *kadm.Client, group string) map[int32]int64 {
+	t.Helper()
+	resp, err := adm.FetchOffsets(testCtx(t), group)
+	if err != nil {
+		t.Fatalf("FetchOffsets: %v", err)
+	}
+	out := map[int32]int64{}
+	for p, o := range resp[topic] {
+		if o.Err != nil {
+			t.Fatalf("FetchOffsets %s/%d: %v", topic, p, o.Err)
+		}
+		if o.At >= 0 {
+			out[p] = o.At
+		}
+	}
+	return out
+}
+
+// endOffsets returns the end offset of every partition of topic.
+func endOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
+	t.Helper()
+	resp, err := adm.ListEndOffsets(testCtx(t), topic)
+	if err != nil {
+		t.Fatalf("ListEndOffsets: %v", err)
+	}
+	out := map[int32]int64{}
+	for p, o := range resp[topic] {
+		if o.Err != nil {
+			t.Fatalf("ListEndOffsets %s/%d: %v", topic, p, o.Err)
+		}
+		out[p] = o.Offset
+	}
+	return out
+}
+
+// checkAllCommitted fails unless the group has committed the end of every
+// non-empty partition of the topic.
+func checkAllCommitted(t *testing.T, adm *kadm.Client, group string) {
+	t.Helper()
+	got := committed(t, adm, group)
+	end := endOffsets(t, adm, topic)
+	if len(end) != 3 {
+		t.Fatalf("topic %s has %d partitions, want 3", topic, len(end))
+	}
+	for p, e := range end {
+		if e == 0 {
+			continue // nothing to commit
+		}
+		if got[p] != e {
+			t.Errorf("partition %d: committed %d, end offset %d", p, got[p], e)
+		}
+	}
+}
+
+func TestWritesEveryRecordOnceAndCommits(t *testing.T) {
+	tests := []struct {
+		batchSize, records int
+	}{
+		{batchSize: 1, records: 40},
+		{batchSize: 7, records: 150},
+		{batchSize: 64, records: 400},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("batch %d", tt.batchSize), func(t *testing.T) {
+			brokers := newCluster(t)
+			cl := newClient(t, brokers)
+			adm := kadm.NewClient(cl)
+			const group = "sink-a"
+
+			// Some records are there before the sink starts, the
+			// rest arrive while it runs.
+			ids := produceGood(t, cl, tt.records/2)
+			w := newFakeWriter()
+			s, stop := startSink(t, brokers, sinkConfig(group, tt.batchSize), w)
+			ids = append(ids, produceGood(t, cl, tt.records-tt.records/2)...)
+
+			waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+
+			got := w.written()
+			if len(got) != len(ids) {
+				t.Errorf("writer saw %d distinct ids, want %d", len(got), len(ids))
+			}
+			for _, id := range ids {
+				if got[id] != 1 {
+					t.Errorf("post %s written %d times, want 1", id, got[id])
+				}
+			}
+			if w.maxBatch > tt.batchSize {
+				t.Errorf("a WriteBatch call had %d posts, BatchSize is %d", w.maxBatch, tt.batchSize)
+			}
+			if tt.batchSize > 1 && w.calls >= len(ids) {
+				t.Errorf("%d WriteBatch calls for %d records with BatchSize %d: not batching", w.calls, len(ids), tt.batchSize)
+			}
+			checkAllCommitted(t, adm, group)
+			w.checkStats(t, s.Stats(), 0)
+			if st := s.Stats(); st.Inserted != int64(len(ids)) || st.Duplicates != 0 {
+				t.Errorf("Stats() = %+v, want %d inserted and no duplicates", st, len(ids))
+			}
+		})
+	}
+}
+
+func TestRetriesFailingWriterWithoutCommitting(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	const group = "sink-b"
+	const failures = 3
+
+	w := newFakeWriter()
+	w.setFailing(true)
+	ids := produceGood(t, cl, 60)
+	s, stop := startSink(t, brokers, sinkConfig(group, 25), w)
+
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d failed writes", failures), func() bool { return w.failedCalls() >= failures })
+	if c := committed(t, adm, group); len(c) != 0 {
+		for p, o := range c {
+			if o > 0 {
+				t.Errorf("partition %d: offset %d committed while every write fails", p, o)
+			}
+		}
+	}
+	if n := len(w.written()); n != 0 {
+		t.Fatalf("writer recorded %d posts while failing", n)
+	}
+	if st := s.Stats(); st != (sink.Stats{}) {
+		t.Errorf("Stats() = %+v while every write fails, want zeros", st)
+	}
+
+	w.setFailing(false)
+	waitFor(t, 30*time.Second, "every record written after the failures", func() bool { return w.hasAll(ids) })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for id, n := range w.written() {
+		if n != 1 {
+			t.Errorf("post %s written %d times, want 1", id, n)
+		}
+	}
+	checkAllCommitted(t, adm, group)
+	w.checkStats(t, s.Stats(), 0)
+}
+
+func TestPoisonRecordsGoToDLQ(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	const group = "sink-c"
+
+	withField := func(p post.Post, k string, v any) []byte {
+		b, err := post.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		m[k] = v
+		b, err = json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	untitled := newPost(t, 0)
+	untitled.Title = ""
+	mismatched := newPost(t, 0)
+	badID := newPost(t, 0)
+	badID.ID = "not-an-id"
+	unknown := newPost(t, 0)
+
+	poison := []struct {
+		name   string
+		key    []byte
+		value  []byte
+		reason string // expected in the error header, case-insensitively
+	}{
+		{name: "not JSON", key: []byte("not-json"), value: []byte("hello, world"), reason: "json"},
+		{name: "truncated JSON, no key", key: nil, value: []byte(`{"id":`), reason: "json"},
+		{name: "unknown field", key: []byte(unknown.ID), value: withField(unknown, "extra", 1), reason: "extra"},
+		{name: "invalid post", key: []byte(untitled.ID), value: postRecord(t, untitled).Value, reason: "title"},
+		{name: "key is not the id", key: []byte(post.NewID(time.Now())), value: postRecord(t, mismatched).Value, reason: "key"},
+		{name: "not a post id", key: []byte(badID.ID), value: postRecord(t, badID).Value, reason: "not-an-id"},
+	}
+	notStored := []string{untitled.ID, mismatched.ID, unknown.ID}
+
+	// good, poison, good, poison, …, good
+	var good []string
+	type sent struct {
+		rec    *kgo.Record
+		reason string
+	}
+	byValue := map[string]sent{}
+	good = append(good, produceGood(t, cl, 5)...)
+	for i, pc := range poison {
+		r := &kgo.Record{Topic: topic, Key: pc.key, Value: pc.value,
+			Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(strconv.Itoa(i))}}}
+		r = produce(t, cl, r)[0]
+		byValue[string(pc.value)] = sent{rec: r, reason: pc.reason}
+		good = append(good, produceGood(t, cl, 3)...)
+	}
+
+	w := newFakeWriter()
+	s, stop := startSink(t, brokers, sinkConfig(group, 10), w)
+	waitFor(t, 30*time.Second, "every good record written", func() bool { return w.hasAll(good) })
+
+	// Read the dead letters.
+	dlq := newClient(t, brokers, kgo.ConsumeTopics(dlqTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var dead []*kgo.Record
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for len(dead) < len(poison) {
+		fs := dlq.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("got %d dead letters, want %d: %v", len(dead), len(poison), err)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("consume %s/%d: %v", tp, p, err) })
+		dead = append(dead, fs.Records()...)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	if len(dead) != len(poison) {
+		t.Errorf("%d dead letters, want %d", len(dead), len(poison))
+	}
+	headers := func(r *kgo.Record) map[string]string {
+		m := map[string]string{}
+		for _, h := range r.Headers {
+			m[h.Key] = string(h.Value)
+		}
+		return m
+	}
+	seen := map[string]bool{}
+	for _, d := range dead {
+		orig, ok := byValue[string(d.Value)]
+		if !ok {
+			t.Errorf("dead letter with unexpected value %q", d.Value)
+			continue
+		}
+		if seen[string(d.Value)] {
+			t.Errorf("record %q dead-lettered twice", d.Value)
+		}
+		seen[string(d.Value)] = true
+		h := headers(d)
+		o := orig.rec
+		if string(d.Key) != string(o.Key) || (o.Key == nil) != (d.Key == nil) {
+			t.Errorf("dead letter key = %q, want %q", d.Key, o.Key)
+		}
+		if h["trace"] != string(o.Headers[0].Value) {
+			t.Errorf("dead letter of %q lost its original header: %v", d.Value, h)
+		}
+		reason := h[sink.HeaderError]
+		if reason == "" || !strings.Contains(strings.ToLower(reason), orig.reason) {
+			t.Errorf("dead letter of %q: %s = %q, want a reason mentioning %q", d.Value, sink.HeaderError, reason, orig.reason)
+		}
+		want := map[string]string{
+			sink.HeaderSourceTopic:     topic,
+			sink.HeaderSourcePartition: strconv.Itoa(int(o.Partition)),
+			sink.HeaderSourceOffset:    strconv.FormatInt(o.Offset, 10),
+		}
+		for k, v := range want {
+			if h[k] != v {
+				t.Errorf("dead letter of %q: header %s = %q, want %q", d.Value, k, h[k], v)
+			}
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, h[sink.HeaderSourceTimestamp]); err != nil || !ts.Equal(o.Timestamp.Truncate(time.Millisecond)) {
+			t.Errorf("dead letter of %q: %s = %q, want %s (%v)", d.Value, sink.HeaderSourceTimestamp, h[sink.HeaderSourceTimestamp], o.Timestamp.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano), err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, h[sink.HeaderFailedAt]); err != nil {
+			t.Errorf("dead letter of %q: %s = %q: %v", d.Value, sink.HeaderFailedAt, h[sink.HeaderFailedAt], err)
+		}
+	}
+
+	got := w.written()
+	if len(got) != len(good) {
+		t.Errorf("writer saw %d distinct ids, want the %d good ones", len(got), len(good))
+	}
+	for _, id := range notStored {
+		if got[id] != 0 {
+			t.Errorf("poison post %s was written", id)
+		}
+	}
+	if end := endOffsets(t, adm, dlqTopic); end[0] != int64(len(poison)) {
+		t.Errorf("%s end offset %d, want %d", dlqTopic, end[0], len(poison))
+	}
+	checkAllCommitted(t, adm, group)
+	w.checkStats(t, s.Stats(), int64(len(poison)))
+}
+
+func TestShutdownCommitsWhatItWroteAndNextMemberResumes(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	const group = "sink-d"
+
+	// A producer keeps records flowing until told to stop.
+	type where struct {
+		partition int32
+		offset    int64
+	}
+	var (
+		mu       sync.Mutex
+		produced = map[string]where{}
+	)
+	stopProducing := make(chan struct{})
+	producerDone := make(chan struct{})
+	go func() {
+		defer close(producerDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopProducing:
+				return
+			default:
+			}
+			var recs []*kgo.Record
+			for j := range 5 {
+				recs = append(recs, postRecord(t, newPost(t, i*5+j)))
+			}
+			res := cl.ProduceSync(context.Background(), recs...)
+			if err := res.FirstErr(); err != nil {
+				t.Errorf("produce: %v", err)
+				return
+			}
+			mu.Lock()
+			for _, r := range res {
+				produced[string(r.Record.Key)] = where{r.Record.Partition, r.Record.Offset}
+			}
+			mu.Unlock()
+		}
+	}()
+	stopProducer := func() {
+		select {
+		case <-stopProducing:
+		default:
+			close(stopProducing)
+		}
+		<-producerDone
+	}
+	t.Cleanup(stopProducer)
+
+	cfg := sinkConfig(group, 10)
+	cfg.BatchWait = 100 * time.Millisecond // a partial batch is likely pending at the stop
+	w1 := newFakeWriter()
+	_, stop1 := startSink(t, brokers, cfg, w1)
+	waitFor(t, 30*time.Second, "the first sink to write 200 posts", func() bool { return len(w1.written()) >= 200 })
+	if err := stop1(); err != nil {
+		t.Fatalf("first Run returned %v, want nil", err)
+	}
+
+	// Everything the first sink wrote is committed. (Run has returned:
+	// no member is left to move the commits.)
+	stopProducer()
+	c := committed(t, adm, group)
+	var uncommitted int
+	for id := range w1.written() {
+		wh, ok := produced[id]
+		if !ok {
+			t.Fatalf("first sink wrote %s, which was never produced", id)
+		}
+		if wh.offset >= c[wh.partition] {
+			uncommitted++
+			if uncommitted <= 5 {
+				t.Errorf("post %s at %d@%d was written but the commit is %d", id, wh.partition, wh.offset, c[wh.partition])
+			}
+		}
+	}
+	if uncommitted > 0 {
+		t.Errorf("%d written posts not committed when Run returned", uncommitted)
+	}
+
+	all := make([]string, 0, len(produced))
+	for id := range produced {
+		all = append(all, id)
+	}
+	if len(all) <= len(w1.written()) {
+		t.Logf("the first sink wrote all %d records before its stop; the second has nothing new", len(all))
+	}
+
+	w2 := newFakeWriter()
+	s2, stop2 := startSink(t, brokers, cfg, w2)
+	union := func() bool {
+		a, b := w1.written(), w2.written()
+		for _, id := range all {
+			if a[id] == 0 && b[id] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, 30*time.Second, "the two sinks together to write every record", union)
+	if err := stop2(); err != nil {
+		t.Fatalf("second Run: %v", err)
+	}
+	// The second member starts at the first one's commits: it writes
+	// nothing below them.
+	for id := range w2.written() {
+		if wh := produced[id]; wh.offset < c[wh.partition] {
+			t.Errorf("second sink rewrote post %s at %d@%d, below the commit %d", id, wh.partition, wh.offset, c[wh.partition])
+		}
+	}
+	checkAllCommitted(t, adm, group)
+	w2.checkStats(t, s2.Stats(), 0)
+}
