@@ -189,23 +189,44 @@ func runStack(ctx context.Context, args []string, getenv func(string) string) er
 	if err != nil {
 		return err
 	}
+	if !cfg.StackKafka && !cfg.StackMongo {
+		return errors.New("nothing to run: both --stack-kafka and --stack-mongodb are false")
+	}
 	unlock, err := devstack.LockDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	k, err := devstack.StartKafka(filepath.Join(cfg.DataDir, "kafka"), cfg.StackKafkaAddr, quieter(log, slog.LevelWarn))
-	if err != nil {
-		return err
+	var running []any
+	if cfg.StackKafka {
+		k, err := devstack.StartKafka(filepath.Join(cfg.DataDir, "kafka"), cfg.StackKafkaAddr, quieter(log, slog.LevelWarn))
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		running = append(running, "kafka", k.Addr())
 	}
-	defer k.Close()
-	m, err := devstack.StartMongo(filepath.Join(cfg.DataDir, "mongo"), cfg.StackMongoAddr, quieter(log, slog.LevelError))
-	if err != nil {
-		return err
+	if cfg.StackMongo {
+		var m *devstack.Mongo
+		if cfg.StackPostgreSQLURL != "" {
+			m, err = devstack.StartMongoOnPostgreSQL(cfg.StackPostgreSQLURL, cfg.StackMongoAddr, quieter(log, slog.LevelError))
+			running = append(running, "mongodb_backend", "FerretDB on PostgreSQL "+config.RedactURI(cfg.StackPostgreSQLURL))
+		} else {
+			m, err = devstack.StartMongo(filepath.Join(cfg.DataDir, "mongo"), cfg.StackMongoAddr, quieter(log, slog.LevelError))
+			running = append(running, "mongodb_backend", "FerretDB on SQLite")
+		}
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := m.Close(); err != nil {
+				log.Warn("stopping the store failed", "err", err)
+			}
+		}()
+		running = append(running, "mongodb", m.URI())
 	}
-	log.Info("stack running: point api and sink here (they do so by default)",
-		"kafka", k.Addr(), "mongodb", m.URI(), "data", cfg.DataDir)
+	log.Info("stack running: api and sink use it when no broker or store is configured", append(running, "data", cfg.DataDir)...)
 	<-ctx.Done()
 	log.Info("stack stopping")
-	return m.Close()
+	return nil
 }

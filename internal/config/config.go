@@ -41,8 +41,13 @@ type Config struct {
 	SinkBatchWait time.Duration
 
 	DataDir        string
+	StackKafka     bool // 'postpipe stack' serves the Kafka protocol
 	StackKafkaAddr string
+	StackMongo     bool // 'postpipe stack' serves the MongoDB protocol
 	StackMongoAddr string
+	// StackPostgreSQLURL makes the stack's FerretDB keep its data in
+	// PostgreSQL instead of SQLite files in DataDir.
+	StackPostgreSQLURL string
 
 	LogLevel  string
 	LogFormat string
@@ -74,7 +79,9 @@ func Default() Config {
 		SinkBatchWait: 50 * time.Millisecond,
 
 		DataDir:        "./data",
+		StackKafka:     true,
 		StackKafkaAddr: "127.0.0.1:9092",
+		StackMongo:     true,
 		StackMongoAddr: "127.0.0.1:27017",
 
 		LogLevel:  "info",
@@ -138,6 +145,11 @@ func (c Config) Validate() error {
 	if c.KafkaReplication == 0 || c.KafkaReplication < -1 {
 		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or positive, got %d", c.KafkaReplication)
 	}
+	if c.StackPostgreSQLURL != "" {
+		if u, err := url.Parse(c.StackPostgreSQLURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			bad("POSTPIPE_STACK_POSTGRESQL_URL", "must be a postgres:// URL")
+		}
+	}
 	if c.KafkaLinger < 0 || c.KafkaLinger > time.Second {
 		bad("POSTPIPE_KAFKA_LINGER", "must be between 0 and 1s, got %s", c.KafkaLinger)
 	}
@@ -183,7 +195,7 @@ func (c Config) LogValue() slog.Value {
 	if !c.EmbeddedMongo() {
 		mongo = RedactURI(c.MongoURI)
 	}
-	return slog.GroupValue(
+	attrs := []slog.Attr{
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("kafka_brokers", brokers),
 		slog.String("kafka_topic", c.KafkaTopic),
@@ -197,7 +209,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("sink_batch_wait", c.SinkBatchWait),
 		slog.Duration("produce_timeout", c.ProduceTimeout),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
-	)
+	}
+	if c.StackPostgreSQLURL != "" {
+		attrs = append(attrs, slog.String("stack_postgresql_url", RedactURI(c.StackPostgreSQLURL)))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // RedactURI masks the password in a connection URI (and any query value

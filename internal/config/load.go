@@ -73,6 +73,9 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SinkBatchWait, "sink-batch-wait", c.SinkBatchWait, "longest the sink waits to fill a batch")
 
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded broker and store keep their files")
+	fs.BoolVar(&c.StackKafka, "stack-kafka", c.StackKafka, "'postpipe stack' serves the Kafka protocol")
+	fs.BoolVar(&c.StackMongo, "stack-mongodb", c.StackMongo, "'postpipe stack' serves the MongoDB protocol")
+	fs.StringVar(&c.StackPostgreSQLURL, "stack-postgresql-url", c.StackPostgreSQLURL, "'postpipe stack' keeps the MongoDB-protocol data in this PostgreSQL database instead of SQLite")
 	fs.StringVar(&c.StackKafkaAddr, "stack-kafka-addr", c.StackKafkaAddr, "address of the Kafka protocol server started by 'postpipe stack'")
 	fs.StringVar(&c.StackMongoAddr, "stack-mongodb-addr", c.StackMongoAddr, "address of the MongoDB protocol server started by 'postpipe stack'")
 
