@@ -12,6 +12,10 @@ TESTFLAGS     ?= -race -count=1 -timeout 20m
 
 .PHONY: all build run test lint vet fmt clean
 
+include deploy/kafka/kafka.mk
+include deploy/store/store.mk
+
+# The first target is the default.
 all: lint test build
 
 ## build: compile bin/postpipe

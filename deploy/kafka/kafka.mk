@@ -1,0 +1,1 @@
+# Real Apache Kafka from Maven Central jars: see deploy/kafka/README.md.

@@ -1,0 +1,1 @@
+# The standalone MongoDB-compatible store (FerretDB on PostgreSQL): see deploy/store/README.md.
