@@ -15,7 +15,7 @@ TESTFLAGS     ?= -race -count=1 -timeout 20m
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
 
-# The first target is the default.
+.DEFAULT_GOAL := all
 all: lint test build
 
 ## build: compile bin/postpipe
