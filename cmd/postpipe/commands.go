@@ -174,12 +174,13 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 
 func newSink(cfg config.Config, st *store.Store, log *slog.Logger) (*sink.Sink, error) {
 	return sink.New(sink.Config{
-		Topic:        cfg.KafkaTopic,
-		DLQTopic:     cfg.KafkaDLQTopic,
-		Group:        cfg.KafkaGroup,
-		BatchSize:    cfg.SinkBatchSize,
-		BatchWait:    cfg.SinkBatchWait,
-		FlushTimeout: cfg.ShutdownTimeout / 2,
+		Topic:          cfg.KafkaTopic,
+		DLQTopic:       cfg.KafkaDLQTopic,
+		Group:          cfg.KafkaGroup,
+		SessionTimeout: cfg.KafkaSessionTimeout,
+		BatchSize:      cfg.SinkBatchSize,
+		BatchWait:      cfg.SinkBatchWait,
+		FlushTimeout:   cfg.ShutdownTimeout / 2,
 	}, st, log.With("component", "sink"), kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
 }
 

@@ -14,7 +14,8 @@ import (
 )
 
 func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
-	env := stackEnv(t)
+	env := backendEnv(t)
+	topic, dlqTopic := env["POSTPIPE_KAFKA_TOPIC"], env["POSTPIPE_KAFKA_DLQ_TOPIC"]
 	apiAddr := freeAddr(t)
 	start(t, "api", with(env, "POSTPIPE_HTTP_ADDR", apiAddr)) // creates the topics
 	start(t, "sink", env)
@@ -35,11 +36,11 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &kgo.Record{Topic: "posts", Key: []byte(p.ID), Value: v, Partition: 0}
+		return &kgo.Record{Topic: topic, Key: []byte(p.ID), Value: v, Partition: 0}
 	}
 	poison := []*kgo.Record{
-		{Topic: "posts", Key: []byte("k1"), Value: []byte("this is not JSON")},
-		{Topic: "posts", Key: []byte("k2"), Value: []byte(`{"id":"nope","author":"","title":"","content":""}`)},
+		{Topic: topic, Key: []byte("k1"), Value: []byte("this is not JSON")},
+		{Topic: topic, Key: []byte("k2"), Value: []byte(`{"id":"nope","author":"","title":"","content":""}`)},
 	}
 	// Poison first, then good records on the same partitions.
 	var recs []*kgo.Record
@@ -60,9 +61,9 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 		origin[string(r.Key)] = r
 	}
 
-	checkStoredOnce(t, connectMongo(t, env["POSTPIPE_MONGODB_URI"]), &acc, time.Minute)
+	checkStoredOnce(t, connectMongo(t, env), &acc, time.Minute)
 
-	dlq, err := kgo.NewClient(kgo.SeedBrokers(env["POSTPIPE_KAFKA_BROKERS"]), kgo.ConsumeTopics("posts.dlq"))
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(env["POSTPIPE_KAFKA_BROKERS"]), kgo.ConsumeTopics(dlqTopic))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 				h[x.Key] = string(x.Value)
 			}
 			if string(r.Value) != string(src.Value) || h[sink.HeaderError] == "" ||
-				h[sink.HeaderSourceTopic] != "posts" ||
+				h[sink.HeaderSourceTopic] != topic ||
 				h[sink.HeaderSourcePartition] != strconv.Itoa(int(src.Partition)) ||
 				h[sink.HeaderSourceOffset] != strconv.FormatInt(src.Offset, 10) {
 				t.Errorf("DLQ record %q: value %q headers %v; source partition %d offset %d", r.Key, r.Value, h, src.Partition, src.Offset)

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -267,14 +270,54 @@ func checkStoredOnce(t *testing.T, coll *mongo.Collection, acc *accepted, within
 	}
 }
 
-func connectMongo(t *testing.T, uri string) *mongo.Collection {
+func connectMongo(t *testing.T, env map[string]string) *mongo.Collection {
 	t.Helper()
-	cl, err := mongo.Connect(options.Client().ApplyURI(uri))
+	cl, err := mongo.Connect(options.Client().ApplyURI(env["POSTPIPE_MONGODB_URI"]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cl.Disconnect(context.Background()) })
-	return cl.Database("postpipe").Collection("posts")
+	db := cmp.Or(env["POSTPIPE_MONGODB_DATABASE"], "postpipe")
+	if strings.HasPrefix(db, "pptest_") { // a database of the integration suite's own
+		t.Cleanup(func() { _ = cl.Database(db).Drop(context.Background()) })
+	}
+	return cl.Database(db).Collection("posts")
+}
+
+// backendEnv returns the environment that points api and sink processes at
+// a broker and a store: the real ones named by POSTPIPE_TEST_KAFKA_BROKERS and
+// POSTPIPE_TEST_MONGODB_URI when set (make test-kafka sets them), with a
+// topic, group and database of the test's own; otherwise a 'postpipe stack'
+// started for the test.
+func backendEnv(t *testing.T) map[string]string {
+	t.Helper()
+	if env, ok := realEnv(t, "POSTPIPE_TEST_KAFKA_BROKERS"); ok {
+		return env
+	}
+	return stackEnv(t)
+}
+
+// realEnv is the environment for the real broker(s) in the variable
+// brokersVar and the store in POSTPIPE_TEST_MONGODB_URI, if both are set.
+func realEnv(t *testing.T, brokersVar string) (map[string]string, bool) {
+	t.Helper()
+	brokers, uri := os.Getenv(brokersVar), os.Getenv("POSTPIPE_TEST_MONGODB_URI")
+	if brokers == "" || uri == "" {
+		return nil, false
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := fmt.Sprintf("pptest_%x", b)
+	return map[string]string{
+		"POSTPIPE_KAFKA_BROKERS":         brokers,
+		"POSTPIPE_MONGODB_URI":           uri,
+		"POSTPIPE_MONGODB_DATABASE":      name,
+		"POSTPIPE_KAFKA_TOPIC":           name + ".posts",
+		"POSTPIPE_KAFKA_DLQ_TOPIC":       name + ".posts.dlq",
+		"POSTPIPE_KAFKA_GROUP":           name + ".sink",
+		"POSTPIPE_KAFKA_PARTITIONS":      "6",
+		"POSTPIPE_KAFKA_SESSION_TIMEOUT": "10s",
+	}, true
 }
 
 // stackEnv starts 'postpipe stack' and returns the environment that points
@@ -297,9 +340,12 @@ func stackEnv(t *testing.T) map[string]string {
 		})
 	}
 	return map[string]string{
-		"POSTPIPE_KAFKA_BROKERS":    env["POSTPIPE_STACK_KAFKA_ADDR"],
-		"POSTPIPE_MONGODB_URI":      "mongodb://" + env["POSTPIPE_STACK_MONGODB_ADDR"] + "/",
-		"POSTPIPE_KAFKA_PARTITIONS": "6",
+		"POSTPIPE_KAFKA_BROKERS":         env["POSTPIPE_STACK_KAFKA_ADDR"],
+		"POSTPIPE_MONGODB_URI":           "mongodb://" + env["POSTPIPE_STACK_MONGODB_ADDR"] + "/",
+		"POSTPIPE_KAFKA_PARTITIONS":      "6",
+		"POSTPIPE_KAFKA_TOPIC":           "posts",
+		"POSTPIPE_KAFKA_DLQ_TOPIC":       "posts.dlq",
+		"POSTPIPE_KAFKA_SESSION_TIMEOUT": "10s",
 	}
 }
 
@@ -431,7 +477,7 @@ func listAll(t *testing.T, base, author string) map[string]int {
 }
 
 func TestSinkStoppedRestartedAndRebalanced(t *testing.T) {
-	env := stackEnv(t)
+	env := backendEnv(t)
 	apiAddr := freeAddr(t)
 	base := "http://" + apiAddr
 	start(t, "api", with(env, "POSTPIPE_HTTP_ADDR", apiAddr))
@@ -468,17 +514,17 @@ func TestSinkStoppedRestartedAndRebalanced(t *testing.T) {
 		t.Fatalf("only %d posts accepted during the stream", acc.len())
 	}
 	t.Logf("%d posts accepted while the sink was stopped, restarted and joined by a second member", acc.len())
-	checkStoredOnce(t, connectMongo(t, env["POSTPIPE_MONGODB_URI"]), &acc, 2*time.Minute)
+	checkStoredOnce(t, connectMongo(t, env), &acc, 2*time.Minute)
 }
 
 func TestIdempotencyKeyMakesOneDocument(t *testing.T) {
-	env := stackEnv(t)
+	env := backendEnv(t)
 	apiAddr := freeAddr(t)
 	base := "http://" + apiAddr
 	start(t, "api", with(env, "POSTPIPE_HTTP_ADDR", apiAddr))
 	start(t, "sink", env)
 	waitReady(t, base)
-	coll := connectMongo(t, env["POSTPIPE_MONGODB_URI"])
+	coll := connectMongo(t, env)
 
 	var acc accepted
 	for _, path := range []string{"/v1/posts", "/v1/posts:direct"} {

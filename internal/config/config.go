@@ -29,6 +29,9 @@ type Config struct {
 	KafkaPartitions  int
 	KafkaReplication int
 	KafkaGroup       string
+	// KafkaSessionTimeout is how long the group waits for a silent sink
+	// (a crashed process) before giving its partitions to others.
+	KafkaSessionTimeout time.Duration
 	// KafkaLinger trades latency for batching: 0 sends at once and still
 	// batches whatever arrives while a request is in flight.
 	KafkaLinger time.Duration
@@ -65,12 +68,13 @@ func Default() Config {
 		ProduceTimeout:    5 * time.Second,
 		ShutdownTimeout:   8 * time.Second,
 
-		KafkaTopic:       "posts",
-		KafkaDLQTopic:    "posts.dlq",
-		KafkaPartitions:  6,
-		KafkaReplication: -1,
-		KafkaGroup:       "postpipe-sink",
-		KafkaLinger:      0,
+		KafkaTopic:          "posts",
+		KafkaDLQTopic:       "posts.dlq",
+		KafkaPartitions:     6,
+		KafkaReplication:    -1,
+		KafkaGroup:          "postpipe-sink",
+		KafkaSessionTimeout: 45 * time.Second,
+		KafkaLinger:         0,
 
 		MongoDatabase:   "postpipe",
 		MongoCollection: "posts",
@@ -149,6 +153,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.StackPostgreSQLURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			bad("POSTPIPE_STACK_POSTGRESQL_URL", "must be a postgres:// URL")
 		}
+	}
+	if c.KafkaSessionTimeout < time.Second || c.KafkaSessionTimeout > 30*time.Minute {
+		bad("POSTPIPE_KAFKA_SESSION_TIMEOUT", "must be between 1s and 30m, got %s", c.KafkaSessionTimeout)
 	}
 	if c.KafkaLinger < 0 || c.KafkaLinger > time.Second {
 		bad("POSTPIPE_KAFKA_LINGER", "must be between 0 and 1s, got %s", c.KafkaLinger)

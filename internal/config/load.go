@@ -63,6 +63,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", c.KafkaPartitions, "partitions of the topics when the service creates them")
 	fs.IntVar(&c.KafkaReplication, "kafka-replication", c.KafkaReplication, "replication factor of the topics when the service creates them (-1: broker default)")
 	fs.StringVar(&c.KafkaGroup, "kafka-group", c.KafkaGroup, "consumer group of the sink")
+	fs.DurationVar(&c.KafkaSessionTimeout, "kafka-session-timeout", c.KafkaSessionTimeout, "how long the group waits for a silent sink member before reassigning its partitions")
 	fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "how long the producer waits to fill a batch before sending")
 
 	fs.StringVar(&c.MongoURI, "mongodb-uri", c.MongoURI, "MongoDB connection URI; empty starts an embedded FerretDB on SQLite")

@@ -25,11 +25,14 @@ type Writer interface {
 
 // Config says what the sink reads and how it batches.
 type Config struct {
-	Topic     string
-	DLQTopic  string
-	Group     string
-	BatchSize int
-	BatchWait time.Duration
+	Topic    string
+	DLQTopic string
+	Group    string
+	// SessionTimeout is how long the group waits for a silent member;
+	// zero keeps franz-go's default.
+	SessionTimeout time.Duration
+	BatchSize      int
+	BatchWait      time.Duration
 	// FlushTimeout bounds the last flush and commit at shutdown.
 	FlushTimeout time.Duration
 }
@@ -74,6 +77,9 @@ func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error)
 			log.Warn("partitions lost", "partitions", m[cfg.Topic])
 		}),
 	)
+	if cfg.SessionTimeout > 0 {
+		all = append(all, kgo.SessionTimeout(cfg.SessionTimeout))
+	}
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		return nil, fmt.Errorf("create consumer: %w", err)
