@@ -72,6 +72,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,
 		MaxBatchPosts:     config.MaxBatchPosts,
+		BenchEndpoints:    cfg.BenchEndpoints,
 	}, pub, st, []api.Check{
 		{Name: "kafka", Ping: prod.Ping},
 		{Name: "mongodb", Ping: st.Ping},

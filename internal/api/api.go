@@ -37,6 +37,8 @@ type Limits struct {
 	MaxBodyBytes      int64
 	MaxBatchBodyBytes int64
 	MaxBatchPosts     int
+	// BenchEndpoints adds POST /v1/bench/noop.
+	BenchEndpoints bool
 }
 
 // API serves the routes. Build it with New.
@@ -62,6 +64,9 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	a.mux.HandleFunc("POST /api/create-post-without-kafka", a.legacyWithoutKafka)
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
+	if limits.BenchEndpoints {
+		a.mux.HandleFunc("POST /v1/bench/noop", a.benchNoop)
+	}
 	a.mux.HandleFunc("/", a.notFound)
 	return a
 }

@@ -54,6 +54,10 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// BenchEndpoints enables POST /v1/bench/noop, the ceiling the bench
+	// command measures the write paths against. Off in production.
+	BenchEndpoints bool
 }
 
 // MaxBatchPosts is the most posts one batch request may carry.
