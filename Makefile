@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test lint vet fmt clean
+.PHONY: all build run test test-kafka lint vet fmt clean
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -29,6 +29,11 @@ run: build
 ## test: every test, the whole pipeline in-process, with the race detector
 test:
 	$(GO) test $(TESTFLAGS) ./...
+
+## test-kafka: the integration suite against real Apache Kafka (single node and a 3-node cluster)
+## and FerretDB on PostgreSQL; starts them and tears them down itself
+test-kafka: build
+	deploy/test-kafka.sh
 
 ## lint: go vet, gofmt and staticcheck
 lint: vet $(STATICCHECK)

@@ -84,8 +84,9 @@ ensure_jars() {
 	t0="$(now)"
 	rm -rf "$tmp"
 	if ! mvn -q -B -Dstyle.color=never -f "$POM" -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+		-DincludeScope=runtime -DoutputDirectory="$tmp" >"$KAFKA_DIR/mvn.log" 2>&1; then
 		rm -rf "$tmp"
+		sed 's/\x1b\[[0-9;]*m//g' "$KAFKA_DIR/mvn.log" | tail -n 20 >&2
 		die "Maven could not download org.apache.kafka:kafka_2.13:$KAFKA_VERSION (network? try KAFKA_VERSION=4.3.1)"
 	fi
 	[[ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ]] || die "kafka_2.13-$KAFKA_VERSION.jar missing after the download"
@@ -259,10 +260,13 @@ wait_ready() {
 stop_dirs() {
 	local sig="$1" timeout="$2"
 	shift 2
-	local dir pid t0 running=() deadline
+	local dir pid t0 running=() deadline killed=0 sent_kill=0
+	declare -A HOPELESS_SINCE=()
 	t0="$(now)"
 	for dir in "$@"; do
 		if pid="$(node_pid "$dir")"; then
+			# Remember where the log stood, to read only what the node logs while stopping.
+			wc -l <"$dir/logs/server.log" >"$dir/logs/.stop-mark" 2>/dev/null || echo 0 >"$dir/logs/.stop-mark"
 			kill -"$sig" "$pid" 2>/dev/null || true
 			running+=("$dir")
 		else
@@ -279,21 +283,60 @@ stop_dirs() {
 		done
 		left=("${still[@]+"${still[@]}"}")
 		((${#left[@]})) || break
+		((sent_kill)) || kill_hopeless "${left[@]}"
 		if awk -v d="$deadline" -v n="$(now)" 'BEGIN { exit !(n > d) }'; then
+			if ((sent_kill)); then
+				for dir in "${left[@]}"; do
+					echo "kafka: error: $(label_of "$dir") (pid $(node_pid "$dir")) survived SIGKILL for 10s" >&2
+				done
+				exit 1
+			fi
 			for dir in "${left[@]}"; do
 				pid="$(node_pid "$dir")" || continue
 				say "$(label_of "$dir") (pid $pid) still running after ${timeout}s: SIGKILL"
 				kill -KILL "$pid" 2>/dev/null || true
+				killed=$((killed + 1))
 			done
+			sent_kill=1
 			deadline="$(awk -v n="$(now)" 'BEGIN { printf "%.3f", n + 10 }')"
-			timeout=10
-			sig=KILL
 		fi
 		sleep 0.2
 	done
 	for dir in "${running[@]}"; do rm -f "$dir/kafka.pid"; done
 	STOPPED_IN="$(since "$t0")"
+	if ((killed)) && [[ "$sig" != KILL ]]; then
+		STOPPED_IN+=" ($killed of ${#running[@]} needed SIGKILL)"
+	fi
 	return 0
+}
+
+# kill_hopeless DIR...: a cluster node in controlled shutdown waits (up to 5 minutes) for the active
+# controller to approve it. Once fewer than 2 of the 3 controllers are alive there is no quorum and
+# no approval can come: such a node gets 2 s of grace, then SIGKILL (its data is in the page cache
+# and is recovered at the next start). This is the "last node hangs in controlled shutdown" case.
+kill_hopeless() {
+	local dir alive=0 n mark pid since
+	for n in 1 2 3; do
+		node_pid "$(node_dir "$n")" >/dev/null && alive=$((alive + 1))
+	done
+	((alive < 2)) || return 0
+	for dir in "$@"; do
+		[[ "$dir" == "$CLUSTER_DIR"/node* ]] || continue
+		pid="$(node_pid "$dir")" || continue
+		mark="$(cat "$dir/logs/.stop-mark" 2>/dev/null || echo 0)"
+		since="$(tail -n +"$((mark + 1))" "$dir/logs/server.log" 2>/dev/null)"
+		if grep -q "Beginning controlled shutdown" <<<"$since" &&
+			! grep -q "from PENDING_CONTROLLED_SHUTDOWN to SHUTTING_DOWN" <<<"$since"; then
+			if [[ -z "${HOPELESS_SINCE[$dir]:-}" ]]; then
+				HOPELESS_SINCE[$dir]="$(now)"
+			elif awk -v t="${HOPELESS_SINCE[$dir]}" -v n="$(now)" 'BEGIN { exit !(n - t > 2) }'; then
+				say "$(label_of "$dir") (pid $pid) waits in controlled shutdown for a controller quorum that is gone: SIGKILL"
+				kill -KILL "$pid" 2>/dev/null || true
+				echo 999999999 >"$dir/logs/.stop-mark"
+				killed=$((killed + 1))
+			fi
+		fi
+	done
 }
 
 label_of() {
@@ -361,7 +404,7 @@ cluster_start() {
 	prepare
 	mkdir -p "$CLUSTER_DIR"
 	ignore_self
-	local cid n dir pid started=() t0 deadline
+	local cid n dir pid started=() formats=() t0 deadline
 	cid="$(cluster_id)"
 	for n in "$@"; do
 		dir="$(node_dir "$n")"
@@ -371,7 +414,12 @@ cluster_start() {
 			continue
 		fi
 		write_props "$dir" "$n" "$(cluster_port "$n")" "$(cluster_ctrl_port "$n")" cluster
-		format_node "$dir" "$cid"
+		# Format the new nodes in parallel (one JVM each), all with the same cluster id.
+		format_node "$dir" "$cid" &
+		formats+=($!)
+	done
+	for pid in "${formats[@]+"${formats[@]}"}"; do
+		wait "$pid" || die "formatting the cluster failed"
 	done
 	t0="$(now)"
 	deadline="$(awk -v t="$t0" -v s="$CLUSTER_START_TIMEOUT" 'BEGIN { printf "%.3f", t + s }')"
