@@ -61,7 +61,7 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 		origin[string(r.Key)] = r
 	}
 
-	checkStoredOnce(t, connectMongo(t, env), &acc, time.Minute)
+	checkStoredOnce(t, connectMongo(t, env), &acc, nil, time.Minute)
 
 	dlq, err := kgo.NewClient(kgo.SeedBrokers(env["POSTPIPE_KAFKA_BROKERS"]), kgo.ConsumeTopics(dlqTopic))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -221,14 +222,29 @@ func postMany(t *testing.T, base, prefix string, n, batches int, acc *accepted) 
 }
 
 // checkStoredOnce asserts that every accepted post is in the collection
-// exactly once, under its accepted id, with its fields, and nothing else.
-func checkStoredOnce(t *testing.T, coll *mongo.Collection, acc *accepted, within time.Duration) {
+// exactly once, under its accepted id, with its fields, and nothing else —
+// except posts answered 503 (unacked: marker -> id), which the broker may
+// have written all the same: each of those may be stored at most once.
+func checkStoredOnce(t *testing.T, coll *mongo.Collection, acc *accepted, unacked map[string]string, within time.Duration) {
 	t.Helper()
 	want := int64(acc.len())
 	ctx := context.Background()
-	eventually(t, within, fmt.Sprintf("%d posts stored", want), func() bool {
-		n, err := coll.CountDocuments(ctx, bson.D{{Key: "author", Value: "e2e"}})
-		return err == nil && n >= want
+	acc.mu.Lock()
+	ids := make([]string, 0, len(acc.ids))
+	for _, id := range acc.ids {
+		ids = append(ids, id)
+	}
+	acc.mu.Unlock()
+	eventually(t, within, fmt.Sprintf("%d accepted posts stored", want), func() bool {
+		var n int64
+		for chunk := range slices.Chunk(ids, 1000) {
+			c, err := coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: chunk}}}})
+			if err != nil {
+				return false
+			}
+			n += c
+		}
+		return n == want
 	})
 	cur, err := coll.Find(ctx, bson.D{{Key: "author", Value: "e2e"}})
 	if err != nil {
@@ -244,16 +260,33 @@ func checkStoredOnce(t *testing.T, coll *mongo.Collection, acc *accepted, within
 		acc.mu.Lock()
 		id, ok := acc.ids[d.Title]
 		acc.mu.Unlock()
+		if !ok {
+			id, ok = unacked[d.Title]
+			switch {
+			case !ok:
+				t.Errorf("stored post %s (%s) was never sent", d.ID, d.Title)
+			case id != d.ID:
+				t.Errorf("unacknowledged post %s stored with id %s, answered 503 for %s", d.Title, d.ID, id)
+			}
+			continue
+		}
 		switch {
-		case !ok:
-			t.Errorf("stored post %s (%s) was never accepted", d.ID, d.Title)
 		case id != d.ID:
 			t.Errorf("post %s stored with id %s, accepted as %s", d.Title, d.ID, id)
 		case d.Content != "content of "+d.Title || len(d.Tags) != 2 || d.CreatedAt.IsZero() || d.IngestedAt.Before(d.CreatedAt):
 			t.Errorf("post %s stored with wrong fields: %+v", d.Title, d)
 		}
 	}
-	lost, dup := 0, 0
+	lost, dup, landed503 := 0, 0, 0
+	for marker := range unacked {
+		switch byMarker[marker] {
+		case 0:
+		case 1:
+			landed503++
+		default:
+			dup++
+		}
+	}
 	acc.mu.Lock()
 	for marker := range acc.ids {
 		switch byMarker[marker] {
@@ -265,8 +298,11 @@ func checkStoredOnce(t *testing.T, coll *mongo.Collection, acc *accepted, within
 		}
 	}
 	acc.mu.Unlock()
-	if lost != 0 || dup != 0 || int64(len(docs)) != want {
-		t.Fatalf("accepted %d, stored %d documents: %d lost, %d duplicated", want, len(docs), lost, dup)
+	if lost != 0 || dup != 0 || int64(len(docs)) != want+int64(landed503) {
+		t.Fatalf("accepted %d, stored %d documents: %d lost, %d duplicated, %d answered 503 but stored", want, len(docs), lost, dup, landed503)
+	}
+	if landed503 > 0 {
+		t.Logf("%d of %d posts answered 503 were stored all the same (once each): the broker wrote them after the produce timeout", landed503, len(unacked))
 	}
 }
 
@@ -497,6 +533,7 @@ func TestSinkStoppedRestartedAndRebalanced(t *testing.T) {
 			default:
 			}
 			postMany(t, base, fmt.Sprintf("r%03d", round), 40, 1, &acc)
+			time.Sleep(100 * time.Millisecond) // a steady stream, not a flood the race-instrumented store would take minutes to drain
 		}
 	})
 	time.Sleep(time.Second)
@@ -514,7 +551,7 @@ func TestSinkStoppedRestartedAndRebalanced(t *testing.T) {
 		t.Fatalf("only %d posts accepted during the stream", acc.len())
 	}
 	t.Logf("%d posts accepted while the sink was stopped, restarted and joined by a second member", acc.len())
-	checkStoredOnce(t, connectMongo(t, env), &acc, 2*time.Minute)
+	checkStoredOnce(t, connectMongo(t, env), &acc, nil, 4*time.Minute)
 }
 
 func TestIdempotencyKeyMakesOneDocument(t *testing.T) {
@@ -547,5 +584,5 @@ func TestIdempotencyKeyMakesOneDocument(t *testing.T) {
 	}
 	acc.add(t, "idem-batch-0", r1[0].ID)
 	acc.add(t, "idem-batch-1", r1[1].ID)
-	checkStoredOnce(t, coll, &acc, time.Minute)
+	checkStoredOnce(t, coll, &acc, nil, time.Minute)
 }

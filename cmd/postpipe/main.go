@@ -33,6 +33,7 @@ Commands:
   api      the HTTP API alone
   sink     the Kafka -> MongoDB writer alone (a consumer-group member)
   stack    the embedded broker and store as network servers for api and sink
+  bench    load-test a running server and write a report (see bench --help)
   version  print the version
 
 Run 'postpipe <command> --help' for the flags of a command.
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runSink(ctx, rest, getenv)
 	case "stack":
 		return runStack(ctx, rest, getenv)
+	case "bench":
+		return runBench(ctx, rest, getenv)
 	case "version", "--version", "-version":
 		fmt.Println("postpipe", version())
 		return nil

@@ -22,7 +22,7 @@ func (a *API) accept(w http.ResponseWriter, r *http.Request) (post.Post, error) 
 		return post.Post{}, err
 	}
 	if err := a.pub.Publish(r.Context(), []post.Post{p})[0]; err != nil {
-		return post.Post{}, &unavailableError{dependency: "kafka", err: err}
+		return post.Post{}, &unavailableError{dependency: "kafka", err: err, postID: p.ID}
 	}
 	return p, nil
 }
@@ -125,7 +125,8 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		for j, err := range a.pub.Publish(r.Context(), posts) {
 			i := slots[j]
 			if err != nil {
-				results[i] = batchItem{ID: posts[j].ID, Status: http.StatusServiceUnavailable, Detail: "kafka did not acknowledge this post; retry it"}
+				results[i] = batchItem{ID: posts[j].ID, Status: http.StatusServiceUnavailable,
+					Detail: "kafka did not acknowledge this post in time; it may still be stored once under this id; retry it (with the same Idempotency-Key to be safe)"}
 				continue
 			}
 			results[i] = batchItem{ID: posts[j].ID, Status: http.StatusAccepted}

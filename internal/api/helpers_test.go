@@ -237,6 +237,7 @@ type problemBody struct {
 	Detail   string            `json:"detail"`
 	Instance string            `json:"instance"`
 	Errors   []post.FieldError `json:"errors"`
+	ID       string            `json:"id"`
 }
 
 // problemOf checks that rec is a well-formed problem answer with status.

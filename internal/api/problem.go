@@ -18,6 +18,9 @@ type problem struct {
 	Detail   string            `json:"detail"`
 	Instance string            `json:"instance,omitempty"`
 	Errors   []post.FieldError `json:"errors,omitempty"`
+	// ID names a post the broker did not acknowledge in time: it may still
+	// land, once, under this id.
+	ID string `json:"id,omitempty"`
 }
 
 // requestError is a client mistake found while reading a request.
@@ -37,6 +40,9 @@ func badRequest(status int, detail string) error {
 type unavailableError struct {
 	dependency string // "kafka" or "mongodb"
 	err        error
+	// postID is set when a post was handed to the broker without an
+	// acknowledgement: it may have been written all the same.
+	postID string
 }
 
 func (e *unavailableError) Error() string { return e.dependency + " unavailable: " + e.err.Error() }
@@ -61,7 +67,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, valErr.Error(), valErr.Fields
 	case errors.As(err, &unavErr): // before ErrNotFound, which a dependency failure may wrap
 		p.Status = http.StatusServiceUnavailable
-		p.Detail = unavErr.dependency + " is unavailable; nothing was accepted, retry later (with the same Idempotency-Key to be safe)"
+		p.Detail = unavErr.dependency + " is unavailable; retry later"
+		if unavErr.postID != "" {
+			p.ID = unavErr.postID
+			p.Detail = "kafka did not acknowledge the post in time, so it was not accepted; it may still be stored once under this id. Retry with an Idempotency-Key so a retry cannot store it twice"
+		}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 		a.log.Warn("dependency unavailable", "dependency", unavErr.dependency, "path", r.URL.Path, "err", unavErr.err)
 	case errors.Is(err, post.ErrNotFound):

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// fakeServer answers the routes 'postpipe bench' uses the way postpipe
+// does, without a broker or store, and counts what it was sent.
+type fakeServer struct {
+	mu       sync.Mutex
+	requests map[string]int // by path
+	posts    map[string]int
+	invalid  atomic.Int64
+	next     atomic.Int64
+}
+
+func newFakeServer(t *testing.T, benchEndpoints bool) (*fakeServer, string) {
+	t.Helper()
+	f := &fakeServer{requests: map[string]int{}, posts: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	if benchEndpoints {
+		mux.HandleFunc("POST /v1/bench/noop", func(w http.ResponseWriter, r *http.Request) {
+			f.single(w, r, http.StatusAccepted, func(id string, _ post.Input) any { return map[string]string{"id": id, "status": "accepted"} })
+		})
+	}
+	mux.HandleFunc("POST /v1/posts", func(w http.ResponseWriter, r *http.Request) {
+		f.single(w, r, http.StatusAccepted, func(id string, _ post.Input) any { return map[string]string{"id": id, "status": "accepted"} })
+	})
+	mux.HandleFunc("POST /v1/posts:direct", func(w http.ResponseWriter, r *http.Request) {
+		f.single(w, r, http.StatusCreated, func(id string, in post.Input) any {
+			return map[string]any{"id": id, "author": in.Author, "title": in.Title}
+		})
+	})
+	mux.HandleFunc("POST /v1/posts:batch", func(w http.ResponseWriter, r *http.Request) {
+		var ins []post.Input
+		if err := json.NewDecoder(r.Body).Decode(&ins); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		items := make([]map[string]any, len(ins))
+		for i, in := range ins {
+			if in.Validate() != nil {
+				f.invalid.Add(1)
+				items[i] = map[string]any{"status": 422}
+				continue
+			}
+			items[i] = map[string]any{"id": f.id(), "status": 202}
+		}
+		f.count(r.URL.Path, len(ins))
+		writeJSONAnswer(w, http.StatusMultiStatus, items)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return f, srv.URL
+}
+
+func (f *fakeServer) id() string { return fmt.Sprintf("id-%d", f.next.Add(1)) }
+
+func (f *fakeServer) count(path string, posts int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests[path]++
+	f.posts[path] += posts
+}
+
+func (f *fakeServer) single(w http.ResponseWriter, r *http.Request, status int, answer func(id string, in post.Input) any) {
+	var in post.Input
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || in.Validate() != nil {
+		f.invalid.Add(1)
+		http.Error(w, "invalid post", http.StatusUnprocessableEntity)
+		return
+	}
+	if in.Author == "bench-preflight" {
+		writeJSONAnswer(w, status, answer("preflight", in))
+		return
+	}
+	f.count(r.URL.Path, 1)
+	writeJSONAnswer(w, status, answer(f.id(), in))
+}
+
+func writeJSONAnswer(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// noEnv is an environment with nothing set: no store, so no verification.
+func noEnv(string) string { return "" }
+
+type scenarioJSON struct {
+	Name           string           `json:"name"`
+	Requests       int64            `json:"requests"`
+	RPS            float64          `json:"rps"`
+	Errors         int64            `json:"errors"`
+	P50            float64          `json:"p50_ms"`
+	P99            float64          `json:"p99_ms"`
+	Max            float64          `json:"max_ms"`
+	PostsPerS      float64          `json:"posts_per_s"`
+	Posts          int64            `json:"posts"`
+	Unsent         int64            `json:"unsent"`
+	ErrorsByStatus map[string]int64 `json:"errors_by_status"`
+	Series         []struct {
+		VUs int64 `json:"vus"`
+	} `json:"series"`
+	Verification *struct{} `json:"verification"`
+}
+
+// TestBenchCommandEndToEnd runs the command, shortened, against the fake
+// server in both load models with the store check skipped.
+func TestBenchCommandEndToEnd(t *testing.T) {
+	tests := []struct {
+		name string
+		load []string
+		// due is how many requests each scenario's schedule holds (open
+		// model), 0 for the closed model.
+		due int64
+	}{
+		{name: "closed", load: []string{"--stages", "1s:5"}},
+		{name: "open", load: []string{"--rate", "40", "--duration", "1s", "--max-vus", "20"}, due: 40},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, target := newFakeServer(t, true)
+			out := filepath.Join(t.TempDir(), "results")
+			args := append([]string{"bench", "--target", target, "--out", out, "--batch-size", "10", "--content-bytes", "120",
+				"--kafka-label", "fake broker", "--store-label", "fake store"}, tt.load...)
+			if err := run(t.Context(), args, noEnv); err != nil {
+				t.Fatalf("postpipe %s: %v", strings.Join(args, " "), err)
+			}
+
+			b, err := os.ReadFile(filepath.Join(out, "results.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res struct {
+				Machine struct {
+					CPUs  int    `json:"cpus"`
+					Kafka string `json:"kafka"`
+					Store string `json:"store"`
+				} `json:"machine"`
+				Scenarios    []scenarioJSON  `json:"scenarios"`
+				Verification json.RawMessage `json:"verification"`
+				Notes        []string        `json:"notes"`
+			}
+			if err := json.Unmarshal(b, &res); err != nil {
+				t.Fatalf("results.json: %v\n%s", err, b)
+			}
+			if res.Machine.CPUs < 1 || res.Machine.Kafka != "fake broker" || res.Machine.Store != "fake store" {
+				t.Errorf("machine = %+v", res.Machine)
+			}
+			if string(res.Verification) != "null" || !strings.Contains(strings.Join(res.Notes, "\n"), "verification skipped") {
+				t.Errorf("verification %s, notes %q; want null and a note saying it was skipped", res.Verification, res.Notes)
+			}
+			if f.invalid.Load() != 0 {
+				t.Errorf("the server got %d invalid posts", f.invalid.Load())
+			}
+
+			paths := map[string]string{"noop": "/v1/bench/noop", "kafka": "/v1/posts", "direct": "/v1/posts:direct", "batch": "/v1/posts:batch"}
+			var names []string
+			for _, s := range res.Scenarios {
+				names = append(names, s.Name)
+				f.mu.Lock()
+				served, posts := f.requests[paths[s.Name]], f.posts[paths[s.Name]]
+				f.mu.Unlock()
+				if s.Requests == 0 || s.Errors != 0 || len(s.ErrorsByStatus) != 0 {
+					t.Errorf("%s: %d requests, %d errors %v", s.Name, s.Requests, s.Errors, s.ErrorsByStatus)
+				}
+				if s.Requests != int64(served) {
+					t.Errorf("%s: %d requests counted, the server answered %d", s.Name, s.Requests, served)
+				}
+				if s.Posts != int64(posts) {
+					t.Errorf("%s: %d posts counted, the server took %d", s.Name, s.Posts, posts)
+				}
+				if perReq := map[bool]int64{true: 10, false: 1}[s.Name == "batch"]; s.Posts != s.Requests*perReq {
+					t.Errorf("%s: %d posts in %d requests, want %d per request", s.Name, s.Posts, s.Requests, perReq)
+				}
+				if s.RPS <= 0 || s.PostsPerS < s.RPS || s.P50 <= 0 || s.P99 < s.P50 || s.Max < s.P99 {
+					t.Errorf("%s: rps %v, posts/s %v, p50 %v, p99 %v, max %v", s.Name, s.RPS, s.PostsPerS, s.P50, s.P99, s.Max)
+				}
+				if tt.due > 0 && s.Requests+s.Unsent != tt.due {
+					t.Errorf("%s: %d requests + %d unsent, want the %d due", s.Name, s.Requests, s.Unsent, tt.due)
+				}
+				if len(s.Series) == 0 {
+					t.Errorf("%s: no per-second series", s.Name)
+				}
+				if s.Verification != nil {
+					t.Errorf("%s: verified without a store", s.Name)
+				}
+			}
+			if got := strings.Join(names, ","); got != "noop,kafka,direct,batch" {
+				t.Errorf("scenarios ran %s, want noop,kafka,direct,batch", got)
+			}
+
+			md, err := os.ReadFile(filepath.Join(out, "report.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(md), "postpipe bench --target "+target) || !strings.Contains(string(md), "| batch |") {
+				t.Errorf("report.md lacks the command or the table:\n%s", md)
+			}
+			page, err := os.ReadFile(filepath.Join(out, "report.html"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(page), "<svg") {
+				t.Error("report.html has no chart")
+			}
+		})
+	}
+}
+
+func TestBenchCommandRejectsBadSettings(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"--stages", "1s:5", "--rate", "10"}, "exclude each other"},
+		{[]string{"--scenarios", "noop,mongo"}, `unknown scenario "mongo"`},
+		{[]string{"--profile", "huge"}, "unknown profile"},
+		{[]string{"--target", "127.0.0.1:8080"}, "want a URL"},
+		{[]string{"--batch-size", "501"}, "--batch-size 501"},
+		{[]string{"--content-bytes", "0"}, "--content-bytes 0"},
+		{[]string{"--rate", "10", "--max-vus", "0"}, "--max-vus 0"},
+		{[]string{"--stages", "5s:0"}, "no stage has a virtual user"},
+		{[]string{"leftover"}, `unexpected argument "leftover"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			err := run(t.Context(), append([]string{"bench"}, tt.args...), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("got %v, want an error with %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBenchCommandExplainsMissingBenchEndpoints(t *testing.T) {
+	_, target := newFakeServer(t, false)
+	err := run(t.Context(), []string{"bench", "--target", target, "--stages", "1s:1", "--out", t.TempDir()}, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "POSTPIPE_BENCH_ENDPOINTS=true") {
+		t.Errorf("got %v, want an error naming POSTPIPE_BENCH_ENDPOINTS=true", err)
+	}
+	// Without noop the run needs no bench endpoint.
+	if err := run(t.Context(), []string{"bench", "--target", target, "--stages", "300ms:1", "--scenarios", "kafka", "--out", t.TempDir()}, noEnv); err != nil {
+		t.Errorf("kafka alone: %v", err)
+	}
+}
+
+func TestBenchCommandHelp(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	err = run(t.Context(), []string{"bench", "--help"}, noEnv)
+	os.Stderr = stderr
+	w.Close()
+	help, _ := io.ReadAll(r)
+	if err == nil || !strings.Contains(err.Error(), "help") {
+		t.Errorf("--help returned %v, want flag.ErrHelp", err)
+	}
+	for _, flag := range []string{"--target", "--profile", "--scenarios", "--stages", "--rate", "--duration", "--out", "--content-bytes",
+		"--batch-size", "--mongodb-uri", "--mongodb-database", "--drain-timeout", "--kafka-label", "--store-label"} {
+		if !strings.Contains(string(help), flag+" ") {
+			t.Errorf("help lacks %s:\n%s", flag, help)
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// shot sends one request that was due at intended and records it. The
+// latency it records runs from intended, not from when it got to send.
+type shot func(ctx context.Context, intended time.Time)
+
+// vuTick is how often the closed model adjusts its virtual users to the
+// ramp: a hundredth of a second is finer than any ramp worth running.
+const vuTick = 10 * time.Millisecond
+
+// runClosed runs virtual users that each send a request, wait for the
+// answer and send the next, as many as the stages say at each moment, from
+// start until the stages end or ctx does. A user told to leave finishes
+// its request first, as in k6. running counts the users; it returns once
+// every user has left.
+func runClosed(ctx context.Context, stages []Stage, start time.Time, fire shot, running *atomic.Int64) {
+	var (
+		wg    sync.WaitGroup
+		quits []chan struct{} // one per running user; closing it lets the user go
+	)
+	setVUs := func(n int) {
+		for len(quits) < n {
+			quit := make(chan struct{})
+			quits = append(quits, quit)
+			wg.Go(func() { virtualUser(ctx, quit, fire) })
+		}
+		for len(quits) > n {
+			close(quits[len(quits)-1])
+			quits = quits[:len(quits)-1]
+		}
+		running.Store(int64(len(quits)))
+	}
+
+	total := totalDuration(stages)
+	tick := time.NewTicker(vuTick)
+	defer tick.Stop()
+	for {
+		elapsed := time.Since(start)
+		if elapsed >= total || ctx.Err() != nil {
+			break
+		}
+		setVUs(vusAt(stages, elapsed))
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+	setVUs(0)
+	wg.Wait()
+}
+
+func virtualUser(ctx context.Context, quit <-chan struct{}, fire shot) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-quit:
+			return
+		default:
+		}
+		fire(ctx, time.Now())
+	}
+}
+
+// runOpen sends requests at the rates the stages give, from start until
+// they end or ctx does, with at most maxVUs in flight. A request that finds
+// every sender busy waits in line, and the time it waits counts in its
+// latency: that is what keeps a stalled server from hiding its stall
+// (coordinated omission). Requests still waiting when the stages end are
+// not sent; runOpen returns how many were due but never sent. busy counts
+// the requests in flight.
+func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, fire shot, busy *atomic.Int64) (unsent int64) {
+	end := start.Add(totalDuration(stages))
+	due := make(chan time.Time, maxVUs)
+	var (
+		wg   sync.WaitGroup
+		late atomic.Int64 // taken from the line after the end
+	)
+	for range maxVUs {
+		wg.Go(func() {
+			for at := range due {
+				if ctx.Err() != nil || !time.Now().Before(end) {
+					late.Add(1)
+					continue
+				}
+				busy.Add(1)
+				fire(ctx, at)
+				busy.Add(-1)
+			}
+		})
+	}
+
+	arr := newArrivals(stages)
+	queued := 0
+	wait := time.NewTimer(0)
+	defer wait.Stop()
+	stop := time.NewTimer(time.Until(end))
+	defer stop.Stop()
+schedule:
+	for {
+		off, ok := arr.Next()
+		if !ok {
+			break
+		}
+		at := start.Add(off)
+		if d := time.Until(at); d > 0 {
+			wait.Reset(d)
+			select {
+			case <-ctx.Done():
+				break schedule
+			case <-wait.C:
+			}
+		}
+		// Blocking here when the line is full keeps memory bounded; the
+		// times still come from the schedule, so nothing is hidden.
+		select {
+		case due <- at:
+			queued++
+		case <-ctx.Done():
+			break schedule
+		case <-stop.C:
+			break schedule
+		}
+	}
+	close(due)
+	wg.Wait()
+	return int64(arr.Count()-queued) + late.Load()
+}

@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"maps"
+	"sync"
+	"time"
+)
+
+// outcome is what one request yielded.
+type outcome struct {
+	latency time.Duration
+	// failure names why the request failed — its unexpected status, or
+	// "timeout", "connection", "bad-answer", "207-partial" — or is empty.
+	failure string
+	posts   int            // posts the server took
+	failed  map[string]int // batch items refused, by their status
+	// accepted are the posts answered 202 that must land in the store.
+	accepted []acceptedPost
+}
+
+// acceptedPost is a post the server promised to store: its id and the
+// marker (its title) that finds a copy stored under another id.
+type acceptedPost struct {
+	ID     string
+	Marker string
+}
+
+// Point is one second of a scenario.
+type Point struct {
+	T        float64 `json:"t"`        // seconds since the scenario started, at the end of this one
+	Seconds  float64 `json:"window_s"` // how long this point covers: 1 but for the last
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	RPS      float64 `json:"rps"`
+	P50      float64 `json:"p50_ms"`
+	P99      float64 `json:"p99_ms"`
+	VUs      int64   `json:"vus"`
+	Stage    int     `json:"stage"`
+}
+
+// recorder collects what one scenario measures. Every virtual user records
+// into it, and a sampler cuts the per-second series out of it; one mutex
+// is cheap next to an HTTP round trip.
+type recorder struct {
+	mu          sync.Mutex
+	start       time.Time
+	all         *latencies
+	window      *latencies // since the last tick
+	windowStart time.Time
+	windowReqs  int64
+	windowErrs  int64
+	requests    int64
+	errors      int64
+	posts       int64
+	byStatus    map[string]int64
+	failedPosts map[string]int64
+	accepted    []acceptedPost
+	series      []Point
+}
+
+func newRecorder(start time.Time) *recorder {
+	return &recorder{
+		start: start, windowStart: start,
+		all: newLatencies(), window: newLatencies(),
+		byStatus: map[string]int64{}, failedPosts: map[string]int64{},
+	}
+}
+
+func (r *recorder) record(o outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all.record(o.latency)
+	r.window.record(o.latency)
+	r.requests++
+	r.windowReqs++
+	if o.failure != "" {
+		r.errors++
+		r.windowErrs++
+		r.byStatus[o.failure]++
+	}
+	r.posts += int64(o.posts)
+	for status, n := range o.failed {
+		r.failedPosts[status] += int64(n)
+	}
+	r.accepted = append(r.accepted, o.accepted...)
+}
+
+// tick closes the current second: it appends the point and starts the next
+// window.
+func (r *recorder) tick(now time.Time, vus int64, stage int) Point {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := Point{
+		T:        round3(now.Sub(r.start).Seconds()),
+		Requests: r.windowReqs,
+		Errors:   r.windowErrs,
+		P50:      r.window.ms(50),
+		P99:      r.window.ms(99),
+		VUs:      vus,
+		Stage:    stage + 1,
+	}
+	if secs := now.Sub(r.windowStart).Seconds(); secs > 0 {
+		p.Seconds = round3(secs)
+		p.RPS = round3(float64(r.windowReqs) / secs)
+	}
+	r.series = append(r.series, p)
+	r.window.reset()
+	r.windowStart, r.windowReqs, r.windowErrs = now, 0, 0
+	return p
+}
+
+// totals is a consistent copy of the counters, for the progress line.
+func (r *recorder) totals() (requests, errors int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests, r.errors
+}
+
+// result summarizes the scenario, which lasted elapsed.
+func (r *recorder) result(name string, elapsed time.Duration) ScenarioResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	secs := elapsed.Seconds()
+	res := ScenarioResult{
+		Name:           name,
+		Requests:       r.requests,
+		Errors:         r.errors,
+		P50:            r.all.ms(50),
+		P90:            r.all.ms(90),
+		P99:            r.all.ms(99),
+		P999:           r.all.ms(99.9),
+		Max:            r.all.maxMS(),
+		Posts:          r.posts,
+		DurationS:      round3(secs),
+		ErrorsByStatus: maps.Clone(r.byStatus),
+		Series:         append([]Point(nil), r.series...),
+	}
+	if len(r.failedPosts) > 0 {
+		res.FailedPostsByStatus = maps.Clone(r.failedPosts)
+	}
+	if secs > 0 {
+		res.RPS = round3(float64(r.requests) / secs)
+		res.PostsPerS = round3(float64(r.posts) / secs)
+	}
+	for _, p := range r.series {
+		if p.Seconds >= 0.5 { // a sliver at the end says little about a rate
+			res.PeakRPS = max(res.PeakRPS, p.RPS)
+		}
+	}
+	return res
+}
+
+// acceptedPosts hands over the posts to verify.
+func (r *recorder) acceptedPosts() []acceptedPost {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accepted
+}

@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleResults is a run of two scenarios, one of them verified.
+func sampleResults(t *testing.T, verified bool) *Results {
+	t.Helper()
+	busy := 3.5
+	res := &Results{
+		Machine: Machine{CPUs: 2, CPUModel: "Test CPU", Go: "go1.26", OS: "linux", Arch: "amd64",
+			Kafka: "kfake (embedded)", Store: "FerretDB 1.24 on SQLite", BackgroundCPUPercent: &busy},
+		Run: RunInfo{ID: "R1", Command: "postpipe bench --target http://127.0.0.1:8080", Target: "http://127.0.0.1:8080",
+			Model: Closed, Stages: "1s:5", LoadFrom: "--stages", ContentBytes: 300, BatchSize: 100,
+			StartedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), FinishedAt: time.Date(2025, 1, 2, 3, 5, 5, 0, time.UTC)},
+		Notes: []string{"a <note> & more"},
+		Dir:   t.TempDir(),
+	}
+	for i, name := range []string{"noop", "kafka"} {
+		sr := ScenarioResult{Name: name, Path: "/p", Requests: 100, RPS: 50, P50: 1, P90: 2, P99: 3, P999: 4, Max: 5, PostsPerS: 50,
+			ErrorsByStatus: map[string]int64{}, Series: []Point{{T: 1, Seconds: 1, Requests: 50, RPS: 50, P50: 1, P99: 3, VUs: 5, Stage: 1}, {T: 2, Seconds: 1, Requests: 50, RPS: 50 + float64(i), P50: 1, P99: 2, VUs: 5, Stage: 1}}}
+		if verified && name == "kafka" {
+			sr.Verification = &Verification{Accepted: 100, Landed: 99, Lost: 1, LagP50: 10, LagP99: 20, LagMax: 30, lags: newLags()}
+			res.Verification = combine([]*Verification{sr.Verification})
+		}
+		res.Scenarios = append(res.Scenarios, sr)
+	}
+	return res
+}
+
+func readResultsJSON(t *testing.T, dir string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, resultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	return m
+}
+
+func requireKeys(t *testing.T, what string, v any, keys ...string) map[string]any {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("%s is %T, want an object", what, v)
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("%s has no %q (has %v)", what, k, mapKeys(m))
+		}
+	}
+	return m
+}
+
+func mapKeys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// TestResultsJSONFieldNames pins the names other tools read.
+func TestResultsJSONFieldNames(t *testing.T) {
+	for _, verified := range []bool{true, false} {
+		t.Run(map[bool]string{true: "verified", false: "not verified"}[verified], func(t *testing.T) {
+			res := sampleResults(t, verified)
+			if err := write(res); err != nil {
+				t.Fatal(err)
+			}
+			m := readResultsJSON(t, res.Dir)
+			requireKeys(t, "results.json", m, "machine", "scenarios", "verification")
+			requireKeys(t, "machine", m["machine"], "cpus", "go", "kafka", "store", "cpu_model", "background_cpu_percent", "kernel")
+			scs, ok := m["scenarios"].([]any)
+			if !ok || len(scs) != 2 {
+				t.Fatalf("scenarios = %v", m["scenarios"])
+			}
+			for _, sc := range scs {
+				requireKeys(t, "scenario", sc, "name", "requests", "rps", "errors", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "posts_per_s", "errors_by_status", "series")
+			}
+			verificationKeys := []string{"accepted", "landed", "lost", "duplicated", "lag_p50_ms", "lag_p99_ms", "lag_max_ms"}
+			if !verified {
+				if v, ok := m["verification"]; !ok || v != nil {
+					t.Errorf("verification = %v, want null", v)
+				}
+				return
+			}
+			v := requireKeys(t, "verification", m["verification"], verificationKeys...)
+			if v["lost"] != 1.0 || v["landed"] != 99.0 {
+				t.Errorf("verification = %v", v)
+			}
+			requireKeys(t, "kafka's verification", scs[1].(map[string]any)["verification"], verificationKeys...)
+		})
+	}
+}
+
+// TestHTMLIsSelfContained: the page loads nothing from anywhere.
+func TestHTMLIsSelfContained(t *testing.T) {
+	res := sampleResults(t, true)
+	page, err := renderHTML(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	external := regexp.MustCompile(`(?i)(\b(src|href|xlink:href|action)\s*=)|url\(|@import|<script|<link|<iframe`)
+	if loc := external.FindStringIndex(html); loc != nil {
+		t.Errorf("report.html refers to something outside itself: %q", html[max(0, loc[0]-40):min(len(html), loc[1]+60)])
+	}
+	for _, want := range []string{"<svg", "polyline", "noop", "kafka", "FerretDB 1.24 on SQLite", "kfake (embedded)", "Test CPU",
+		"requests per second", "kafka: latency per second", "virtual users over time", "a &lt;note&gt; &amp; more", "postpipe bench --target"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "MongoDB") {
+		t.Errorf("report.html says MongoDB, but the store is %q", res.Machine.Store)
+	}
+}
+
+func TestMarkdownSummary(t *testing.T) {
+	md := Markdown(sampleResults(t, true))
+	for _, want := range []string{
+		"| scenario | requests | req/s | posts/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |",
+		"| kafka | 100 | 50.0 | 50.0 | 0 | 1.00 | 2.00 | 3.00 | 4.00 | 5.00 |",
+		"| kafka | 100 | 99 | 1 | 0 | 10.0 | 20.0 | 30.0 |",
+		"broker: kfake (embedded)", "store: FerretDB 1.24 on SQLite",
+		"```sh\npostpipe bench --target http://127.0.0.1:8080\n```",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestCommandLineMasksCredentials(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--profile", "quick"}, "postpipe bench --profile quick"},
+		{[]string{"--mongodb-uri", "mongodb://u:secret@h:27017/"}, "postpipe bench --mongodb-uri mongodb://u:xxxxx@h:27017/"},
+		{[]string{"--mongodb-uri=mongodb://u:secret@h/"}, "postpipe bench --mongodb-uri=mongodb://u:xxxxx@h/"},
+		{[]string{"--kafka-label", "Apache Kafka 4.x (1 broker)"}, "postpipe bench --kafka-label 'Apache Kafka 4.x (1 broker)'"},
+		{[]string{"--store-label", "it's"}, `postpipe bench --store-label 'it'\''s'`},
+	}
+	for _, tt := range tests {
+		if got := commandLine(tt.args); got != tt.want {
+			t.Errorf("commandLine(%q) = %s, want %s", tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestNiceAxis(t *testing.T) {
+	tests := []struct{ max, step, top float64 }{
+		{0, 1, 1},
+		{1, 0.2, 1},
+		{7, 2, 8},
+		{12345, 5000, 15000},
+		{99, 20, 100},
+		{100, 20, 100},
+		{0.003, 0.001, 0.003},
+	}
+	for _, tt := range tests {
+		step, top := niceAxis(tt.max)
+		if diff := func(a, b float64) float64 { return (a - b) / b }; diff(step, tt.step) > 1e-9 || diff(step, tt.step) < -1e-9 ||
+			diff(top, tt.top) > 1e-9 || diff(top, tt.top) < -1e-9 {
+			t.Errorf("niceAxis(%v) = %v, %v; want %v, %v", tt.max, step, top, tt.step, tt.top)
+		}
+	}
+}

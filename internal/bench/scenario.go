@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// scenario is one endpoint under load: what it is sent and what answer
+// counts as success.
+type scenario struct {
+	name string
+	path string
+	want int // the status of success
+	// batch: the body is an array of posts, answered per item.
+	batch bool
+	// verify: the answer promises the posts will land through Kafka, so
+	// the run checks the store for them afterwards.
+	verify bool
+	about  string
+}
+
+// scenarios are the ones known, in the order they run by default.
+var scenarios = []scenario{
+	{name: "noop", path: "/v1/bench/noop", want: http.StatusAccepted,
+		about: "decode, validate, 202; no I/O: the ceiling of the HTTP server and request handling"},
+	{name: "kafka", path: "/v1/posts", want: http.StatusAccepted, verify: true,
+		about: "one post per request, 202 once the broker acknowledged it"},
+	{name: "direct", path: "/v1/posts:direct", want: http.StatusCreated,
+		about: "one post per request written straight to the store, 201"},
+	{name: "batch", path: "/v1/posts:batch", want: http.StatusMultiStatus, batch: true, verify: true,
+		about: "an array of posts per request, produced together, 207 with one result per post"},
+}
+
+// ScenarioNames lists the scenarios in their default order.
+func ScenarioNames() []string {
+	names := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		names[i] = s.name
+	}
+	return names
+}
+
+func lookupScenarios(names []string) ([]scenario, error) {
+	var out []scenario
+	seen := map[string]bool{}
+	for _, n := range names {
+		i := -1
+		for j, s := range scenarios {
+			if s.name == n {
+				i = j
+			}
+		}
+		switch {
+		case i < 0:
+			return nil, fmt.Errorf("unknown scenario %q (known: %s)", n, strings.Join(ScenarioNames(), ", "))
+		case seen[n]:
+			return nil, fmt.Errorf("scenario %q given twice", n)
+		}
+		seen[n] = true
+		out = append(out, scenarios[i])
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no scenario given")
+	}
+	return out, nil
+}
+
+// maxAnswerBytes bounds what is read of an answer: a batch answer of 500
+// items is well under it.
+const maxAnswerBytes = 4 << 20
+
+// sender sends a scenario's requests and records their outcomes.
+type sender struct {
+	sc        scenario
+	client    *http.Client
+	url       string
+	posts     *posts
+	batchSize int
+	rec       *recorder
+}
+
+// fire is the scenario's shot.
+func (s *sender) fire(ctx context.Context, intended time.Time) {
+	body, markers, err := s.body()
+	if err != nil { // cannot happen with the posts we make
+		s.rec.record(outcome{latency: time.Since(intended), failure: "encode"})
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		s.rec.record(outcome{latency: time.Since(intended), failure: "request"})
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // the run was stopped: not a measurement
+		}
+		s.rec.record(outcome{latency: time.Since(intended), failure: transportFailure(err)})
+		return
+	}
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	resp.Body.Close()
+	latency := time.Since(intended)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.rec.record(outcome{latency: latency, failure: transportFailure(err)})
+		return
+	}
+	o := s.sc.judge(resp.StatusCode, answer, markers)
+	o.latency = latency
+	s.rec.record(o)
+}
+
+// body encodes one request's posts and returns their markers in order.
+func (s *sender) body() ([]byte, []string, error) {
+	if !s.sc.batch {
+		in := s.posts.next()
+		b, err := json.Marshal(in)
+		return b, []string{in.Title}, err
+	}
+	ins := make([]post.Input, s.batchSize)
+	markers := make([]string, s.batchSize)
+	for i := range ins {
+		ins[i] = s.posts.next()
+		markers[i] = ins[i].Title
+	}
+	b, err := json.Marshal(ins)
+	return b, markers, err
+}
+
+// judge turns an answer into an outcome; markers are the posts sent, in
+// order.
+func (sc scenario) judge(status int, answer []byte, markers []string) outcome {
+	if status != sc.want {
+		return outcome{failure: strconv.Itoa(status)}
+	}
+	if sc.batch {
+		var items []struct {
+			ID     string `json:"id"`
+			Status int    `json:"status"`
+		}
+		if err := json.Unmarshal(answer, &items); err != nil || len(items) != len(markers) {
+			return outcome{failure: "bad-answer"}
+		}
+		o := outcome{}
+		for i, it := range items {
+			if it.Status != http.StatusAccepted || it.ID == "" {
+				if o.failed == nil {
+					o.failed = map[string]int{}
+				}
+				o.failed[strconv.Itoa(it.Status)]++
+				continue
+			}
+			o.posts++
+			o.accepted = append(o.accepted, acceptedPost{ID: it.ID, Marker: markers[i]})
+		}
+		if o.failed != nil {
+			o.failure = "207-partial"
+		}
+		return o
+	}
+	if !sc.verify {
+		return outcome{posts: 1}
+	}
+	var a struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(answer, &a); err != nil || a.ID == "" {
+		return outcome{failure: "bad-answer"}
+	}
+	return outcome{posts: 1, accepted: []acceptedPost{{ID: a.ID, Marker: markers[0]}}}
+}
+
+// transportFailure names a request that got no answer.
+func transportFailure(err error) string {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return "connection"
+}

@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postpipe/postpipe/internal/devstack"
+)
+
+const testDB, testColl = "bench_test", "posts"
+
+// storeForTest starts an embedded FerretDB and returns its URI and a
+// collection to put documents in. Clients are closed before the server
+// (cleanups run last in, first out).
+func storeForTest(t *testing.T) (string, *mongo.Collection) {
+	t.Helper()
+	m, err := devstack.StartMongo(t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("StartMongo: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close FerretDB: %v", err)
+		}
+	})
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return m.URI(), client.Database(testDB).Collection(testColl)
+}
+
+func openVerifierForTest(t *testing.T, uri string, drain time.Duration, progress io.Writer) *verifier {
+	t.Helper()
+	v, err := openVerifier(t.Context(), uri, testDB, testColl, drain, progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := v.close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return v
+}
+
+// doc is a stored post as the sink writes it, ingested lag after creation.
+type doc struct {
+	ID         string    `bson:"_id"`
+	Author     string    `bson:"author"`
+	Title      string    `bson:"title"`
+	Content    string    `bson:"content"`
+	CreatedAt  time.Time `bson:"createdAt"`
+	IngestedAt time.Time `bson:"ingestedAt"`
+}
+
+var created = time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
+
+func stored(id, author, title string, lag time.Duration) doc {
+	return doc{ID: id, Author: author, Title: title, Content: "c", CreatedAt: created, IngestedAt: created.Add(lag)}
+}
+
+func insert(t *testing.T, coll *mongo.Collection, docs ...doc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+}
+
+// onFirstWrite runs fn when the verifier first reports that it waits.
+type onFirstWrite struct {
+	once sync.Once
+	fn   func()
+}
+
+func (w *onFirstWrite) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "waiting for the sink") {
+		w.once.Do(w.fn)
+	}
+	return len(p), nil
+}
+
+func TestVerifyAgainstTheStore(t *testing.T) {
+	uri, coll := storeForTest(t)
+	ms := time.Millisecond
+	const author = "bench-R1-kafka"
+
+	// Five accepted posts: three landed, one landed under another author
+	// (found by id), one lost. Beside them: a second copy of an accepted
+	// post, a post that was never accepted, and another run's post.
+	accepted := []acceptedPost{{"a1", "m1"}, {"a2", "m2"}, {"a3", "m3"}, {"a4", "m4"}, {"a5", "m5"}}
+	insert(t, coll,
+		stored("a1", author, "m1", 10*ms),
+		stored("a2", author, "m2", 20*ms),
+		stored("a3", author, "m3", 30*ms),
+		stored("a4", "someone-else", "m4", 40*ms),
+		stored("x1", author, "m1", 5*ms),           // a copy of a1
+		stored("x2", author, "m9", 5*ms),           // never accepted
+		stored("o1", "bench-R0-kafka", "m1", 5*ms), // another run
+	)
+	v := openVerifierForTest(t, uri, time.Second, io.Discard) // a1…a4 are all there will be
+	got, err := v.check(t.Context(), "kafka", author, accepted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Verification{Accepted: 5, Landed: 4, Lost: 1, Duplicated: 2, DuplicateCopies: 1, StoredUnaccepted: 1,
+		LagP50: 20, LagP99: 40, LagMax: 40, Drained: false}
+	assertVerification(t, got, want)
+
+	// A post that lands while the check waits is found, and the check
+	// stops waiting once everything is there.
+	const author2 = "bench-R1-batch"
+	insert(t, coll, stored("b1", author2, "n1", 100*ms))
+	late := &onFirstWrite{fn: func() { insert(t, coll, stored("b2", author2, "n2", 300*ms)) }}
+	v2 := openVerifierForTest(t, uri, 2*time.Minute, late)
+	got2, err := v2.check(t.Context(), "batch", author2, []acceptedPost{{"b1", "n1"}, {"b2", "n2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertVerification(t, got2, Verification{Accepted: 2, Landed: 2, LagP50: 100, LagP99: 300, LagMax: 300, Drained: true})
+
+	all := combine([]*Verification{got, got2})
+	assertVerification(t, all, Verification{Accepted: 7, Landed: 6, Lost: 1, Duplicated: 2, DuplicateCopies: 1, StoredUnaccepted: 1,
+		LagP50: 30, LagP99: 300, LagMax: 300, Drained: false})
+}
+
+func assertVerification(t *testing.T, got *Verification, want Verification) {
+	t.Helper()
+	g := *got
+	g.lags, g.DrainS = nil, 0
+	if g != want {
+		t.Errorf("verification = %+v\n                want %+v", g, want)
+	}
+}
