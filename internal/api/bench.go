@@ -12,6 +12,5 @@ func (a *API) benchNoop(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/v1/posts/"+p.ID)
-	writeJSON(w, http.StatusAccepted, accepted{ID: p.ID, Status: "accepted"})
+	writeAccepted(w, p)
 }

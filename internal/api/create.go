@@ -33,6 +33,11 @@ func (a *API) createPost(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	writeAccepted(w, p)
+}
+
+// writeAccepted answers 202 for a post the broker acknowledged.
+func writeAccepted(w http.ResponseWriter, p post.Post) {
 	w.Header().Set("Location", "/v1/posts/"+p.ID)
 	writeJSON(w, http.StatusAccepted, accepted{ID: p.ID, Status: "accepted"})
 }
