@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test test-kafka lint vet fmt clean
+.PHONY: all build run test test-kafka bench bench-quick benchmarks lint vet fmt clean
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -34,6 +34,19 @@ test:
 ## and FerretDB on PostgreSQL; starts them and tears them down itself
 test-kafka: build
 	deploy/test-kafka.sh
+
+## bench: the original k6 stages against real Kafka and FerretDB on PostgreSQL, all scenarios
+## (BENCH_OUT=DIR chooses where the results go)
+bench: build
+	deploy/bench.sh seed
+
+## bench-quick: the same in under two minutes
+bench-quick: build
+	deploy/bench.sh quick
+
+## benchmarks: Go benchmarks of the hot paths
+benchmarks:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## lint: go vet, gofmt and staticcheck
 lint: vet $(STATICCHECK)
