@@ -282,3 +282,23 @@ func TestBenchCommandHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchCommandTakesTheStoreFromTheEnvironment: without --mongodb-uri
+// the store is POSTPIPE_MONGODB_URI's, and a store given but unusable
+// stops the run before any load rather than skipping the check.
+func TestBenchCommandTakesTheStoreFromTheEnvironment(t *testing.T) {
+	_, target := newFakeServer(t, true)
+	env := func(k string) string {
+		if k == "POSTPIPE_MONGODB_URI" {
+			return "notmongodb://u:secret@somewhere/"
+		}
+		return ""
+	}
+	err := run(t.Context(), []string{"bench", "--target", target, "--stages", "1s:1", "--scenarios", "kafka", "--out", t.TempDir()}, env)
+	if err == nil || !strings.Contains(err.Error(), "notmongodb://u:xxxxx@somewhere/") {
+		t.Errorf("got %v, want the store from the environment refused, with its password masked", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "secret") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+}

@@ -51,67 +51,6 @@ type Config struct {
 	Progress               io.Writer // one line per second; nil: none
 }
 
-// Results is everything a run measured: results.json.
-type Results struct {
-	Machine   Machine          `json:"machine"`
-	Run       RunInfo          `json:"run"`
-	Scenarios []ScenarioResult `json:"scenarios"`
-	// Verification totals the verified scenarios; null when nothing was
-	// verified (no store given, or no scenario through Kafka).
-	Verification *Verification `json:"verification"`
-	Notes        []string      `json:"notes"`
-
-	Dir string `json:"-"` // where the files were written
-}
-
-// RunInfo is how the run was set up.
-type RunInfo struct {
-	ID              string    `json:"id"`
-	Version         string    `json:"postpipe_version"`
-	Command         string    `json:"command"`
-	Target          string    `json:"target"`
-	LoadFrom        string    `json:"load_from"`
-	Model           Model     `json:"model"`
-	Stages          string    `json:"stages"`
-	ContentBytes    int       `json:"content_bytes"`
-	BatchSize       int       `json:"batch_size"`
-	MaxVUs          int       `json:"max_vus,omitempty"`
-	TimeoutS        float64   `json:"request_timeout_s"`
-	DrainTimeoutS   float64   `json:"drain_timeout_s"`
-	StartedAt       time.Time `json:"started_at"`
-	FinishedAt      time.Time `json:"finished_at"`
-	ScenariosWanted []string  `json:"scenarios_wanted"`
-}
-
-// ScenarioResult is what one scenario measured. Latencies are of every
-// request, answered or failed, from when it was due to when its answer was
-// read.
-type ScenarioResult struct {
-	Name      string  `json:"name"`
-	Requests  int64   `json:"requests"`
-	RPS       float64 `json:"rps"`
-	Errors    int64   `json:"errors"`
-	P50       float64 `json:"p50_ms"`
-	P90       float64 `json:"p90_ms"`
-	P99       float64 `json:"p99_ms"`
-	P999      float64 `json:"p999_ms"`
-	Max       float64 `json:"max_ms"`
-	PostsPerS float64 `json:"posts_per_s"`
-
-	Path                string           `json:"path"`
-	About               string           `json:"about"`
-	PostsPerRequest     int              `json:"posts_per_request"`
-	Posts               int64            `json:"posts"` // posts the server took
-	PeakRPS             float64          `json:"peak_rps"`
-	DurationS           float64          `json:"duration_s"`
-	ErrorsByStatus      map[string]int64 `json:"errors_by_status"`
-	FailedPostsByStatus map[string]int64 `json:"failed_posts_by_status,omitempty"`
-	Unsent              int64            `json:"unsent,omitempty"` // open model: due but never sent
-	Interrupted         bool             `json:"interrupted,omitempty"`
-	Verification        *Verification    `json:"verification,omitempty"`
-	Series              []Point          `json:"series"`
-}
-
 // Run runs the scenarios against cfg.Target and writes the results. It
 // returns an error — after writing what it measured — when it was
 // interrupted or the store check found a post lost or duplicated.
@@ -120,7 +59,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	progress := cmp.Or[io.Writer](cfg.Progress, io.Discard)
+	progress := cfg.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
 	started := time.Now()
 	res := &Results{
 		Run: RunInfo{
@@ -180,37 +122,35 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Notes = append(res.Notes, note)
 	}
 
-	w := newWords(cfg.ContentBytes)
-	var verified []*Verification
-	var problems []error
+	r := &runner{cfg: cfg, client: client, ver: ver, words: newWords(cfg.ContentBytes), id: res.Run.ID, progress: progress}
+	var (
+		verified []*Verification
+		problems []error
+	)
 	for _, sc := range scs {
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(progress, "scenario %s: POST %s, %s %s\n", sc.name, sc.path, cfg.Load.Model, cfg.Load.StagesString())
-		sr, accepted := runScenario(ctx, sc, cfg, client, w, res.Run.ID, progress)
-		client.CloseIdleConnections() // every scenario starts from cold connections
-		if sc.verify && ver != nil && !sr.Interrupted {
-			v, err := ver.check(ctx, sc.name, newPosts(w, res.Run.ID, sc.name, 0).author, accepted)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				problems = append(problems, fmt.Errorf("verify %s: %w", sc.name, err))
-				res.Notes = append(res.Notes, fmt.Sprintf("verification of %s failed: %v", sc.name, err))
-			case err == nil:
-				sr.Verification = v
-				verified = append(verified, v)
-				fmt.Fprintf(progress, "%s: %d accepted, %d landed, %d lost, %d duplicated; lag p50 %.0f ms, p99 %.0f ms\n",
-					sc.name, v.Accepted, v.Landed, v.Lost, v.Duplicated, v.LagP50, v.LagP99)
-			}
+		sr, err := r.scenario(ctx, sc)
+		if err != nil {
+			problems = append(problems, err)
+			res.Notes = append(res.Notes, err.Error())
+		}
+		if sr.Verification != nil {
+			verified = append(verified, sr.Verification)
 		}
 		if sr.Unsent > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s: %d requests were due but never sent: the server (or --max-vus %d) could not keep up with the arrival rate", sc.name, sr.Unsent, cfg.MaxVUs))
+			res.Notes = append(res.Notes, fmt.Sprintf("%s: %d of the requests due were never sent: the server (or --max-vus %d) could not keep up with the arrival rate", sc.name, sr.Unsent, cfg.MaxVUs))
 		}
 		res.Scenarios = append(res.Scenarios, sr)
 	}
 	res.Verification = combine(verified)
 	if v := res.Verification; v != nil && (v.Lost > 0 || v.Duplicated > 0) {
-		problems = append(problems, fmt.Errorf("the store check found %d lost and %d duplicated posts", v.Lost, v.Duplicated))
+		err := fmt.Errorf("the store check found %d lost and %d duplicated posts", v.Lost, v.Duplicated)
+		if !v.Drained {
+			err = fmt.Errorf("%w (not all accepted posts were stored within --drain-timeout %s: the sink may still be writing)", err, cfg.DrainTimeout)
+		}
+		problems = append(problems, err)
 	}
 	if ctx.Err() != nil {
 		res.Notes = append(res.Notes, "interrupted: the results are partial")
@@ -271,12 +211,53 @@ func anyVerified(scs []scenario) bool {
 	return false
 }
 
-// runScenario puts one scenario under the load and returns what it
-// measured and the posts the server accepted through Kafka.
-func runScenario(ctx context.Context, sc scenario, cfg Config, client *http.Client, w *words, id string, progress io.Writer) (ScenarioResult, []acceptedPost) {
+// runner runs the scenarios of one run, one after another.
+type runner struct {
+	cfg      Config
+	client   *http.Client
+	ver      *verifier // nil: no store check
+	words    *words
+	id       string // the run's, in every post's markers
+	progress io.Writer
+}
+
+// scenario puts one scenario under the load and, when its posts go through
+// Kafka and a store is given, checks that they landed. The error says why
+// the check could not be made.
+func (r *runner) scenario(ctx context.Context, sc scenario) (ScenarioResult, error) {
+	verify := sc.verify && r.ver != nil
+	before := int64(-1) // the documents stored before the load, for the drain wait
+	if verify {
+		if n, err := r.ver.count(ctx); err == nil {
+			before = n
+		}
+	}
+	fmt.Fprintf(r.progress, "scenario %s: POST %s, %s %s\n", sc.name, sc.path, r.cfg.Load.Model, r.cfg.Load.StagesString())
+	sr, promised := r.load(ctx, sc)
+	r.client.CloseIdleConnections() // every scenario starts from cold connections
+	if !verify || sr.Interrupted {
+		return sr, nil
+	}
+	v, err := r.ver.check(ctx, sc.name, authorFor(r.id, sc.name), promised, before)
+	if err != nil {
+		if ctx.Err() != nil {
+			return sr, nil // interrupted: Run says so
+		}
+		return sr, fmt.Errorf("verification of %s failed: %w", sc.name, err)
+	}
+	sr.Verification = v
+	fmt.Fprintf(r.progress, "%s: %d accepted, %d landed, %d lost, %d duplicated; lag p50 %.0f ms, p99 %.0f ms\n",
+		sc.name, v.Accepted, v.Landed, v.Lost, v.Duplicated, v.LagP50, v.LagP99)
+	return sr, nil
+}
+
+// load runs the load against one scenario and returns what it measured
+// and what the server promised to store.
+func (r *runner) load(ctx context.Context, sc scenario) (ScenarioResult, promises) {
+	cfg := r.cfg
 	start := time.Now()
 	rec := newRecorder(start)
-	s := &sender{sc: sc, client: client, url: cfg.Target + sc.path, posts: newPosts(w, id, sc.name, cfg.ContentBytes), batchSize: cfg.BatchSize, rec: rec}
+	s := &sender{sc: sc, client: r.client, url: cfg.Target + sc.path, posts: newPosts(r.words, r.id, sc.name, cfg.ContentBytes), batchSize: cfg.BatchSize, rec: rec}
 	perRequest := 1
 	if sc.batch {
 		perRequest = cfg.BatchSize
@@ -287,7 +268,7 @@ func runScenario(ctx context.Context, sc scenario, cfg Config, client *http.Clie
 		done = make(chan struct{})
 		wg   sync.WaitGroup
 	)
-	wg.Go(func() { sample(done, rec, &vus, start, cfg.Load, sc.name, progress) })
+	wg.Go(func() { sample(done, rec, &vus, start, cfg.Load, sc.name, r.progress) })
 	var unsent int64
 	if cfg.Load.Model == Open {
 		unsent = runOpen(ctx, cfg.Load.Stages, start, cfg.MaxVUs, s.fire, &vus)
@@ -302,7 +283,7 @@ func runScenario(ctx context.Context, sc scenario, cfg Config, client *http.Clie
 	sr.Path, sr.About, sr.PostsPerRequest = sc.path, sc.about, perRequest
 	sr.Unsent = unsent
 	sr.Interrupted = ctx.Err() != nil
-	return sr, rec.acceptedPosts()
+	return sr, rec.promises()
 }
 
 // sample closes a second of the series every second, and prints it, until

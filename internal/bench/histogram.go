@@ -31,8 +31,6 @@ func (l *latencies) record(d time.Duration) {
 	_ = l.h.RecordValue(us) // in range by construction
 }
 
-func (l *latencies) count() int64 { return l.h.TotalCount() }
-
 // ms returns the value at percentile p (0–100) in milliseconds. The
 // histogram answers with the top of a bucket, which can pass the largest
 // value recorded; the percentile is capped there.
@@ -75,8 +73,6 @@ func (l *lags) ms(p float64) float64 {
 }
 
 func (l *lags) maxMS() float64 { return float64(l.max.Milliseconds()) }
-
-func (l *lags) count() int64 { return l.h.TotalCount() }
 
 func (l *lags) merge(o *lags) {
 	l.h.Merge(o.h)

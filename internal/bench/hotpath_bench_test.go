@@ -109,15 +109,18 @@ func BenchmarkSinkBatchConversion(b *testing.B) {
 	}
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	posts := make([]post.Post, batch)
 	for b.Loop() {
-		posts := make([]post.Post, 0, batch)
 		for i := range batch {
 			p, err := post.Unmarshal(keys[i], values[i])
 			if err != nil {
 				b.Fatal(err)
 			}
-			posts = append(posts, p)
+			posts[i] = p
 		}
+	}
+	if len(posts) != batch || posts[batch-1].ID == "" {
+		b.Fatal("the batch was not converted")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/post")
 }

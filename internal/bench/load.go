@@ -69,19 +69,24 @@ func virtualUser(ctx context.Context, quit <-chan struct{}, fire shot) {
 	}
 }
 
+// openGrace is how long after the last stage a request still waiting in
+// line may be sent: enough that one due in the last millisecond goes out,
+// little enough that an overwhelmed server does not stretch the run.
+const openGrace = time.Second
+
 // runOpen sends requests at the rates the stages give, from start until
 // they end or ctx does, with at most maxVUs in flight. A request that finds
 // every sender busy waits in line, and the time it waits counts in its
 // latency: that is what keeps a stalled server from hiding its stall
-// (coordinated omission). Requests still waiting when the stages end are
-// not sent; runOpen returns how many were due but never sent. busy counts
-// the requests in flight.
+// (coordinated omission). Requests still waiting openGrace after the stages
+// end are not sent; runOpen returns how many were due but never sent. busy
+// counts the requests in flight.
 func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, fire shot, busy *atomic.Int64) (unsent int64) {
-	end := start.Add(totalDuration(stages))
+	end := start.Add(totalDuration(stages) + openGrace)
 	due := make(chan time.Time, maxVUs)
 	var (
 		wg   sync.WaitGroup
-		late atomic.Int64 // taken from the line after the end
+		late atomic.Int64 // taken from the line too late
 	)
 	for range maxVUs {
 		wg.Go(func() {

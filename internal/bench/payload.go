@@ -53,11 +53,14 @@ type posts struct {
 func newPosts(w *words, runID, scenario string, contentBytes int) *posts {
 	return &posts{
 		words:        w,
-		author:       "bench-" + runID + "-" + scenario,
+		author:       authorFor(runID, scenario),
 		titlePrefix:  "bench " + runID + " " + scenario + " #",
 		contentBytes: contentBytes,
 	}
 }
+
+// authorFor is the author of every post of a run's scenario.
+func authorFor(runID, scenario string) string { return "bench-" + runID + "-" + scenario }
 
 // next returns a new post; its title is its marker.
 func (p *posts) next() post.Input {

@@ -14,15 +14,23 @@ type outcome struct {
 	failure string
 	posts   int            // posts the server took
 	failed  map[string]int // batch items refused, by their status
-	// accepted are the posts answered 202 that must land in the store.
-	accepted []acceptedPost
+	// accepted are the posts answered 202 that must land in the store;
+	// maybe the posts answered 503 with an id, which may land there.
+	accepted, maybe []sentPost
 }
 
-// acceptedPost is a post the server promised to store: its id and the
-// marker (its title) that finds a copy stored under another id.
-type acceptedPost struct {
+// sentPost is a post the server named in its answer: its id and the marker
+// (its title) that finds a copy stored under another id.
+type sentPost struct {
 	ID     string
 	Marker string
+}
+
+// promises are what the server said it would store, for the store check:
+// every accepted post exactly once; a post answered 503 at most once,
+// under the id the 503 named (the broker may have taken it after all).
+type promises struct {
+	accepted, maybe []sentPost
 }
 
 // Point is one second of a scenario.
@@ -54,7 +62,7 @@ type recorder struct {
 	posts       int64
 	byStatus    map[string]int64
 	failedPosts map[string]int64
-	accepted    []acceptedPost
+	promised    promises
 	series      []Point
 }
 
@@ -82,7 +90,8 @@ func (r *recorder) record(o outcome) {
 	for status, n := range o.failed {
 		r.failedPosts[status] += int64(n)
 	}
-	r.accepted = append(r.accepted, o.accepted...)
+	r.promised.accepted = append(r.promised.accepted, o.accepted...)
+	r.promised.maybe = append(r.promised.maybe, o.maybe...)
 }
 
 // tick closes the current second: it appends the point and starts the next
@@ -150,9 +159,9 @@ func (r *recorder) result(name string, elapsed time.Duration) ScenarioResult {
 	return res
 }
 
-// acceptedPosts hands over the posts to verify.
-func (r *recorder) acceptedPosts() []acceptedPost {
+// promises hands over the posts to verify.
+func (r *recorder) promises() promises {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.accepted
+	return r.promised
 }

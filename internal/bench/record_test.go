@@ -20,7 +20,7 @@ func TestRecorderSummaryAndSeries(t *testing.T) {
 
 	// Second 2: a batch with refused items, a timeout.
 	rec.record(outcome{latency: 10 * ms, posts: 98, failure: "207-partial", failed: map[string]int{"503": 2},
-		accepted: []acceptedPost{{"a", "m1"}}})
+		accepted: []sentPost{{"a", "m1"}}, maybe: []sentPost{{"c", "m3"}}})
 	rec.record(outcome{latency: 100 * ms, failure: "timeout"})
 	p2 := rec.tick(t0.Add(2*time.Second), 5, 1)
 
@@ -65,8 +65,8 @@ func TestRecorderSummaryAndSeries(t *testing.T) {
 	if len(res.Series) != 3 {
 		t.Errorf("%d points, want 3", len(res.Series))
 	}
-	if acc := rec.acceptedPosts(); len(acc) != 1 || acc[0] != (acceptedPost{"a", "m1"}) {
-		t.Errorf("accepted %v", acc)
+	if p := rec.promises(); len(p.accepted) != 1 || p.accepted[0] != (sentPost{"a", "m1"}) || len(p.maybe) != 1 || p.maybe[0] != (sentPost{"c", "m3"}) {
+		t.Errorf("promises %+v", p)
 	}
 }
 

@@ -69,6 +69,10 @@ func Markdown(res *Results) string {
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s |\n",
 				r.name, v.Accepted, v.Landed, v.Lost, v.Duplicated, ms(v.LagP50), ms(v.LagP99), ms(v.LagMax))
 		}
+		b.WriteString("\n")
+		for _, l := range verificationNotes(res) {
+			fmt.Fprintf(&b, "%s\n", l)
+		}
 	}
 	b.WriteString("\nSetup:\n\n")
 	for _, l := range setupLines(res) {
@@ -142,6 +146,19 @@ func setupLines(res *Results) []string {
 		}
 	}
 	return lines
+}
+
+// verificationNotes explain the store check's columns, and the posts
+// answered 503 where there were any.
+func verificationNotes(res *Results) []string {
+	notes := []string{"Lost: accepted (202) but not in the store. Duplicated: documents of the run beyond one per post — a second copy under another id, or a post never answered with an id. Lag: ingestedAt − createdAt, from the API accepting a post to the sink storing it."}
+	for _, r := range verificationRows(res) {
+		if r.v.Unacknowledged > 0 && r.name != "all" {
+			notes = append(notes, fmt.Sprintf("%s: %d posts were answered 503 (the broker did not acknowledge them in time; they may land once under the id the 503 named); %d of them landed.",
+				r.name, r.v.Unacknowledged, r.v.UnacknowledgedLanded))
+		}
+	}
+	return notes
 }
 
 type verificationRow struct {

@@ -27,7 +27,8 @@ func sampleResults(t *testing.T, verified bool) *Results {
 		sr := ScenarioResult{Name: name, Path: "/p", Requests: 100, RPS: 50, P50: 1, P90: 2, P99: 3, P999: 4, Max: 5, PostsPerS: 50,
 			ErrorsByStatus: map[string]int64{}, Series: []Point{{T: 1, Seconds: 1, Requests: 50, RPS: 50, P50: 1, P99: 3, VUs: 5, Stage: 1}, {T: 2, Seconds: 1, Requests: 50, RPS: 50 + float64(i), P50: 1, P99: 2, VUs: 5, Stage: 1}}}
 		if verified && name == "kafka" {
-			sr.Verification = &Verification{Accepted: 100, Landed: 99, Lost: 1, LagP50: 10, LagP99: 20, LagMax: 30, lags: newLags()}
+			sr.Verification = &Verification{Accepted: 100, Landed: 99, Lost: 1, LagP50: 10, LagP99: 20, LagMax: 30,
+				Unacknowledged: 3, UnacknowledgedLanded: 1, lags: newLags()}
 			res.Verification = combine([]*Verification{sr.Verification})
 		}
 		res.Scenarios = append(res.Scenarios, sr)
@@ -134,6 +135,7 @@ func TestMarkdownSummary(t *testing.T) {
 		"| kafka | 100 | 50.0 | 50.0 | 0 | 1.00 | 2.00 | 3.00 | 4.00 | 5.00 |",
 		"| kafka | 100 | 99 | 1 | 0 | 10.0 | 20.0 | 30.0 |",
 		"broker: kfake (embedded)", "store: FerretDB 1.24 on SQLite",
+		"kafka: 3 posts were answered 503", "1 of them landed",
 		"```sh\npostpipe bench --target http://127.0.0.1:8080\n```",
 	} {
 		if !strings.Contains(md, want) {

@@ -31,8 +31,13 @@ func TestJudge(t *testing.T) {
 		{name: "noop accepted", scenario: "noop", status: 202, answer: `{"id":"a","status":"accepted"}`, markers: []string{"m1"},
 			want: outcome{posts: 1}},
 		{name: "kafka accepted: its id must land", scenario: "kafka", status: 202, answer: `{"id":"a","status":"accepted"}`, markers: []string{"m1"},
-			want: outcome{posts: 1, accepted: []acceptedPost{{"a", "m1"}}}},
+			want: outcome{posts: 1, accepted: []sentPost{{"a", "m1"}}}},
 		{name: "kafka 503", scenario: "kafka", status: 503, answer: `{"title":"unavailable"}`, markers: []string{"m1"},
+			want: outcome{failure: "503"}},
+		{name: "kafka 503 naming the id the post may land under", scenario: "kafka", status: 503,
+			answer: `{"title":"Service Unavailable","status":503,"id":"a"}`, markers: []string{"m1"},
+			want: outcome{failure: "503", maybe: []sentPost{{"a", "m1"}}}},
+		{name: "direct 503 promises nothing", scenario: "direct", status: 503, answer: `{"id":"a"}`, markers: []string{"m1"},
 			want: outcome{failure: "503"}},
 		{name: "kafka 202 without an id", scenario: "kafka", status: 202, answer: `{}`, markers: []string{"m1"},
 			want: outcome{failure: "bad-answer"}},
@@ -42,11 +47,12 @@ func TestJudge(t *testing.T) {
 			want: outcome{failure: "202"}},
 		{name: "batch all accepted", scenario: "batch", status: 207,
 			answer: `[{"id":"a","status":202},{"id":"b","status":202}]`, markers: []string{"m1", "m2"},
-			want: outcome{posts: 2, accepted: []acceptedPost{{"a", "m1"}, {"b", "m2"}}}},
+			want: outcome{posts: 2, accepted: []sentPost{{"a", "m1"}, {"b", "m2"}}}},
 		{name: "batch partly refused", scenario: "batch", status: 207,
 			answer:  `[{"status":422,"detail":"x"},{"id":"b","status":202},{"id":"c","status":503},{"id":"d","status":503}]`,
 			markers: []string{"m1", "m2", "m3", "m4"},
-			want:    outcome{failure: "207-partial", posts: 1, failed: map[string]int{"422": 1, "503": 2}, accepted: []acceptedPost{{"b", "m2"}}}},
+			want: outcome{failure: "207-partial", posts: 1, failed: map[string]int{"422": 1, "503": 2},
+				accepted: []sentPost{{"b", "m2"}}, maybe: []sentPost{{"c", "m3"}, {"d", "m4"}}}},
 		{name: "batch answer of the wrong length", scenario: "batch", status: 207,
 			answer: `[{"id":"a","status":202}]`, markers: []string{"m1", "m2"},
 			want: outcome{failure: "bad-answer"}},
@@ -57,7 +63,7 @@ func TestJudge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := scenarioNamed(t, tt.scenario).judge(tt.status, []byte(tt.answer), tt.markers)
 			if got.failure != tt.want.failure || got.posts != tt.want.posts ||
-				!maps.Equal(got.failed, tt.want.failed) || !slices.Equal(got.accepted, tt.want.accepted) {
+				!maps.Equal(got.failed, tt.want.failed) || !slices.Equal(got.accepted, tt.want.accepted) || !slices.Equal(got.maybe, tt.want.maybe) {
 				t.Errorf("judge = %+v, want %+v", got, tt.want)
 			}
 		})

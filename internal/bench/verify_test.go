@@ -97,48 +97,59 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 	const author = "bench-R1-kafka"
 
 	// Five accepted posts: three landed, one landed under another author
-	// (found by id), one lost. Beside them: a second copy of an accepted
-	// post, a post that was never accepted, and another run's post.
-	accepted := []acceptedPost{{"a1", "m1"}, {"a2", "m2"}, {"a3", "m3"}, {"a4", "m4"}, {"a5", "m5"}}
+	// (found by id), one lost. Two answered 503: one landed anyway under
+	// the id the 503 named, one did not. Beside them: a second copy of an
+	// accepted post and one of a 503'd post, a post never answered with an
+	// id, and another run's post.
+	promised := promises{
+		accepted: []sentPost{{"a1", "m1"}, {"a2", "m2"}, {"a3", "m3"}, {"a4", "m4"}, {"a5", "m5"}},
+		maybe:    []sentPost{{"u1", "mu1"}, {"u2", "mu2"}},
+	}
 	insert(t, coll,
 		stored("a1", author, "m1", 10*ms),
 		stored("a2", author, "m2", 20*ms),
 		stored("a3", author, "m3", 30*ms),
 		stored("a4", "someone-else", "m4", 40*ms),
+		stored("u1", author, "mu1", 5*ms),          // answered 503, landed anyway: allowed once
 		stored("x1", author, "m1", 5*ms),           // a copy of a1
+		stored("x3", author, "mu2", 5*ms),          // a copy of the 503'd u2 under another id
 		stored("x2", author, "m9", 5*ms),           // never accepted
 		stored("o1", "bench-R0-kafka", "m1", 5*ms), // another run
 	)
 	v := openVerifierForTest(t, uri, time.Second, io.Discard) // a1…a4 are all there will be
-	got, err := v.check(t.Context(), "kafka", author, accepted)
+	got, err := v.check(t.Context(), "kafka", author, promised, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Verification{Accepted: 5, Landed: 4, Lost: 1, Duplicated: 2, DuplicateCopies: 1, StoredUnaccepted: 1,
-		LagP50: 20, LagP99: 40, LagMax: 40, Drained: false}
+	want := Verification{Accepted: 5, Landed: 4, Lost: 1, Duplicated: 3, DuplicateCopies: 2, StoredUnaccepted: 1,
+		Unacknowledged: 2, UnacknowledgedLanded: 1, LagP50: 20, LagP99: 40, LagMax: 40, Drained: false}
 	assertVerification(t, got, want)
 
-	// A post that lands while the check waits is found, and the check
-	// stops waiting once everything is there.
+	// A post that lands while the check waits on the count is found, and
+	// the check stops waiting once everything is there.
 	const author2 = "bench-R1-batch"
-	insert(t, coll, stored("b1", author2, "n1", 100*ms))
 	late := &onFirstWrite{fn: func() { insert(t, coll, stored("b2", author2, "n2", 300*ms)) }}
 	v2 := openVerifierForTest(t, uri, 2*time.Minute, late)
-	got2, err := v2.check(t.Context(), "batch", author2, []acceptedPost{{"b1", "n1"}, {"b2", "n2"}})
+	before, err := v2.count(t.Context())
+	if err != nil || before != 9 {
+		t.Fatalf("count = %d, %v; want the 9 documents stored so far", before, err)
+	}
+	insert(t, coll, stored("b1", author2, "n1", 100*ms))
+	got2, err := v2.check(t.Context(), "batch", author2, promises{accepted: []sentPost{{"b1", "n1"}, {"b2", "n2"}}}, before)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertVerification(t, got2, Verification{Accepted: 2, Landed: 2, LagP50: 100, LagP99: 300, LagMax: 300, Drained: true})
 
 	all := combine([]*Verification{got, got2})
-	assertVerification(t, all, Verification{Accepted: 7, Landed: 6, Lost: 1, Duplicated: 2, DuplicateCopies: 1, StoredUnaccepted: 1,
-		LagP50: 30, LagP99: 300, LagMax: 300, Drained: false})
+	assertVerification(t, all, Verification{Accepted: 7, Landed: 6, Lost: 1, Duplicated: 3, DuplicateCopies: 2, StoredUnaccepted: 1,
+		Unacknowledged: 2, UnacknowledgedLanded: 1, LagP50: 30, LagP99: 300, LagMax: 300, Drained: false})
 }
 
 func assertVerification(t *testing.T, got *Verification, want Verification) {
 	t.Helper()
 	g := *got
-	g.lags, g.DrainS = nil, 0
+	g.lags, g.CheckS = nil, 0
 	if g != want {
 		t.Errorf("verification = %+v\n                want %+v", g, want)
 	}
