@@ -52,10 +52,11 @@ func (l Load) StagesString() string {
 
 // Profiles are the named load shapes. seed is the original k6 test: ramp to
 // 100 VUs over 30 s, hold for 60 s, ramp down over 30 s. quick has the same
-// shape, short enough that four scenarios finish in about a minute.
+// shape, short enough that make bench-quick, broker and store start-up and the
+// store check included, stays under two minutes.
 var profiles = map[string][]Stage{
 	"seed":  {{30 * time.Second, 100}, {60 * time.Second, 100}, {30 * time.Second, 0}},
-	"quick": {{4 * time.Second, 50}, {8 * time.Second, 50}, {2 * time.Second, 0}},
+	"quick": {{2 * time.Second, 50}, {5 * time.Second, 50}, {1 * time.Second, 0}},
 }
 
 // ProfileNames lists the profiles, for help texts.
