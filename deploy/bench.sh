@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-if (exec 3<>/dev/tcp/${ADDR%:*}/${ADDR#*:}) 2>/dev/null; then
+if (exec 3<>"/dev/tcp/${ADDR%:*}/${ADDR#*:}") 2>/dev/null; then
 	echo "bench: $ADDR is already in use; stop what listens there or set BENCH_ADDR" >&2
 	exit 1
 fi
