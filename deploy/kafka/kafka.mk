@@ -17,7 +17,7 @@ kafka-down:
 kafka-status:
 	@$(KAFKA_SH) status
 
-## kafka-cluster-up: start a real 3-node Kafka cluster on 127.0.0.1:19092,29092,39092
+## kafka-cluster-up: start a real 3-node Kafka cluster on 127.0.0.1:19092,19192,19292
 kafka-cluster-up:
 	@$(KAFKA_SH) cluster-up
 

@@ -2,7 +2,7 @@
 # kafka.sh — run a real Apache Kafka (jars from Maven Central, no Docker, no tarball) for postpipe.
 #
 #   kafka.sh up | down | status            single combined KRaft node on 127.0.0.1:9092
-#   kafka.sh cluster-up | cluster-down     three combined nodes on 127.0.0.1:19092, :29092, :39092
+#   kafka.sh cluster-up | cluster-down     three combined nodes on 127.0.0.1:19092, :19192, :19292
 #   kafka.sh node-start N | node-stop N | node-kill N    one node (1-3) of the cluster
 #   kafka.sh clean                         stop everything and delete the data (jars are kept)
 #   kafka.sh jars                          download the jars only (done automatically by up)
@@ -40,8 +40,10 @@ now() { echo "${EPOCHREALTIME/,/.}"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 rel() { echo "${1#"$ROOT"/}"; }
 
-cluster_port() { echo "${1}9092"; }
-cluster_ctrl_port() { echo "${1}9093"; }
+# Below 32768, the start of Linux's ephemeral range: a client socket can never
+# hold one of these ports when a node starts.
+cluster_port() { echo $((18992 + 100 * $1)); }
+cluster_ctrl_port() { echo $((18993 + 100 * $1)); }
 node_dir() { echo "$CLUSTER_DIR/node$1"; }
 
 # ---------------------------------------------------------------- prerequisites
@@ -434,7 +436,7 @@ cluster_start() {
 		dir="$(node_dir "$n")"
 		if ! wait_ready "$dir" "cluster node $n" "$(cluster_port "$n")" "$deadline"; then
 			local dirs=()
-			for n in "${started[@]}"; do dirs+=("$(node_dir "$n")"); done
+			for m in "${started[@]}"; do dirs+=("$(node_dir "$m")"); done
 			stop_dirs TERM 15 "${dirs[@]}" || true
 			die "cluster did not start (limit ${CLUSTER_START_TIMEOUT}s, KAFKA_CLUSTER_START_TIMEOUT); the nodes started now were stopped again"
 		fi
@@ -447,7 +449,7 @@ cluster_up() {
 	START_TOOK=""
 	cluster_start 1 2 3
 	if [[ -n "$START_TOOK" ]]; then
-		say "cluster ready on 127.0.0.1:19092,127.0.0.1:29092,127.0.0.1:39092 in $START_TOOK (Kafka $KAFKA_VERSION, logs in $(rel "$CLUSTER_DIR")/nodeN/logs/server.log)"
+		say "cluster ready on 127.0.0.1:19092,127.0.0.1:19192,127.0.0.1:19292 in $START_TOOK (Kafka $KAFKA_VERSION, logs in $(rel "$CLUSTER_DIR")/nodeN/logs/server.log)"
 	fi
 }
 
