@@ -126,11 +126,21 @@ func (s *Sink) Run(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return errors.New("consumer closed unexpectedly")
 		}
+		fetchFailed := false
 		fetches.EachError(func(topic string, p int32, err error) {
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				fetchFailed = true
 				s.log.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
 			}
 		})
+		if fetchFailed && fetches.NumRecords() == 0 && len(batch) == 0 {
+			// A lasting error would come back at once on every poll:
+			// pause so the loop does not spin and flood the log.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 		if len(batch) == 0 {
 			first = time.Now()
 		}
