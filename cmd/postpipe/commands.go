@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/postpipe/postpipe/internal/admin"
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/devstack"
@@ -97,6 +98,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 	if sk != nil {
 		g.Go(func() error { return sk.Run(sinkCtx) })
 	}
+	// The admin listener lives as long as anything else runs, so a slow
+	// shutdown can still be profiled.
+	g.Go(func() error { return serveAdmin(sinkCtx, cfg.AdminAddr, admin.New(), log) })
 	err = g.Wait()
 	log.Info("postpipe stopped")
 	return err
@@ -131,6 +135,27 @@ func serveHTTP(ctx context.Context, srv *http.Server, grace time.Duration, log *
 	return nil
 }
 
+// serveAdmin serves the admin routes on addr until ctx ends; an empty addr
+// means no admin listener.
+func serveAdmin(ctx context.Context, addr string, mux *admin.Mux, log *slog.Logger) error {
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on admin address %s: %w", addr, err)
+	}
+	// No write timeout: a CPU profile or trace streams for as long as asked.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	log.Info("admin listening", "addr", ln.Addr().String(), "pprof", "http://"+dialable(ln.Addr())+"/debug/pprof/")
+	stopped := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stopped()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve admin: %w", err)
+	}
+	return nil
+}
+
 func dialable(a net.Addr) string {
 	host, port, _ := net.SplitHostPort(a.String())
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
@@ -152,12 +177,12 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	}
 	defer closeStore(st, log)
 
-	admin, err := kgo.NewClient(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
+	kc, err := kgo.NewClient(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
-	err = ensureTopics(ctx, cfg, admin)
-	admin.Close()
+	err = ensureTopics(ctx, cfg, kc)
+	kc.Close()
 	if err != nil {
 		return err
 	}
@@ -167,7 +192,14 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		return err
 	}
 	log.Info("sink running", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup)
-	err = sk.Run(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	runCtx, stop := context.WithCancel(gctx)
+	g.Go(func() error {
+		defer stop()
+		return sk.Run(gctx)
+	})
+	g.Go(func() error { return serveAdmin(runCtx, cfg.AdminAddr, admin.New(), log) })
+	err = g.Wait()
 	s := sk.Stats()
 	log.Info("sink stopped", "batches", s.Batches, "inserted", s.Inserted, "duplicates", s.Duplicates, "dead_lettered", s.DeadLettered)
 	return err

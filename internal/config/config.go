@@ -15,7 +15,10 @@ import (
 
 // Config is every setting of every subcommand.
 type Config struct {
-	HTTPAddr     string
+	HTTPAddr string
+	// AdminAddr, when set, serves pprof (and other operator routes) on a
+	// listener of its own, away from the public port.
+	AdminAddr    string
 	MaxBodyBytes int64
 	// MaxBatchBodyBytes bounds POST /v1/posts:batch, which carries up to
 	// MaxBatchPosts posts in one body.
@@ -117,6 +120,12 @@ func (c Config) Validate() error {
 		}
 	}
 	addr("POSTPIPE_HTTP_ADDR", c.HTTPAddr)
+	if c.AdminAddr != "" {
+		addr("POSTPIPE_ADMIN_ADDR", c.AdminAddr)
+		if c.AdminAddr == c.HTTPAddr {
+			bad("POSTPIPE_ADMIN_ADDR", "must differ from POSTPIPE_HTTP_ADDR (%q)", c.HTTPAddr)
+		}
+	}
 	addr("POSTPIPE_STACK_KAFKA_ADDR", c.StackKafkaAddr)
 	addr("POSTPIPE_STACK_MONGODB_ADDR", c.StackMongoAddr)
 	for _, b := range c.KafkaBrokers {
@@ -208,6 +217,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	attrs := []slog.Attr{
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("admin_addr", c.AdminAddr),
 		slog.String("kafka_brokers", brokers),
 		slog.String("kafka_topic", c.KafkaTopic),
 		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),

@@ -63,6 +63,8 @@ func TestValidateRejects(t *testing.T) {
 		wantEnv string
 	}{
 		{"http addr", func(c *Config) { c.HTTPAddr = "8080" }, "POSTPIPE_HTTP_ADDR"},
+		{"admin addr", func(c *Config) { c.AdminAddr = "6060" }, "POSTPIPE_ADMIN_ADDR"},
+		{"admin addr same as http", func(c *Config) { c.AdminAddr = c.HTTPAddr }, "POSTPIPE_ADMIN_ADDR"},
 		{"stack kafka addr", func(c *Config) { c.StackKafkaAddr = "localhost" }, "POSTPIPE_STACK_KAFKA_ADDR"},
 		{"stack mongodb addr", func(c *Config) { c.StackMongoAddr = "" }, "POSTPIPE_STACK_MONGODB_ADDR"},
 		{"broker", func(c *Config) { c.KafkaBrokers = []string{"k1:9092", "k2"} }, "POSTPIPE_KAFKA_BROKERS"},
