@@ -42,8 +42,8 @@ make --no-print-directory store-up
 "$KAFKA" up
 backend=$("$STORE" status 2>/dev/null | grep -o 'FerretDB [^,]* on [A-Za-z]* [0-9.]*' | head -1 || true)
 
-export POSTPIPE_KAFKA_BROKERS=127.0.0.1:9092
-export POSTPIPE_MONGODB_URI=mongodb://127.0.0.1:27017/
+export POSTPIPE_KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
+export POSTPIPE_MONGODB_URI=mongodb://${STORE_ADDR:-127.0.0.1:27017}/
 export POSTPIPE_MONGODB_DATABASE=postpipe_bench
 export POSTPIPE_KAFKA_TOPIC=bench.posts POSTPIPE_KAFKA_DLQ_TOPIC=bench.posts.dlq POSTPIPE_KAFKA_GROUP=bench-sink
 export POSTPIPE_LOG_LEVEL=warn

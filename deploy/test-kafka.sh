@@ -25,12 +25,12 @@ filter() { grep -v '^time=' || true; }
 
 echo "== test-kafka: store"
 make --no-print-directory store-up
-export POSTPIPE_TEST_MONGODB_URI=mongodb://127.0.0.1:27017/
+export POSTPIPE_TEST_MONGODB_URI=mongodb://${STORE_ADDR:-127.0.0.1:27017}/
 export POSTPIPE_TEST_BINARY=$PWD/bin/postpipe
 
 echo "== test-kafka: single-node Apache Kafka"
 "$KAFKA" up
-POSTPIPE_TEST_KAFKA_BROKERS=127.0.0.1:9092 "${GOTEST[@]}" \
+POSTPIPE_TEST_KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092} "${GOTEST[@]}" \
 	-run '^(TestSinkStoppedRestartedAndRebalanced|TestIdempotencyKeyMakesOneDocument|TestPoisonRecordsGoToTheDLQ|TestSinkKilledWithSIGKILL)$' \
 	2>&1 | filter
 "$KAFKA" down

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kafka.sh — run a real Apache Kafka (jars from Maven Central, no Docker, no tarball) for postpipe.
 #
-#   kafka.sh up | down | status            single combined KRaft node on 127.0.0.1:9092
+#   kafka.sh up | down | status            single combined KRaft node on 127.0.0.1:9092 (KAFKA_PORT, KAFKA_CTRL_PORT)
 #   kafka.sh cluster-up | cluster-down     three combined nodes on 127.0.0.1:19092, :19192, :19292
 #   kafka.sh node-start N | node-stop N | node-kill N    one node (1-3) of the cluster
 #   kafka.sh clean                         stop everything and delete the data (jars are kept)
@@ -30,8 +30,8 @@ KAFKA_VERSION="${KAFKA_VERSION:-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.versi
 
 SINGLE_DIR="$KAFKA_DIR/single"
 CLUSTER_DIR="$KAFKA_DIR/cluster"
-SINGLE_PORT=9092
-SINGLE_CTRL_PORT=9093
+SINGLE_PORT=${KAFKA_PORT:-9092}
+SINGLE_CTRL_PORT=${KAFKA_CTRL_PORT:-9093}
 READY_LINE="Kafka Server started"
 
 say() { echo "kafka: $*"; }
