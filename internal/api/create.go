@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -90,26 +89,22 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	raw, err := decodeArray(body)
+	items, itemErrs, err := decodeBatch(body, a.limits.MaxBatchPosts)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	switch {
-	case len(raw) == 0:
+	if len(items) == 0 {
 		a.fail(w, r, badRequest(http.StatusUnprocessableEntity, "the batch is empty"))
-		return
-	case len(raw) > a.limits.MaxBatchPosts:
-		a.fail(w, r, badRequest(http.StatusUnprocessableEntity, fmt.Sprintf("the batch has %d posts; the limit is %d", len(raw), a.limits.MaxBatchPosts)))
 		return
 	}
 
 	now := a.now()
-	results := make([]batchItem, len(raw))
-	posts := make([]post.Post, 0, len(raw))
-	slots := make([]int, 0, len(raw)) // posts[j] answers results[slots[j]]
-	for i, item := range raw {
-		in, err := decodeInput(item)
+	results := make([]batchItem, len(items))
+	posts := make([]post.Post, 0, len(items))
+	slots := make([]int, 0, len(items)) // posts[j] answers results[slots[j]]
+	for i, in := range items {
+		err := itemErrs[i]
 		if err == nil {
 			err = in.Validate()
 		}

@@ -406,6 +406,10 @@ func TestBatchRejectsRequest(t *testing.T) {
 		{"trailing data", `[` + one + `] []`, http.StatusBadRequest, "malformed JSON"},
 		{"empty body", ``, http.StatusBadRequest, "malformed JSON"},
 		{"not JSON", `posts please`, http.StatusBadRequest, "malformed JSON"},
+		{"broken later item", `[` + one + `,{"author":}]`, http.StatusBadRequest, "malformed JSON"},
+		{"missing comma", `[` + one + one + `]`, http.StatusBadRequest, "malformed JSON"},
+		{"trailing comma", `[` + one + `,]`, http.StatusBadRequest, "malformed JSON"},
+		{"too many and broken", "[" + strings.Repeat(one+",", testLimits.MaxBatchPosts) + `{]`, http.StatusBadRequest, "malformed JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,19 +53,66 @@ func decodeInput(data []byte) (post.Input, error) {
 	return in, nil
 }
 
-// decodeArray splits a JSON array into its raw elements.
-func decodeArray(data []byte) ([]json.RawMessage, error) {
+// decodeBatch decodes a JSON array of posts in one pass over the body:
+// the batch path is where decoding is most of the CPU, so the array is not
+// first validated and split into raw elements. A body that is not a JSON
+// array is an error; items[i] is valid only where itemErrs[i] is nil (a
+// wrong type or unknown field fails that item alone). More than max posts
+// is an error naming how many there were.
+func decodeBatch(data []byte, max int) (items []post.Input, itemErrs []error, err error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) > 0 && trimmed[0] != '[' {
+	if len(trimmed) == 0 || trimmed[0] != '[' {
 		if json.Valid(data) {
-			return nil, badRequest(http.StatusBadRequest, "the body must be a JSON array of posts")
+			return nil, nil, badRequest(http.StatusBadRequest, "the body must be a JSON array of posts")
 		}
+		var v any
+		return nil, nil, classifyJSONError(json.Unmarshal(data, &v))
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(data, &items); err != nil {
-		return nil, classifyJSONError(err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if _, err := dec.Token(); err != nil { // the '['
+		return nil, nil, classifyJSONError(err)
 	}
-	return items, nil
+	n := 0
+	for dec.More() {
+		n++
+		if n > max {
+			// Count the rest for the answer without decoding them.
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, nil, classifyJSONError(err)
+			}
+			continue
+		}
+		var in post.Input
+		err := dec.Decode(&in)
+		var (
+			syntax *json.SyntaxError
+			typ    *json.UnmarshalTypeError
+		)
+		switch {
+		case err == nil:
+		case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+			return nil, nil, classifyJSONError(err)
+		case errors.As(err, &typ), strings.HasPrefix(err.Error(), "json: unknown field "):
+			// The decoder has read the whole element: the rest still decode.
+			in, err = post.Input{}, classifyJSONError(err)
+		default:
+			return nil, nil, classifyJSONError(err)
+		}
+		items = append(items, in)
+		itemErrs = append(itemErrs, err)
+	}
+	if n > max {
+		return nil, nil, badRequest(http.StatusUnprocessableEntity, fmt.Sprintf("the batch has %d posts; the limit is %d", n, max))
+	}
+	if _, err := dec.Token(); err != nil { // the ']'
+		return nil, nil, classifyJSONError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, badRequest(http.StatusBadRequest, "malformed JSON: unexpected data after the array")
+	}
+	return items, itemErrs, nil
 }
 
 func classifyJSONError(err error) error {

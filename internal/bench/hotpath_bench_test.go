@@ -78,6 +78,40 @@ func BenchmarkNoopHandler(b *testing.B) {
 	}
 }
 
+// ackAll is a publisher whose broker acknowledges everything at once, so a
+// benchmark measures the API's own work.
+type ackAll struct{}
+
+func (ackAll) Publish(_ context.Context, posts []post.Post) []error { return make([]error, len(posts)) }
+
+// BenchmarkBatchHandler is POST /v1/posts:batch with 100 posts, in process,
+// the broker answering at once: decoding, validation, ids, record encoding
+// and the 207 answer. One op is one request of 100 posts.
+func BenchmarkBatchHandler(b *testing.B) {
+	h := api.New(api.Limits{MaxBodyBytes: 1 << 20, MaxBatchBodyBytes: 16 << 20, MaxBatchPosts: 500},
+		ackAll{}, nil, nil, slog.New(slog.DiscardHandler))
+	gen := newPosts(newWords(300), "B", "batch", 300)
+	in := make([]post.Input, 100)
+	for i := range in {
+		in[i] = gen.next()
+	}
+	body, err := json.Marshal(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/posts:batch", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusMultiStatus {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
 // BenchmarkRecordEncode is the Kafka record value the API produces.
 func BenchmarkRecordEncode(b *testing.B) {
 	now := time.Now()
