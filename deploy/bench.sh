@@ -49,6 +49,7 @@ export POSTPIPE_KAFKA_TOPIC=bench.posts POSTPIPE_KAFKA_DLQ_TOPIC=bench.posts.dlq
 export POSTPIPE_LOG_LEVEL=warn
 
 POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
+api_pid=$!
 pids+=($!)
 ./bin/postpipe sink >"$RUN/sink.log" 2>&1 &
 pids+=($!)
@@ -59,7 +60,7 @@ done
 curl -fsS "http://$ADDR/readyz" >/dev/null || { echo "bench: the API did not become ready; see $RUN/api.log" >&2; exit 1; }
 
 echo "== bench: profile $PROFILE, results in $OUT"
-./bin/postpipe bench --target "http://$ADDR" --profile "$PROFILE" --out "$OUT" --drain-timeout "$DRAIN" \
+./bin/postpipe bench --target "http://$ADDR" --profile "$PROFILE" --out "$OUT" --drain-timeout "$DRAIN" --server-pid "$api_pid" \
 	--kafka-label "Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml | head -1) (1 broker, KRaft, same machine)" \
 	--store-label "${backend:-FerretDB 1.24 on PostgreSQL}"
 

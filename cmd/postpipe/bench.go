@@ -39,6 +39,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	fs.StringVar(&mongoCl, "mongodb-collection", "", "collection of the posts (default $POSTPIPE_MONGODB_COLLECTION, else posts)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 2*time.Minute, "longest wait for the sink to store the accepted posts after a scenario")
 	fs.StringVar(&cfg.KafkaLabel, "kafka-label", "", `the broker, for the report, e.g. "Apache Kafka 4.x (1 broker)"`)
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server when it runs on this machine: its peak resident memory goes in the report")
 	fs.StringVar(&cfg.StoreLabel, "store-label", "", `the store, for the report, e.g. "FerretDB 1.24 on PostgreSQL 15"`)
 	fs.Usage = func() {
 		out := fs.Output()

@@ -45,10 +45,13 @@ type Config struct {
 	DrainTimeout                             time.Duration // longest wait for the sink after a scenario
 
 	KafkaLabel, StoreLabel string // what the server runs on, for the report
-	IdleCheck              time.Duration
-	Args                   []string  // the command line after 'postpipe bench', for the report
-	Version                string    // of postpipe
-	Progress               io.Writer // one line per second; nil: none
+	// ServerPID, when the server runs on this machine, has its resident
+	// memory sampled during each scenario.
+	ServerPID int
+	IdleCheck time.Duration
+	Args      []string  // the command line after 'postpipe bench', for the report
+	Version   string    // of postpipe
+	Progress  io.Writer // one line per second; nil: none
 }
 
 // Run runs the scenarios against cfg.Target and writes the results. It
@@ -79,6 +82,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			DrainTimeoutS:   cfg.DrainTimeout.Seconds(),
 			StartedAt:       started.UTC(),
 			ScenariosWanted: cfg.Scenarios,
+			ServerPID:       cfg.ServerPID,
 		},
 		Notes: []string{},
 		Dir:   cmp.Or(cfg.Out, filepath.Join("bench-results", started.Format("20060102-150405"))),
@@ -269,6 +273,10 @@ func (r *runner) load(ctx context.Context, sc scenario) (ScenarioResult, promise
 		wg   sync.WaitGroup
 	)
 	wg.Go(func() { sample(done, rec, &vus, start, cfg.Load, sc.name, r.progress) })
+	var rssMax float64
+	if cfg.ServerPID > 0 {
+		wg.Go(func() { rssMax = watchRSS(done, cfg.ServerPID) })
+	}
 	var unsent int64
 	if cfg.Load.Model == Open {
 		unsent = runOpen(ctx, cfg.Load.Stages, start, cfg.MaxVUs, s.fire, &vus)
@@ -282,6 +290,7 @@ func (r *runner) load(ctx context.Context, sc scenario) (ScenarioResult, promise
 	sr := rec.result(sc.name, elapsed)
 	sr.Path, sr.About, sr.PostsPerRequest = sc.path, sc.about, perRequest
 	sr.Unsent = unsent
+	sr.ServerRSSMaxMB = rssMax
 	sr.Interrupted = ctx.Err() != nil
 	return sr, rec.promises()
 }

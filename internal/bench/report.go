@@ -119,6 +119,20 @@ func loadSentence(res *Results) string {
 	}
 }
 
+// serverMemory names the server's peak resident memory in each scenario.
+func serverMemory(res *Results) string {
+	var parts []string
+	for _, s := range res.Scenarios {
+		if s.ServerRSSMaxMB > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f MB", s.Name, s.ServerRSSMaxMB))
+		}
+	}
+	if len(parts) == 0 {
+		return "server memory: not measured (--server-pid)"
+	}
+	return fmt.Sprintf("server resident memory (VmRSS of pid %d), peak per scenario: %s", res.Run.ServerPID, strings.Join(parts, ", "))
+}
+
 // setupLines are the details of the setup, one per line.
 func setupLines(res *Results) []string {
 	m, r := res.Machine, res.Run
@@ -137,6 +151,7 @@ func setupLines(res *Results) []string {
 		fmt.Sprintf("target: %s (postpipe %s)", r.Target, cmp.Or(r.Version, "dev")),
 		fmt.Sprintf("load: %s (from %s); scenarios one after another, each from cold connections", loadSentence(res), cmp.Or(r.LoadFrom, "the caller")),
 		fmt.Sprintf("posts: author, title, subtitle and %d bytes of random content; %d posts per batch request", r.ContentBytes, r.BatchSize),
+		serverMemory(res),
 		"latency: from when a request was due to when its answer was read, every request counted (errors too); HDR histograms, 3 significant digits",
 		fmt.Sprintf("run %s, %s to %s UTC", r.ID, r.StartedAt.Format("2006-01-02 15:04:05"), r.FinishedAt.Format("15:04:05")),
 	}

@@ -27,6 +27,7 @@ func sampleResults(t *testing.T, verified bool) *Results {
 		sr := ScenarioResult{Name: name, Path: "/p", Requests: 100, RPS: 50, P50: 1, P90: 2, P99: 3, P999: 4, Max: 5, PostsPerS: 50,
 			ErrorsByStatus: map[string]int64{}, Series: []Point{{T: 1, Seconds: 1, Requests: 50, RPS: 50, P50: 1, P99: 3, VUs: 5, Stage: 1}, {T: 2, Seconds: 1, Requests: 50, RPS: 50 + float64(i), P50: 1, P99: 2, VUs: 5, Stage: 1}}}
 		if verified && name == "kafka" {
+			sr.ServerRSSMaxMB = 41.6
 			sr.Verification = &Verification{Accepted: 100, Landed: 99, Lost: 1, LagP50: 10, LagP99: 20, LagMax: 30,
 				Unacknowledged: 3, UnacknowledgedLanded: 1, lags: newLags()}
 			res.Verification = combine([]*Verification{sr.Verification})
@@ -136,6 +137,7 @@ func TestMarkdownSummary(t *testing.T) {
 		"| kafka | 100 | 99 | 1 | 0 | 10.0 | 20.0 | 30.0 |",
 		"broker: kfake (embedded)", "store: FerretDB 1.24 on SQLite",
 		"kafka: 3 posts were answered 503", "1 of them landed",
+		"peak per scenario: kafka 42 MB",
 		"```sh\npostpipe bench --target http://127.0.0.1:8080\n```",
 	} {
 		if !strings.Contains(md, want) {

@@ -30,6 +30,7 @@ type RunInfo struct {
 	ContentBytes    int       `json:"content_bytes"`
 	BatchSize       int       `json:"batch_size"`
 	MaxVUs          int       `json:"max_vus,omitempty"`
+	ServerPID       int       `json:"server_pid,omitempty"`
 	TimeoutS        float64   `json:"request_timeout_s"`
 	DrainTimeoutS   float64   `json:"drain_timeout_s"`
 	StartedAt       time.Time `json:"started_at"`
@@ -62,6 +63,9 @@ type ScenarioResult struct {
 	FailedPostsByStatus map[string]int64 `json:"failed_posts_by_status,omitempty"`
 	Unsent              int64            `json:"unsent,omitempty"` // open model: due but never sent
 	Interrupted         bool             `json:"interrupted,omitempty"`
-	Verification        *Verification    `json:"verification,omitempty"`
-	Series              []Point          `json:"series"`
+	// ServerRSSMaxMB is the server's peak resident memory during the
+	// scenario, when its pid was given (--server-pid).
+	ServerRSSMaxMB float64       `json:"server_rss_max_mb,omitempty"`
+	Verification   *Verification `json:"verification,omitempty"`
+	Series         []Point       `json:"series"`
 }
