@@ -213,6 +213,7 @@ func newSink(cfg config.Config, st *store.Store, log *slog.Logger) (*sink.Sink, 
 		SessionTimeout: cfg.KafkaSessionTimeout,
 		BatchSize:      cfg.SinkBatchSize,
 		BatchWait:      cfg.SinkBatchWait,
+		Writers:        cfg.SinkWriters,
 		FlushTimeout:   cfg.ShutdownTimeout / 2,
 	}, st, log.With("component", "sink"), kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
 }

@@ -45,6 +45,10 @@ type Config struct {
 
 	SinkBatchSize int
 	SinkBatchWait time.Duration
+	// SinkWriters splits each batch into this many bulk writes that run
+	// at once: a store serves one bulk write on one connection, and the
+	// sink must keep up with a broker that takes posts faster than that.
+	SinkWriters int
 
 	DataDir        string
 	StackKafka     bool // 'postpipe stack' serves the Kafka protocol
@@ -88,6 +92,7 @@ func Default() Config {
 
 		SinkBatchSize: 500,
 		SinkBatchWait: 50 * time.Millisecond,
+		SinkWriters:   2,
 
 		DataDir:        "./data",
 		StackKafka:     true,
@@ -184,6 +189,9 @@ func (c Config) Validate() error {
 	if c.SinkBatchWait <= 0 || c.SinkBatchWait > time.Minute {
 		bad("POSTPIPE_SINK_BATCH_WAIT", "must be between 1ns and 1m, got %s", c.SinkBatchWait)
 	}
+	if c.SinkWriters < 1 || c.SinkWriters > 64 {
+		bad("POSTPIPE_SINK_WRITERS", "must be between 1 and 64, got %d", c.SinkWriters)
+	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		bad("POSTPIPE_LOG_LEVEL", "%v", err)
 	}
@@ -228,6 +236,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.Int("sink_batch_size", c.SinkBatchSize),
 		slog.Duration("sink_batch_wait", c.SinkBatchWait),
+		slog.Int("sink_writers", c.SinkWriters),
 		slog.Duration("produce_timeout", c.ProduceTimeout),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 	}

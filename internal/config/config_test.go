@@ -63,6 +63,7 @@ func TestValidateRejects(t *testing.T) {
 		wantEnv string
 	}{
 		{"http addr", func(c *Config) { c.HTTPAddr = "8080" }, "POSTPIPE_HTTP_ADDR"},
+		{"sink writers", func(c *Config) { c.SinkWriters = 0 }, "POSTPIPE_SINK_WRITERS"},
 		{"admin addr", func(c *Config) { c.AdminAddr = "6060" }, "POSTPIPE_ADMIN_ADDR"},
 		{"admin addr same as http", func(c *Config) { c.AdminAddr = c.HTTPAddr }, "POSTPIPE_ADMIN_ADDR"},
 		{"stack kafka addr", func(c *Config) { c.StackKafkaAddr = "localhost" }, "POSTPIPE_STACK_KAFKA_ADDR"},

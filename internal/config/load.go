@@ -73,6 +73,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 
 	fs.IntVar(&c.SinkBatchSize, "sink-batch-size", c.SinkBatchSize, "most records the sink writes in one bulk write")
 	fs.DurationVar(&c.SinkBatchWait, "sink-batch-wait", c.SinkBatchWait, "longest the sink waits to fill a batch")
+	fs.IntVar(&c.SinkWriters, "sink-writers", c.SinkWriters, "bulk writes the sink runs at once for one batch")
 
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded broker and store keep their files")
 	fs.BoolVar(&c.StackKafka, "stack-kafka", c.StackKafka, "'postpipe stack' serves the Kafka protocol")

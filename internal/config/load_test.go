@@ -72,6 +72,7 @@ func TestLoadSettings(t *testing.T) {
 		want  any
 	}{
 		{"POSTPIPE_HTTP_ADDR", "127.0.0.1:8181", func(c Config) any { return c.HTTPAddr }, "127.0.0.1:8181"},
+		{"POSTPIPE_SINK_WRITERS", "4", func(c Config) any { return c.SinkWriters }, 4},
 		{"POSTPIPE_ADMIN_ADDR", "127.0.0.1:6060", func(c Config) any { return c.AdminAddr }, "127.0.0.1:6060"},
 		{"POSTPIPE_MAX_BODY_BYTES", "4096", func(c Config) any { return c.MaxBodyBytes }, int64(4096)},
 		{"POSTPIPE_MAX_BATCH_BODY_BYTES", "8192", func(c Config) any { return c.MaxBatchBodyBytes }, int64(8192)},

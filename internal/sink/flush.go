@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -39,16 +40,9 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		posts = append(posts, p)
 	}
 
-	var inserted, dups int
-	if err := retry(ctx, func() error {
-		var err error
-		inserted, dups, err = s.w.WriteBatch(ctx, posts)
-		if err != nil {
-			s.log.Warn("write batch failed; retrying", "posts", len(posts), "err", err)
-		}
+	inserted, dups, err := s.write(ctx, posts)
+	if err != nil {
 		return err
-	}); err != nil {
-		return fmt.Errorf("write batch: %w", err)
 	}
 	if len(dead) > 0 {
 		if err := retry(ctx, func() error {
@@ -84,6 +78,49 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		s.log.Warn("commit failed; the batch may be delivered again", "records", len(recs), "err", err)
 	}
 	return nil
+}
+
+// minPerWriter keeps the parts of a split batch large enough that a bulk
+// write's fixed cost stays small next to its documents.
+const minPerWriter = 50
+
+// write stores posts in up to cfg.Writers bulk writes at once, each retried
+// until it succeeds or ctx ends. The writes are idempotent, so a part that
+// succeeded is never undone by another that failed: the whole batch is
+// written (or the error returned) before anything is committed.
+func (s *Sink) write(ctx context.Context, posts []post.Post) (inserted, dups int, err error) {
+	parts := max(1, min(s.cfg.Writers, len(posts)/minPerWriter))
+	size := (len(posts) + parts - 1) / max(parts, 1)
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	for start := 0; start < len(posts); start += size {
+		part := posts[start:min(start+size, len(posts))]
+		wg.Go(func() {
+			var n, d int
+			err := retry(ctx, func() error {
+				var err error
+				n, d, err = s.w.WriteBatch(ctx, part)
+				if err != nil {
+					s.log.Warn("write batch failed; retrying", "posts", len(part), "err", err)
+				}
+				return err
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			inserted, dups = inserted+n, dups+d
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, fmt.Errorf("write batch: %w", err)
+	}
+	return inserted, dups, nil
 }
 
 func deadLetter(topic string, r *kgo.Record, reason error) *kgo.Record {

@@ -33,6 +33,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	BatchSize      int
 	BatchWait      time.Duration
+	// Writers is how many bulk writes one batch is split into, run at
+	// once; below 1 means 1.
+	Writers int
 	// FlushTimeout bounds the last flush and commit at shutdown.
 	FlushTimeout time.Duration
 }

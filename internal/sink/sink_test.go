@@ -656,3 +656,73 @@ func TestShutdownCommitsWhatItWroteAndNextMemberResumes(t *testing.T) {
 	checkAllCommitted(t, adm, group)
 	w2.checkStats(t, s2.Stats(), 0)
 }
+
+// concurrentWriter wraps fakeWriter, holding each call a moment so calls
+// that run at once overlap, and failing the first call it sees.
+type concurrentWriter struct {
+	*fakeWriter
+	mu            sync.Mutex
+	running, peak int
+	calls         int
+	failedFirst   bool
+}
+
+func (w *concurrentWriter) WriteBatch(ctx context.Context, posts []post.Post) (int, int, error) {
+	w.mu.Lock()
+	w.calls++
+	first := w.calls == 1
+	w.running++
+	w.peak = max(w.peak, w.running)
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.running--
+		w.mu.Unlock()
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if first {
+		w.mu.Lock()
+		w.failedFirst = true
+		w.mu.Unlock()
+		return 0, 0, errors.New("injected failure of one part")
+	}
+	return w.fakeWriter.WriteBatch(ctx, posts)
+}
+
+func TestSplitsBatchesAcrossWriters(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	const group = "sink-writers"
+
+	ids := produceGood(t, cl, 900)
+	w := &concurrentWriter{fakeWriter: newFakeWriter()}
+	cfg := sinkConfig(group, 300)
+	cfg.Writers = 3
+	s, stop := startSink(t, brokers, cfg, w)
+	waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, id := range ids {
+		if n := w.written()[id]; n != 1 {
+			t.Errorf("post %s written %d times, want 1", id, n)
+		}
+	}
+	w.mu.Lock()
+	peak, failed := w.peak, w.failedFirst
+	w.mu.Unlock()
+	if peak < 2 {
+		t.Errorf("at most %d bulk write ran at once, want the batches split across writers", peak)
+	}
+	if !failed {
+		t.Error("the injected failure never happened")
+	}
+	if w.maxBatch > 100 {
+		t.Errorf("a bulk write had %d posts; batches of 300 over 3 writers have at most 100", w.maxBatch)
+	}
+	checkAllCommitted(t, adm, group)
+	if st := s.Stats(); st.Inserted != int64(len(ids)) {
+		t.Errorf("Stats().Inserted = %d, want %d", st.Inserted, len(ids))
+	}
+}
