@@ -24,7 +24,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 		mongoURI, mongoDB, mongoCl       string
 	)
 	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL of the running server")
-	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0) or quick (2s:50,5s:50,1s:0); explicit flags override it")
+	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0) or quick (1s:50,4s:50,1s:0); explicit flags override it")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(bench.ScenarioNames(), ","), "scenarios to run, one after another")
 	fs.StringVar(&stages, "stages", "", "closed model: virtual-user stages duration:target,… ramping linearly from 0 as in k6, e.g. 30s:60,60s:100,30s:0")
 	fs.StringVar(&rate, "rate", "", "open model: requests per second, constant (500, for --duration) or as stages (10s:200,30s:200,5s:0); latency counts from when each request was due")

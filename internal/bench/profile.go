@@ -56,7 +56,7 @@ func (l Load) StagesString() string {
 // store check included, stays under two minutes.
 var profiles = map[string][]Stage{
 	"seed":  {{30 * time.Second, 100}, {60 * time.Second, 100}, {30 * time.Second, 0}},
-	"quick": {{2 * time.Second, 50}, {5 * time.Second, 50}, {1 * time.Second, 0}},
+	"quick": {{1 * time.Second, 50}, {4 * time.Second, 50}, {1 * time.Second, 0}},
 }
 
 // ProfileNames lists the profiles, for help texts.
