@@ -4,6 +4,13 @@
 # (with the noop ceiling endpoint) and a 'postpipe sink', runs every scenario
 # of 'postpipe bench' with the given profile, stops everything, and prints
 # where the report is. Usage: deploy/bench.sh seed|quick   (BENCH_OUT=DIR)
+#
+# For profiling (see README "Where the time goes"):
+#   BENCH_SCENARIOS=noop,kafka   only these scenarios
+#   BENCH_ARGS='--stages 3s:100,20s:100,1s:0'   more flags for 'postpipe bench'
+#   BENCH_SINK=0                 no sink process (nothing is stored, so nothing is verified)
+#   BENCH_ADMIN=127.0.0.1:6060   the API's admin listener, for pprof during the run
+# Afterwards it prints (and writes to $OUT/cpu.txt) the CPU seconds each process used during the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,20 +55,67 @@ export POSTPIPE_MONGODB_DATABASE=postpipe_bench
 export POSTPIPE_KAFKA_TOPIC=bench.posts POSTPIPE_KAFKA_DLQ_TOPIC=bench.posts.dlq POSTPIPE_KAFKA_GROUP=bench-sink
 export POSTPIPE_LOG_LEVEL=warn
 
-POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
+POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
 api_pid=$!
 pids+=($!)
-./bin/postpipe sink >"$RUN/sink.log" 2>&1 &
-pids+=($!)
+sink_pid=
+runner=()
+if [[ ${BENCH_SINK:-1} != 0 ]]; then
+	./bin/postpipe sink >"$RUN/sink.log" 2>&1 &
+	sink_pid=$!
+	pids+=($!)
+else
+	runner=(env -u POSTPIPE_MONGODB_URI)
+fi
 for _ in $(seq 1 120); do
 	curl -fsS "http://$ADDR/readyz" >/dev/null 2>&1 && break
 	sleep 0.5
 done
 curl -fsS "http://$ADDR/readyz" >/dev/null || { echo "bench: the API did not become ready; see $RUN/api.log" >&2; exit 1; }
 
+# cputicks PID...: user+system CPU ticks of the processes (0 for one gone).
+cputicks() {
+	local sum=0 p t
+	for p in "$@"; do
+		t=$(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null) || t=0
+		sum=$((sum + ${t:-0}))
+	done
+	echo "$sum"
+}
+kafka_pid=$(cat .kafka/single/kafka.pid 2>/dev/null || true)
+store_pid=$(cat .store/ferretdb.pid 2>/dev/null || true)
+pg_pids() { pgrep -u postgres postgres 2>/dev/null | tr '\n' ' '; }
+declare -A cpu0
+for who in api sink kafka store; do
+	var=${who}_pid
+	cpu0[$who]=$(cputicks ${!var:-})
+done
+cpu0[pg]=$(cputicks $(pg_pids))
+
 echo "== bench: profile $PROFILE, results in $OUT"
-./bin/postpipe bench --target "http://$ADDR" --profile "$PROFILE" --out "$OUT" --drain-timeout "$DRAIN" --server-pid "$api_pid" \
+"${runner[@]}" ./bin/postpipe bench --target "http://$ADDR" --profile "$PROFILE" --out "$OUT" --drain-timeout "$DRAIN" --server-pid "$api_pid" \
+	${BENCH_SCENARIOS:+--scenarios "$BENCH_SCENARIOS"} ${BENCH_ARGS:-} \
 	--kafka-label "Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml | head -1) (1 broker, KRaft, same machine)" \
-	--store-label "${backend:-FerretDB 1.24 on PostgreSQL}"
+	--store-label "${backend:-FerretDB 1.24 on PostgreSQL}" &
+bench_pid=$!
+bench_ticks=0
+while kill -0 "$bench_pid" 2>/dev/null; do
+	t=$(cputicks "$bench_pid")
+	((t > 0)) && bench_ticks=$t
+	sleep 0.5
+done
+wait "$bench_pid" || bench_rc=$?
+hz=$(getconf CLK_TCK)
+{
+	echo "CPU seconds used during the run, by process (2 cores give 2 s per second):"
+	for who in api sink kafka store; do
+		var=${who}_pid
+		[[ -n ${!var:-} ]] || continue
+		echo "  $who: $(awk -v a="$(cputicks ${!var})" -v b="${cpu0[$who]}" -v hz="$hz" 'BEGIN{printf "%.1f", (a-b)/hz}')"
+	done
+	echo "  postgresql: $(awk -v a="$(cputicks $(pg_pids))" -v b="${cpu0[pg]}" -v hz="$hz" 'BEGIN{printf "%.1f", (a-b)/hz}')"
+	echo "  bench client: $(awk -v a="$bench_ticks" -v hz="$hz" 'BEGIN{printf "%.1f", a/hz}') (until its last half-second sample)"
+} | tee "$OUT/cpu.txt" 2>/dev/null || true
+[[ -z ${bench_rc:-} ]] || exit "$bench_rc"
 
 echo "== bench: report: $OUT/report.html ($OUT/report.md, $OUT/results.json)"
