@@ -42,7 +42,7 @@ func (a *API) EnableDashboard(s Stats) {
 		// No directory listings, and a missing asset is a problem like
 		// any unknown path.
 		if st, err := fs.Stat(assets, name); err != nil || st.IsDir() {
-			a.notFound(w, r)
+			a.fail(w, r, badRequest(http.StatusNotFound, "no dashboard asset "+r.URL.Path))
 			return
 		}
 		http.ServeFileFS(w, r, assets, name)

@@ -2,10 +2,12 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/stats"
@@ -44,6 +46,10 @@ func (r *OffsetReader) ReadOffsets(ctx context.Context) (stats.Offsets, error) {
 		return stats.Offsets{}, fmt.Errorf("list end offsets: %w", err)
 	}
 	commits, err := r.adm.FetchOffsetsForTopics(ctx, r.group, r.topic)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		// No sink has joined yet: nothing is committed.
+		commits, err = nil, nil
+	}
 	if err != nil {
 		return stats.Offsets{}, fmt.Errorf("fetch offsets of group %s: %w", r.group, err)
 	}

@@ -11,6 +11,9 @@ import (
 // answer costs a few empty samples, not a stuck sampler.
 const readTimeout = 5 * time.Second
 
+// warnAfterFailures is how many readings in a row must fail before a warning.
+const warnAfterFailures = 3
+
 // Sampler takes one sample per interval and keeps the last window of them.
 // Run it in one goroutine; Snapshot may be called from any.
 type Sampler struct {
@@ -27,6 +30,7 @@ type Sampler struct {
 	last      sampleState
 	haveLast  bool
 	lastRead  Offsets
+	failures  int // consecutive failed readings
 	readError string
 
 	snap atomic.Pointer[Snapshot]
@@ -75,17 +79,19 @@ func (s *Sampler) sample(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	// Topics created a moment ago are not known to every broker at once:
+	// only a failure that lasts is worth a warning.
 	switch {
-	case err != nil && s.readError == "":
-		s.log.Warn("reading the consumer group's offsets failed; the dashboard shows the last good figures", "err", err)
-	case err == nil && s.readError != "":
-		s.log.Info("reading the consumer group's offsets works again")
-	}
-	s.readError = ""
-	if err != nil {
+	case err != nil:
+		if s.failures++; s.failures == warnAfterFailures {
+			s.log.Warn("reading the consumer group's offsets keeps failing; the dashboard shows the last good figures", "err", err)
+		}
 		s.readError = err.Error()
-	} else {
-		s.lastRead = read
+	default:
+		if s.failures >= warnAfterFailures {
+			s.log.Info("reading the consumer group's offsets works again")
+		}
+		s.failures, s.readError, s.lastRead = 0, "", read
 	}
 
 	cur := sampleState{at: s.now(), accepted: s.accepted(), haveSink: err == nil}
