@@ -145,9 +145,9 @@ async function submitPost(ev) {
       form.reset();
       return;
     }
-    const fields = (answer.errors || []).map((e) => `${e.field}: ${e.message}`).join("; ");
+    // The detail already names each invalid field.
     out.className = "result bad";
-    out.textContent = `${r.status}: ${answer.detail || answer.title}` + (fields ? ` (${fields})` : "");
+    out.textContent = `${r.status}: ${answer.detail || answer.title}`;
   } catch (e) {
     out.className = "result bad";
     out.textContent = "not sent: " + e.message;
