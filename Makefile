@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test test-kafka bench bench-quick benchmarks lint vet fmt clean
+.PHONY: all build run test test-ui test-kafka bench bench-quick benchmarks lint vet fmt clean
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -29,6 +29,13 @@ run: build
 ## test: every test, the whole pipeline in-process, with the race detector
 test:
 	$(GO) test $(TESTFLAGS) ./...
+
+## test-ui: the dashboard in headless Chromium against the in-process pipeline; installs Debian's
+## chromium (apt-get, as root) when no chromium binary is found; screenshot in ui-results/
+test-ui:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+		{ echo "test-ui: no chromium found; installing Debian's chromium"; apt-get update && apt-get install -y chromium; }
+	POSTPIPE_TEST_UI=1 $(GO) test $(TESTFLAGS) -v -run '^TestDashboardInBrowser$$' ./cmd/postpipe/
 
 ## test-kafka: the integration suite against real Apache Kafka (single node and a 3-node cluster)
 ## and FerretDB on PostgreSQL; starts them and tears them down itself

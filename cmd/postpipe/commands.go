@@ -19,6 +19,7 @@ import (
 	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/stats"
 	"github.com/postpipe/postpipe/internal/store"
 )
 
@@ -46,6 +47,12 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string) erro
 	return serve(ctx, localStack(cfg, log), log, false)
 }
 
+// The dashboard's figures: one sample a second, the last five minutes kept.
+const (
+	statsInterval = time.Second
+	statsWindow   = 5 * time.Minute
+)
+
 // serve runs the API, and the sink too when withSink, until ctx ends, then
 // shuts down in order: stop accepting, finish in-flight requests, flush the
 // producer, flush and commit the sink's batch, close the clients.
@@ -61,6 +68,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 	}
 	defer prod.Close()
 	pub := kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout)
+	// The sink may run elsewhere: its side of the dashboard is read from the broker.
+	sampler := stats.New(statsInterval, statsWindow, pub.Acknowledged,
+		kafka.NewOffsetReader(prod, cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.KafkaGroup), log.With("component", "stats"))
 
 	var sk *sink.Sink
 	if withSink {
@@ -78,6 +88,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 		{Name: "kafka", Ping: prod.Ping},
 		{Name: "mongodb", Ping: st.Ping},
 	}, log)
+	handler.EnableDashboard(sampler)
 	srv := api.NewServer(cfg.HTTPAddr, handler, cfg.ProduceTimeout, log)
 
 	// The sink outlives the HTTP server: it stops only after the last
@@ -98,6 +109,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 	if sk != nil {
 		g.Go(func() error { return sk.Run(sinkCtx) })
 	}
+	g.Go(func() error { return sampler.Run(gctx) })
 	// The admin listener lives as long as anything else runs, so a slow
 	// shutdown can still be profiled.
 	g.Go(func() error { return serveAdmin(sinkCtx, cfg.AdminAddr, admin.New(), log) })
@@ -113,7 +125,7 @@ func serveHTTP(ctx context.Context, srv *http.Server, grace time.Duration, log *
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
-	log.Info("HTTP API listening", "addr", ln.Addr().String(),
+	log.Info("HTTP API listening", "addr", ln.Addr().String(), "dashboard", "http://"+dialable(ln.Addr())+"/",
 		"try", fmt.Sprintf(`curl -i -H 'Content-Type: application/json' -d '{"author":"ada","title":"Hello","content":"First post"}' http://%s/v1/posts`, dialable(ln.Addr())))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -34,6 +34,7 @@ Commands:
   sink     the Kafka -> MongoDB writer alone (a consumer-group member)
   stack    the embedded broker and store as network servers for api and sink
   bench    load-test a running server and write a report (see bench --help)
+  probe    exit 0 when a URL answers 2xx (the container health check)
   version  print the version
 
 Run 'postpipe <command> --help' for the flags of a command.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runStack(ctx, rest, getenv)
 	case "bench":
 		return runBench(ctx, rest, getenv)
+	case "probe":
+		return runProbe(ctx, rest)
 	case "version", "--version", "-version":
 		fmt.Println("postpipe", version())
 		return nil

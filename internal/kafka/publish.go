@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,6 +23,8 @@ type Publisher struct {
 	cl      *kgo.Client
 	topic   string
 	timeout time.Duration
+	// acked counts acknowledged posts, for the dashboard's ingest rate.
+	acked atomic.Int64
 }
 
 // NewPublisher publishes to topic through cl, giving each call at most
@@ -90,8 +93,19 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	var n int64
+	for _, err := range errs {
+		if err == nil {
+			n++
+		}
+	}
+	p.acked.Add(n)
 	return append([]error(nil), errs...)
 }
+
+// Acknowledged is how many posts Publish has returned as acknowledged: the
+// posts this process accepted.
+func (p *Publisher) Acknowledged() int64 { return p.acked.Load() }
 
 // Flush waits until every buffered record is acknowledged or ctx ends.
 func (p *Publisher) Flush(ctx context.Context) error {

@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# postpipe as a small static image: build with Go 1.26, run on distroless as
+# a non-root user. The same image runs every subcommand (api, sink, run, stack).
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+# Modules first, so a source change does not download them again.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=docker
+# Pure Go (the embedded store's SQLite too): no C library in the final image.
+ENV CGO_ENABLED=0
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags "-s -w -X main.versionOverride=${VERSION}" -o /out/postpipe ./cmd/postpipe
+
+# static-debian12:nonroot: CA certificates, tzdata, /etc/passwd with the
+# nonroot user (65532), no shell, no package manager.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/postpipe /postpipe
+USER nonroot:nonroot
+WORKDIR /home/nonroot
+ENV POSTPIPE_HTTP_ADDR=:8080 \
+    POSTPIPE_LOG_FORMAT=json
+EXPOSE 8080
+# No curl in the image: the binary probes itself. The sink has no API port;
+# compose.yaml gives it a check of its own.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["/postpipe", "probe", "http://127.0.0.1:8080/readyz"]
+ENTRYPOINT ["/postpipe"]
+CMD ["api"]
