@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test test-kafka bench bench-quick benchmarks lint vet fmt clean
+.PHONY: all build run test test-kafka bench bench-quick benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -43,6 +43,16 @@ bench: build
 ## bench-quick: the same in under two minutes
 bench-quick: build
 	deploy/bench.sh quick
+
+## fuzz: run every fuzz target for FUZZTIME each (seed corpora in testdata/fuzz/)
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; grep -rH --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' cmd internal | \
+	while IFS=: read -r file decl; do \
+	  target=$$(echo "$$decl" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); \
+	  echo "== $$target in ./$$(dirname $$file) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
+	done
 
 ## benchmarks: Go benchmarks of the hot paths
 benchmarks:
