@@ -34,6 +34,8 @@ Commands:
   sink     the Kafka -> MongoDB writer alone (a consumer-group member)
   stack    the embedded broker and store as network servers for api and sink
   bench    load-test a running server and write a report (see bench --help)
+  apikey   mint an API key: 'postpipe apikey NAME' prints the key once and
+           its line for POSTPIPE_API_KEYS_FILE
   version  print the version
 
 Run 'postpipe <command> --help' for the flags of a command.
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runStack(ctx, rest, getenv)
 	case "bench":
 		return runBench(ctx, rest, getenv)
+	case "apikey":
+		return runAPIKey(rest, os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println("postpipe", version())
 		return nil
