@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test test-ui test-kafka bench bench-quick benchmarks lint vet fmt clean
+.PHONY: all build run test test-ui test-kafka bench bench-quick benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -50,6 +50,40 @@ bench: build
 ## bench-quick: the same in under two minutes
 bench-quick: build
 	deploy/bench.sh quick
+
+## test-schema: schemathesis (from PyPI, into .tools/) against 'postpipe run' on 127.0.0.1:18680,
+## checking every answer against api/openapi.yaml (SCHEMA_EXAMPLES, SCHEMA_SEED, SCHEMA_ADDR)
+test-schema: build
+	deploy/test-schema.sh
+
+## vulncheck: govulncheck on the module. The database is vuln.go.dev when reachable; otherwise
+## an offline copy built from the golang.org/x/vulndb module (VULNDB_VERSION) from the module proxy
+GOVULNCHECK_VERSION := v1.9.0
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+vulncheck:
+	GOBIN=$(TOOLS) $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
+	@if curl -sf --max-time 10 -o /dev/null https://vuln.go.dev/index/db.json; then \
+	  echo "== vulncheck: database https://vuln.go.dev"; \
+	  $(TOOLS)/govulncheck ./...; \
+	else \
+	  echo "== vulncheck: vuln.go.dev is unreachable; using the offline snapshot golang.org/x/vulndb@$(VULNDB_VERSION)"; \
+	  echo "   (it knows only the vulnerabilities published before that date: set VULNDB_VERSION to a newer one)"; \
+	  dir=$$(cd / && GO111MODULE=on $(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	  test -d "$$dir/data/osv" || { echo "vulncheck: no data/osv in golang.org/x/vulndb@$(VULNDB_VERSION)"; exit 1; }; \
+	  rm -rf $(TOOLS)/vulndb && \
+	  $(GO) run golang.org/x/vulndb/cmd/indexdb@$(VULNDB_VERSION) -vulns "$$dir/data/osv" -out $(TOOLS)/vulndb && \
+	  $(TOOLS)/govulncheck -db file://$(TOOLS)/vulndb ./...; \
+	fi
+
+## fuzz: run every fuzz target for FUZZTIME each (seed corpora in testdata/fuzz/)
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; grep -rH --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' cmd internal | \
+	while IFS=: read -r file decl; do \
+	  target=$$(echo "$$decl" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); \
+	  echo "== $$target in ./$$(dirname $$file) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
+	done
 
 ## benchmarks: Go benchmarks of the hot paths
 benchmarks:

@@ -57,12 +57,20 @@ const (
 // shuts down in order: stop accepting, finish in-flight requests, flush the
 // producer, flush and commit the sink's batch, close the clients.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bool) error {
+	guard, err := newGuard(cfg, log)
+	if err != nil {
+		return err
+	}
+	kopts, err := kafkaOpts(cfg, log)
+	if err != nil {
+		return err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore(st, log)
-	prod, err := newProducer(ctx, cfg, log)
+	prod, err := newProducer(ctx, cfg, kopts)
 	if err != nil {
 		return err
 	}
@@ -74,7 +82,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 
 	var sk *sink.Sink
 	if withSink {
-		if sk, err = newSink(cfg, st, log); err != nil {
+		if sk, err = newSink(cfg, st, log, kopts); err != nil {
 			return err
 		}
 	}
@@ -89,7 +97,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 		{Name: "mongodb", Ping: st.Ping},
 	}, log)
 	handler.EnableDashboard(sampler)
-	srv := api.NewServer(cfg.HTTPAddr, handler, cfg.ProduceTimeout, log)
+	srv := api.NewServer(cfg.HTTPAddr, handler.Guarded(guard), cfg.ProduceTimeout, log)
 
 	// The sink outlives the HTTP server: it stops only after the last
 	// request is answered and the producer flushed.
@@ -189,7 +197,11 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	}
 	defer closeStore(st, log)
 
-	kc, err := kgo.NewClient(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
+	kopts, err := kafkaOpts(cfg, log)
+	if err != nil {
+		return err
+	}
+	kc, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
@@ -199,7 +211,7 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		return err
 	}
 
-	sk, err := newSink(cfg, st, log)
+	sk, err := newSink(cfg, st, log, kopts)
 	if err != nil {
 		return err
 	}
@@ -217,7 +229,7 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	return err
 }
 
-func newSink(cfg config.Config, st *store.Store, log *slog.Logger) (*sink.Sink, error) {
+func newSink(cfg config.Config, st *store.Store, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {
 	return sink.New(sink.Config{
 		Topic:          cfg.KafkaTopic,
 		DLQTopic:       cfg.KafkaDLQTopic,
@@ -227,7 +239,7 @@ func newSink(cfg config.Config, st *store.Store, log *slog.Logger) (*sink.Sink, 
 		BatchWait:      cfg.SinkBatchWait,
 		Writers:        cfg.SinkWriters,
 		FlushTimeout:   cfg.ShutdownTimeout / 2,
-	}, st, log.With("component", "sink"), kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn))...)
+	}, st, log.With("component", "sink"), kopts...)
 }
 
 // runStack is 'postpipe stack': the embedded broker and store as servers.

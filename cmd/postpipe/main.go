@@ -35,6 +35,8 @@ Commands:
   stack    the embedded broker and store as network servers for api and sink
   bench    load-test a running server and write a report (see bench --help)
   probe    exit 0 when a URL answers 2xx (the container health check)
+  apikey   mint an API key: 'postpipe apikey NAME' prints the key once and
+           its line for POSTPIPE_API_KEYS_FILE
   version  print the version
 
 Run 'postpipe <command> --help' for the flags of a command.
@@ -60,6 +62,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runBench(ctx, rest, getenv)
 	case "probe":
 		return runProbe(ctx, rest)
+	case "apikey":
+		return runAPIKey(rest, os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println("postpipe", version())
 		return nil

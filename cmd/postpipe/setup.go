@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -137,9 +138,8 @@ func localStack(cfg config.Config, log *slog.Logger) config.Config {
 }
 
 // newProducer connects the API's producer and makes sure the topics exist.
-func newProducer(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
-	opts := append(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn)), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)
-	cl, err := kgo.NewClient(opts...)
+func newProducer(ctx context.Context, cfg config.Config, kopts []kgo.Opt) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(append(slices.Clone(kopts), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka producer: %w", err)
 	}

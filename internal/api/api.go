@@ -49,12 +49,12 @@ type API struct {
 	checks []Check
 	log    *slog.Logger
 	now    func() time.Time
-	mux    *http.ServeMux
+	mux    *routeMux
 }
 
 // New wires the routes.
 func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Logger) *API {
-	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: http.NewServeMux()}
+	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: newRouteMux()}
 	a.mux.HandleFunc("POST /v1/posts", a.createPost)
 	a.mux.HandleFunc("POST /v1/posts:batch", a.createBatch)
 	a.mux.HandleFunc("POST /v1/posts:direct", a.createDirect)
@@ -64,6 +64,7 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	a.mux.HandleFunc("POST /api/create-post-without-kafka", a.legacyWithoutKafka)
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("GET /openapi.yaml", serveSpec)
 	if limits.BenchEndpoints {
 		a.mux.HandleFunc("POST /v1/bench/noop", a.benchNoop)
 	}

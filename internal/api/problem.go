@@ -59,8 +59,15 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		reqErr  *requestError
 		valErr  *post.ValidationError
 		unavErr *unavailableError
+		rateErr *rateLimitedError
 	)
 	switch {
+	case errors.Is(err, errNoKey), errors.Is(err, errBadKey):
+		p.Status, p.Detail = http.StatusUnauthorized, err.Error()
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate(err))
+	case errors.As(err, &rateErr):
+		p.Status, p.Detail = http.StatusTooManyRequests, "over the rate limit; retry after the time in Retry-After"
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(rateErr.retryAfter)))
 	case errors.As(err, &reqErr):
 		p.Status, p.Detail, p.Errors = reqErr.status, reqErr.detail, reqErr.fields
 	case errors.As(err, &valErr):

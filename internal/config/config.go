@@ -65,6 +65,28 @@ type Config struct {
 	// BenchEndpoints enables POST /v1/bench/noop, the ceiling the bench
 	// command measures the write paths against. Off in production.
 	BenchEndpoints bool
+
+	Security
+}
+
+// Security is who may use the API and how the service reaches Kafka.
+type Security struct {
+	// APIKeysFile, when set, makes every path but AuthExempt need a key
+	// listed in it ("name:sha256-hex" lines).
+	APIKeysFile string
+	AuthExempt  []string
+	// RateLimit is requests per second per API key (per client address
+	// without keys); 0 is off.
+	RateLimit float64
+	RateBurst int
+
+	KafkaTLS           bool
+	KafkaTLSCAFile     string
+	KafkaTLSCertFile   string
+	KafkaTLSKeyFile    string
+	KafkaSASLMechanism string
+	KafkaSASLUsername  string
+	KafkaSASLPassword  string
 }
 
 // MaxBatchPosts is the most posts one batch request may carry.
@@ -102,6 +124,11 @@ func Default() Config {
 
 		LogLevel:  "info",
 		LogFormat: "text",
+
+		Security: Security{
+			AuthExempt: []string{"/healthz", "/readyz"},
+			RateBurst:  50,
+		},
 	}
 }
 
@@ -198,6 +225,7 @@ func (c Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("POSTPIPE_LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
 	}
+	errs = append(errs, c.Security.validate()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -243,6 +271,7 @@ func (c Config) LogValue() slog.Value {
 	if c.StackPostgreSQLURL != "" {
 		attrs = append(attrs, slog.String("stack_postgresql_url", RedactURI(c.StackPostgreSQLURL)))
 	}
+	attrs = append(attrs, c.Security.attrs()...)
 	return slog.GroupValue(attrs...)
 }
 

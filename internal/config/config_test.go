@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"testing"
@@ -95,6 +96,17 @@ func TestValidateRejects(t *testing.T) {
 		{"batch wait too long", func(c *Config) { c.SinkBatchWait = time.Minute + 1 }, "POSTPIPE_SINK_BATCH_WAIT"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "POSTPIPE_LOG_LEVEL"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "POSTPIPE_LOG_FORMAT"},
+		{"exempt not a path", func(c *Config) { c.AuthExempt = []string{"/healthz", "readyz"} }, "POSTPIPE_AUTH_EXEMPT"},
+		{"negative rate", func(c *Config) { c.RateLimit = -1 }, "POSTPIPE_RATE_LIMIT"},
+		{"NaN rate", func(c *Config) { c.RateLimit = math.NaN() }, "POSTPIPE_RATE_LIMIT"},
+		{"zero burst", func(c *Config) { c.RateLimit, c.RateBurst = 10, 0 }, "POSTPIPE_RATE_BURST"},
+		{"tls file without tls", func(c *Config) { c.KafkaTLSCAFile = "/ca.pem" }, "POSTPIPE_KAFKA_TLS"},
+		{"client cert without key", func(c *Config) { c.KafkaTLS, c.KafkaTLSCertFile = true, "/c.pem" }, "POSTPIPE_KAFKA_TLS_CERT_FILE"},
+		{"sasl mechanism", func(c *Config) {
+			c.KafkaSASLMechanism, c.KafkaSASLUsername, c.KafkaSASLPassword = "GSSAPI", "u", "p"
+		}, "POSTPIPE_KAFKA_SASL_MECHANISM"},
+		{"sasl without password", func(c *Config) { c.KafkaSASLMechanism, c.KafkaSASLUsername = "PLAIN", "u" }, "POSTPIPE_KAFKA_SASL_USERNAME"},
+		{"sasl password without mechanism", func(c *Config) { c.KafkaSASLPassword = "p" }, "POSTPIPE_KAFKA_SASL_MECHANISM"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +149,28 @@ func TestValidateDoesNotShowURIPassword(t *testing.T) {
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil for a non-mongodb URI")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error %q shows the password", err)
+	}
+}
+
+func TestSecuritySettingsValidate(t *testing.T) {
+	c := Default()
+	c.APIKeysFile, c.AuthExempt, c.RateLimit, c.RateBurst = "/etc/postpipe/keys", nil, 0.5, 1
+	c.KafkaTLS, c.KafkaTLSCAFile, c.KafkaTLSCertFile, c.KafkaTLSKeyFile = true, "/ca.pem", "/c.pem", "/k.pem"
+	c.KafkaSASLMechanism, c.KafkaSASLUsername, c.KafkaSASLPassword = "SCRAM-SHA-512", "u", "p"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateDoesNotShowSASLPassword(t *testing.T) {
+	c := Default()
+	c.KafkaSASLMechanism, c.KafkaSASLPassword = "SCRAM-SHA-1", "hunter2"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil for an unknown mechanism without a username")
 	}
 	if strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error %q shows the password", err)
@@ -261,19 +295,23 @@ func TestLogValueMasksCredentials(t *testing.T) {
 	c := Default()
 	c.KafkaBrokers = []string{"k1:9092", "k2:9092"}
 	c.MongoURI = "mongodb://app:hunter2@db:27017/blog?authSource=admin&sessionToken=tok3n"
+	c.KafkaSASLMechanism, c.KafkaSASLUsername, c.KafkaSASLPassword = "PLAIN", "svc", "s4sl-pw"
 	raw, group := logged(t, c)
 
-	for _, secret := range []string{"hunter2", "tok3n"} {
+	for _, secret := range []string{"hunter2", "tok3n", "s4sl-pw"} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("log output shows %q: %s", secret, raw)
 		}
 	}
 	want := map[string]any{
-		"http_addr":     ":8080",
-		"kafka_brokers": "k1:9092,k2:9092",
-		"kafka_topic":   "posts",
-		"mongodb_uri":   "mongodb://app:xxxxx@db:27017/blog?authSource=admin&sessionToken=xxxxx",
-		"data_dir":      "./data",
+		"http_addr":            ":8080",
+		"kafka_brokers":        "k1:9092,k2:9092",
+		"kafka_topic":          "posts",
+		"mongodb_uri":          "mongodb://app:xxxxx@db:27017/blog?authSource=admin&sessionToken=xxxxx",
+		"data_dir":             "./data",
+		"kafka_sasl_mechanism": "PLAIN",
+		"kafka_sasl_username":  "svc",
+		"auth_exempt":          "/healthz,/readyz",
 	}
 	for k, v := range want {
 		if group[k] != v {

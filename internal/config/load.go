@@ -85,6 +85,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", c.BenchEndpoints, "enable POST /v1/bench/noop (decode and validate only) for 'postpipe bench'")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	c.Security.register(fs)
 }
 
 // listValue is a comma-separated list flag.

@@ -95,6 +95,18 @@ func TestLoadSettings(t *testing.T) {
 		{"POSTPIPE_STACK_MONGODB_ADDR", ":37017", func(c Config) any { return c.StackMongoAddr }, ":37017"},
 		{"POSTPIPE_LOG_LEVEL", "debug", func(c Config) any { return c.LogLevel }, "debug"},
 		{"POSTPIPE_LOG_FORMAT", "json", func(c Config) any { return c.LogFormat }, "json"},
+		{"POSTPIPE_API_KEYS_FILE", "/etc/keys", func(c Config) any { return c.APIKeysFile }, "/etc/keys"},
+		{"POSTPIPE_AUTH_EXEMPT", "/healthz, /metrics", func(c Config) any { return c.AuthExempt }, []string{"/healthz", "/metrics"}},
+		{"POSTPIPE_AUTH_EXEMPT", ",", func(c Config) any { return c.AuthExempt }, []string(nil)},
+		{"POSTPIPE_RATE_LIMIT", "2.5", func(c Config) any { return c.RateLimit }, 2.5},
+		{"POSTPIPE_RATE_BURST", "7", func(c Config) any { return c.RateBurst }, 7},
+		{"POSTPIPE_KAFKA_TLS", "true", func(c Config) any { return c.KafkaTLS }, true},
+		{"POSTPIPE_KAFKA_TLS_CA_FILE", "/ca.pem", func(c Config) any { return c.KafkaTLSCAFile }, "/ca.pem"},
+		{"POSTPIPE_KAFKA_TLS_CERT_FILE", "/c.pem", func(c Config) any { return c.KafkaTLSCertFile }, "/c.pem"},
+		{"POSTPIPE_KAFKA_TLS_KEY_FILE", "/k.pem", func(c Config) any { return c.KafkaTLSKeyFile }, "/k.pem"},
+		{"POSTPIPE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256", func(c Config) any { return c.KafkaSASLMechanism }, "SCRAM-SHA-256"},
+		{"POSTPIPE_KAFKA_SASL_USERNAME", "svc", func(c Config) any { return c.KafkaSASLUsername }, "svc"},
+		{"POSTPIPE_KAFKA_SASL_PASSWORD", "pw", func(c Config) any { return c.KafkaSASLPassword }, "pw"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/api"
+	"github.com/postpipe/postpipe/internal/apikey"
+	"github.com/postpipe/postpipe/internal/config"
+	"github.com/postpipe/postpipe/internal/kafka"
+)
+
+// kafkaOpts are the client options of every Kafka client the service makes:
+// the shared ones plus TLS and SASL as configured.
+func kafkaOpts(cfg config.Config, log *slog.Logger) ([]kgo.Opt, error) {
+	sec, err := kafka.SecurityOpts(kafka.Security{
+		TLS:           cfg.KafkaTLS,
+		CAFile:        cfg.KafkaTLSCAFile,
+		CertFile:      cfg.KafkaTLSCertFile,
+		KeyFile:       cfg.KafkaTLSKeyFile,
+		SASLMechanism: cfg.KafkaSASLMechanism,
+		SASLUsername:  cfg.KafkaSASLUsername,
+		SASLPassword:  cfg.KafkaSASLPassword,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Clipped, so each caller that appends its own options gets its own array.
+	return slices.Clip(append(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn)), sec...)), nil
+}
+
+// newGuard loads the API keys and rate limit the API runs behind.
+func newGuard(cfg config.Config, log *slog.Logger) (api.Guard, error) {
+	g := api.Guard{Exempt: cfg.AuthExempt, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst}
+	if cfg.APIKeysFile != "" {
+		keys, err := apikey.Load(cfg.APIKeysFile)
+		if err != nil {
+			return api.Guard{}, err
+		}
+		g.Keys = keys
+		log.Info("API keys required", "keys", keys.Len(), "exempt", cfg.AuthExempt)
+	}
+	return g, nil
+}
+
+// runAPIKey is 'postpipe apikey NAME': mint a key and print the secret once
+// and the line for the keys file, which holds only its hash.
+func runAPIKey(args []string, out io.Writer) error {
+	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
+		return errors.New("usage: postpipe apikey NAME (letters, digits, '.', '_', '-')")
+	}
+	secret, line, err := apikey.Mint(args[0])
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "API key for %s (shown only now; give it to the client, who sends Authorization: Bearer <key>):\n%s\n\nLine for POSTPIPE_API_KEYS_FILE:\n%s\n", args[0], secret, line)
+	return err
+}

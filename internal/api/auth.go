@@ -1,0 +1,91 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// KeyChecker tells whether a presented API key is valid and whose it is.
+// It must take the same time whichever key (if any) matches.
+type KeyChecker interface {
+	Check(key string) (name string, ok bool)
+}
+
+// Guard is what stands in front of the routes. The zero Guard lets every
+// request through.
+type Guard struct {
+	// Keys, when set, makes every path outside Exempt need
+	// "Authorization: Bearer <key>".
+	Keys   KeyChecker
+	Exempt []string
+	// RateLimit is the requests per second allowed to each key (to each
+	// client address for requests without one); 0 means no limit.
+	RateLimit float64
+	RateBurst int
+}
+
+// Guarded returns the API behind g: keys are checked first, so the rate
+// limit applies per key name.
+func (a *API) Guarded(g Guard) http.Handler {
+	var h http.Handler = a
+	if g.RateLimit > 0 {
+		h = a.limitRate(h, newLimiter(g.RateLimit, g.RateBurst, a.now))
+	}
+	if g.Keys != nil {
+		h = a.requireKey(h, g.Keys, g.Exempt)
+	}
+	return h
+}
+
+type keyNameCtx struct{}
+
+// KeyName is the name of the API key the request presented; "" when keys
+// are off or the path is exempt.
+func KeyName(ctx context.Context) string {
+	name, _ := ctx.Value(keyNameCtx{}).(string)
+	return name
+}
+
+// errNoKey and errBadKey are answered 401; which one only decides the
+// WWW-Authenticate error code (RFC 6750).
+var (
+	errNoKey  = errors.New("this API needs a key: send Authorization: Bearer <key>")
+	errBadKey = errors.New("the API key is not valid")
+)
+
+func (a *API) requireKey(next http.Handler, keys KeyChecker, exempt []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slices.Contains(exempt, r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		auth := r.Header.Get("Authorization")
+		if auth == "" {
+			a.fail(w, r, errNoKey)
+			return
+		}
+		scheme, key, _ := strings.Cut(auth, " ")
+		key = strings.TrimSpace(key)
+		if !strings.EqualFold(scheme, "Bearer") || key == "" {
+			a.fail(w, r, errBadKey)
+			return
+		}
+		name, ok := keys.Check(key)
+		if !ok {
+			a.fail(w, r, errBadKey)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyNameCtx{}, name)))
+	})
+}
+
+// wwwAuthenticate is the challenge of a 401 (RFC 6750 section 3).
+func wwwAuthenticate(err error) string {
+	if errors.Is(err, errBadKey) {
+		return `Bearer realm="postpipe", error="invalid_token"`
+	}
+	return `Bearer realm="postpipe"`
+}

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestLimiterRefills(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	l := newLimiter(2, 3, c.now) // 2/s, burst 3
+	for i := range 3 {
+		if w := l.take("a"); w != 0 {
+			t.Fatalf("request %d of the burst waited %s", i, w)
+		}
+	}
+	if w := l.take("a"); w != 500*time.Millisecond {
+		t.Fatalf("empty bucket: wait %s, want 500ms", w)
+	}
+	c.t = c.t.Add(250 * time.Millisecond) // half a token
+	if w := l.take("a"); w != 250*time.Millisecond {
+		t.Fatalf("half a token: wait %s, want 250ms", w)
+	}
+	c.t = c.t.Add(250 * time.Millisecond)
+	if w := l.take("a"); w != 0 {
+		t.Fatalf("after a refill: wait %s", w)
+	}
+	c.t = c.t.Add(time.Hour) // refills to the burst, not beyond
+	for i := range 3 {
+		if w := l.take("a"); w != 0 {
+			t.Fatalf("request %d after an hour waited %s", i, w)
+		}
+	}
+	if w := l.take("a"); w == 0 {
+		t.Fatal("the bucket held more than its burst")
+	}
+}
+
+func TestLimiterStaysBounded(t *testing.T) {
+	c := &clock{t: time.Unix(1000, 0)}
+	l := newLimiter(1, 1, c.now)
+	for i := range maxClients + 500 { // every client active: arbitrary ones go
+		l.take(fmt.Sprint("active-", i))
+	}
+	if n := l.size(); n > maxClients {
+		t.Fatalf("%d clients remembered, bound %d", n, maxClients)
+	}
+	c.t = c.t.Add(2 * time.Second) // every bucket has refilled: all idle
+	l.take("new")
+	if n := l.size(); n != 1 {
+		t.Fatalf("%d clients remembered after the idle ones could go", n)
+	}
+	// A limited client that stays active keeps its (empty) bucket.
+	l.take("busy")
+	if w := l.take("busy"); w == 0 {
+		t.Fatal("busy client not limited")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	for _, tt := range []struct {
+		wait time.Duration
+		want int
+	}{{time.Millisecond, 1}, {time.Second, 1}, {1001 * time.Millisecond, 2}, {90 * time.Second, 90}} {
+		if got := retryAfter(tt.wait); got != tt.want {
+			t.Errorf("retryAfter(%s) = %d, want %d", tt.wait, got, tt.want)
+		}
+	}
+}
