@@ -35,8 +35,11 @@ function drawChart(svg, series, now, windowMs) {
   const x = (t) => PAD.l + pw - ((now - t) / windowMs) * pw;
   const y = (v) => PAD.t + ph - (v / top) * ph;
 
-  for (let i = 0; i <= 4; i++) {
-    const v = (top * i) / 4, yy = y(v);
+  // A top of 5, 50, … divides into fifths, anything else into quarters:
+  // whole numbers either way for counts of 4 and up.
+  const div = Math.round(top / Math.pow(10, Math.floor(Math.log10(top)))) === 5 ? 5 : 4;
+  for (let i = 0; i <= div; i++) {
+    const v = (top * i) / div, yy = y(v);
     svg.append(el("svg:line", { class: "grid", x1: PAD.l, x2: W - PAD.r, y1: yy, y2: yy }));
     svg.append(el("svg:text", { x: PAD.l - 6, y: yy + 4, "text-anchor": "end" }, fmt.format(v)));
   }
