@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/url"
 	"strings"
 	"testing"
@@ -44,6 +45,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
+		{"every request logged", func(c *Config) { c.AccessLogSample = 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +96,9 @@ func TestValidateRejects(t *testing.T) {
 		{"batch wait too long", func(c *Config) { c.SinkBatchWait = time.Minute + 1 }, "POSTPIPE_SINK_BATCH_WAIT"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "POSTPIPE_LOG_LEVEL"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "POSTPIPE_LOG_FORMAT"},
+		{"access log sample above 1", func(c *Config) { c.AccessLogSample = 1.5 }, "POSTPIPE_ACCESS_LOG_SAMPLE"},
+		{"access log sample negative", func(c *Config) { c.AccessLogSample = -0.1 }, "POSTPIPE_ACCESS_LOG_SAMPLE"},
+		{"access log sample NaN", func(c *Config) { c.AccessLogSample = math.NaN() }, "POSTPIPE_ACCESS_LOG_SAMPLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

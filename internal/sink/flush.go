@@ -40,14 +40,19 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	}
 
 	var inserted, dups int
-	if err := retry(ctx, func() error {
+	wctx, span := s.startWriteSpan(ctx, recs)
+	err := retry(wctx, func() error {
 		var err error
-		inserted, dups, err = s.w.WriteBatch(ctx, posts)
+		start := time.Now()
+		inserted, dups, err = s.w.WriteBatch(wctx, posts)
+		s.obs.WriteAttempted(time.Since(start), err)
 		if err != nil {
 			s.log.Warn("write batch failed; retrying", "posts", len(posts), "err", err)
 		}
 		return err
-	}); err != nil {
+	})
+	endWriteSpan(span, inserted, dups, err)
+	if err != nil {
 		return fmt.Errorf("write batch: %w", err)
 	}
 	if len(dead) > 0 {
@@ -71,6 +76,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	s.stats.inserted.Add(int64(inserted))
 	s.stats.duplicates.Add(int64(dups))
 	s.stats.deadLettered.Add(int64(len(dead)))
+	s.obs.BatchDone(len(recs), inserted, dups, len(dead))
 
 	// The batch is stored: commit it even if ctx ended meanwhile (Run
 	// was told to stop during the write), within FlushTimeout. With ctx
