@@ -122,12 +122,14 @@ func requestID(given string) string {
 	if validRequestID(given) {
 		return given
 	}
-	var b [16]byte
+	var raw [16]byte
 	lo, hi := rand.Uint64(), rand.Uint64()
 	for i := range 8 {
-		b[i], b[8+i] = byte(lo>>(8*i)), byte(hi>>(8*i))
+		raw[i], raw[8+i] = byte(lo>>(8*i)), byte(hi>>(8*i))
 	}
-	return hex.EncodeToString(b[:])
+	var out [32]byte
+	hex.Encode(out[:], raw[:])
+	return string(out[:])
 }
 
 func validRequestID(s string) bool {

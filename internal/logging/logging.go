@@ -5,6 +5,8 @@ package logging
 import (
 	"context"
 	"log/slog"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 type requestIDKey struct{}
@@ -22,7 +24,8 @@ func RequestID(ctx context.Context) string {
 
 // Handler adds request_id to every record logged with a context that carries
 // one (the *Context logging calls), so the lines of one request can be
-// found together.
+// found together, and trace_id when the context is in a recorded trace, so
+// they can be found from the trace.
 type Handler struct{ slog.Handler }
 
 // NewHandler wraps h.
@@ -30,9 +33,17 @@ func NewHandler(h slog.Handler) Handler { return Handler{h} }
 
 // Handle adds the request id, if any, and passes the record on.
 func (h Handler) Handle(ctx context.Context, r slog.Record) error {
-	if id := RequestID(ctx); id != "" {
-		r = r.Clone() // the caller may still hold r's attributes
+	id := RequestID(ctx)
+	sc := trace.SpanContextFromContext(ctx)
+	if id == "" && !sc.IsValid() {
+		return h.Handler.Handle(ctx, r)
+	}
+	r = r.Clone() // the caller may still hold r's attributes
+	if id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
 	}
 	return h.Handler.Handle(ctx, r)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/postpipe/postpipe/internal/logging"
 )
 
@@ -40,6 +42,15 @@ func TestRequestIDOnEveryRecordOfTheRequest(t *testing.T) {
 		if g, _ := l["g"].(map[string]any); g["request_id"] != nil || l["request_id"] != nil {
 			t.Errorf("line without id carries one: %v", l)
 		}
+	}
+	buf.Reset()
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	traced := trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
+	slog.New(logging.NewHandler(slog.NewJSONHandler(&buf, nil))).InfoContext(traced, "traced")
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil || m["trace_id"] != tid.String() || m["request_id"] != "req-1" {
+		t.Errorf("traced line = %s (%v), want trace_id %s and request_id req-1", buf.Bytes(), err, tid)
 	}
 	if got := logging.RequestID(context.Background()); got != "" {
 		t.Errorf("RequestID of a bare context = %q", got)
