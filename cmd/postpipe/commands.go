@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/postpipe/postpipe/internal/admin"
@@ -18,9 +20,11 @@ import (
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/metrics"
 	"github.com/postpipe/postpipe/internal/sink"
 	"github.com/postpipe/postpipe/internal/stats"
 	"github.com/postpipe/postpipe/internal/store"
+	"github.com/postpipe/postpipe/internal/tracing"
 )
 
 // runAll is 'postpipe run': API and sink in one process, on the embedded
@@ -35,7 +39,12 @@ func runAll(ctx context.Context, args []string, getenv func(string) string) erro
 		return err
 	}
 	defer stopEmbedded()
-	return serve(ctx, cfg, log, true)
+	tp, stopTracing, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	return serve(ctx, cfg, log, tp, true)
 }
 
 // runAPI is 'postpipe api': the HTTP API alone.
@@ -44,7 +53,12 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string) erro
 	if err != nil {
 		return err
 	}
-	return serve(ctx, localStack(cfg, log), log, false)
+	tp, stopTracing, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	return serve(ctx, localStack(cfg, log), log, tp, false)
 }
 
 // The dashboard's figures: one sample a second, the last five minutes kept.
@@ -56,7 +70,7 @@ const (
 // serve runs the API, and the sink too when withSink, until ctx ends, then
 // shuts down in order: stop accepting, finish in-flight requests, flush the
 // producer, flush and commit the sink's batch, close the clients.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bool) error {
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.TracerProvider, withSink bool) error {
 	guard, err := newGuard(cfg, log)
 	if err != nil {
 		return err
@@ -75,29 +89,33 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 		return err
 	}
 	defer prod.Close()
-	pub := kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout)
+	m := metrics.New()
+	pub := kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout, kafka.Instruments{
+		Observer: m.Produce(prod.BufferedProduceRecords), Tracer: tracing.Tracer(tp, "postpipe/kafka"),
+	})
 	// The sink may run elsewhere: its side of the dashboard is read from the broker.
 	sampler := stats.New(statsInterval, statsWindow, pub.Acknowledged,
 		kafka.NewOffsetReader(prod, cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.KafkaGroup), log.With("component", "stats"))
 
 	var sk *sink.Sink
 	if withSink {
-		if sk, err = newSink(cfg, st, log, kopts); err != nil {
+		if sk, err = newSink(cfg, st, m, tp, log, kopts); err != nil {
 			return err
 		}
 	}
 
+	checks := []api.Check{{Name: "kafka", Ping: prod.Ping}, {Name: "mongodb", Ping: st.Ping}}
 	handler := api.New(api.Limits{
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,
 		MaxBatchPosts:     config.MaxBatchPosts,
 		BenchEndpoints:    cfg.BenchEndpoints,
-	}, pub, st, []api.Check{
-		{Name: "kafka", Ping: prod.Ping},
-		{Name: "mongodb", Ping: st.Ping},
-	}, log)
+	}, pub, st, checks, log)
+	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(sampler)
-	srv := api.NewServer(cfg.HTTPAddr, handler.Guarded(guard), cfg.ProduceTimeout, log)
+	srv := api.NewServer(cfg.HTTPAddr, api.Instrument(handler.Guarded(guard), api.Instruments{
+		Requests: m.HTTP(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(tp, "postpipe/api"),
+	}), cfg.ProduceTimeout, log)
 
 	// The sink outlives the HTTP server: it stops only after the last
 	// request is answered and the producer flushed.
@@ -114,16 +132,37 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 		}
 		return err
 	})
+	adminChecks := checks
 	if sk != nil {
 		g.Go(func() error { return sk.Run(sinkCtx) })
+		adminChecks = append(slices.Clip(checks), api.Check{Name: "sink", Ping: sk.Joined})
 	}
 	g.Go(func() error { return sampler.Run(gctx) })
 	// The admin listener lives as long as anything else runs, so a slow
 	// shutdown can still be profiled.
-	g.Go(func() error { return serveAdmin(sinkCtx, cfg.AdminAddr, admin.New(), log) })
+	g.Go(func() error { return serveAdmin(sinkCtx, cfg.AdminAddr, adminMux(m, adminChecks), log) })
 	err = g.Wait()
 	log.Info("postpipe stopped")
 	return err
+}
+
+// startTracing sets up tracing when the OTEL_* variables ask for it; tp is
+// nil when they do not. stop exports what is left.
+func startTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (tp trace.TracerProvider, stop func(), err error) {
+	tp, shutdown, err := tracing.Setup(ctx, getenv, version())
+	if err != nil {
+		return nil, nil, err
+	}
+	if tp != nil {
+		log.Info("tracing on: exporting spans over OTLP/HTTP (OTEL_* variables)")
+	}
+	return tp, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(sctx); err != nil {
+			log.Warn("exporting the last spans failed", "err", err)
+		}
+	}, nil
 }
 
 // serveHTTP serves until ctx ends, then stops accepting and lets in-flight
@@ -191,6 +230,11 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		return err
 	}
 	cfg = localStack(cfg, log)
+	tp, stopTracing, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -211,7 +255,8 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		return err
 	}
 
-	sk, err := newSink(cfg, st, log, kopts)
+	m := metrics.New()
+	sk, err := newSink(cfg, st, m, tp, log, kopts)
 	if err != nil {
 		return err
 	}
@@ -222,15 +267,29 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		defer stop()
 		return sk.Run(gctx)
 	})
-	g.Go(func() error { return serveAdmin(runCtx, cfg.AdminAddr, admin.New(), log) })
+	g.Go(func() error {
+		return serveAdmin(runCtx, cfg.AdminAddr, adminMux(m, []api.Check{
+			{Name: "kafka", Ping: sk.Ping}, {Name: "mongodb", Ping: st.Ping}, {Name: "sink", Ping: sk.Joined},
+		}), log)
+	})
 	err = g.Wait()
 	s := sk.Stats()
 	log.Info("sink stopped", "batches", s.Batches, "inserted", s.Inserted, "duplicates", s.Duplicates, "dead_lettered", s.DeadLettered)
 	return err
 }
 
-func newSink(cfg config.Config, st *store.Store, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {
-	return sink.New(sink.Config{
+// adminMux is the admin listener's routes: pprof, the metrics and the
+// probes, so a process without the API ('postpipe sink') has them too.
+func adminMux(m *metrics.Metrics, checks []api.Check) *admin.Mux {
+	mux := admin.New()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /healthz", http.HandlerFunc(api.Healthz))
+	mux.Handle("GET /readyz", api.Readyz(checks))
+	return mux
+}
+
+func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.TracerProvider, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {
+	sk, err := sink.New(sink.Config{
 		Topic:          cfg.KafkaTopic,
 		DLQTopic:       cfg.KafkaDLQTopic,
 		Group:          cfg.KafkaGroup,
@@ -239,7 +298,13 @@ func newSink(cfg config.Config, st *store.Store, log *slog.Logger, kopts []kgo.O
 		BatchWait:      cfg.SinkBatchWait,
 		Writers:        cfg.SinkWriters,
 		FlushTimeout:   cfg.ShutdownTimeout / 2,
+		Observer:       m.Sink(),
+		Tracer:         tracing.Tracer(tp, "postpipe/sink"),
 	}, st, log.With("component", "sink"), kopts...)
+	if err == nil {
+		m.SinkLag(sk.EachLag)
+	}
+	return sk, err
 }
 
 // runStack is 'postpipe stack': the embedded broker and store as servers.

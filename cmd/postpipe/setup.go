@@ -14,6 +14,7 @@ import (
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/logging"
 	"github.com/postpipe/postpipe/internal/store"
 )
 
@@ -64,10 +65,11 @@ func (h levelFloor) WithGroup(name string) slog.Handler {
 func newLogger(cfg config.Config) *slog.Logger {
 	level, _ := config.ParseLevel(cfg.LogLevel) // checked by Validate
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(logging.NewHandler(h))
 }
 
 // embedded starts the in-process broker and store that cfg leaves

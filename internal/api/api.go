@@ -72,6 +72,10 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	return a
 }
 
+// Handle adds a route served by h (such as GET /metrics). Call it before
+// serving.
+func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
+
 // ServeHTTP serves a request.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 

@@ -8,26 +8,40 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postpipe/postpipe/internal/logging"
 )
 
 // readyTimeout bounds each readiness probe so /readyz answers promptly even
 // when a dependency hangs.
 const readyTimeout = 2 * time.Second
 
-func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) { Healthz(w, r) }
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) { ready(w, r, a.checks) }
+
+// Healthz is the liveness probe: 200 while the process can answer at all.
+func Healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+// Readyz is the readiness probe over checks, for listeners other than the
+// API's own (the admin listener of 'postpipe sink'): 200 when every check
+// passes within its timeout, else a 503 problem naming those that failed.
+func Readyz(checks []Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { ready(w, r, checks) }
+}
+
+func ready(w http.ResponseWriter, r *http.Request, checks []Check) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	results := make(map[string]string, len(a.checks))
+	results := make(map[string]string, len(checks))
 	var (
 		mu     sync.Mutex
 		wg     sync.WaitGroup
 		failed []string
 	)
-	for _, c := range a.checks {
+	for _, c := range checks {
 		wg.Go(func() {
 			err := c.Ping(ctx)
 			mu.Lock()
@@ -50,7 +64,7 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 		writeProblem(w, problem{
 			Type: "about:blank", Title: http.StatusText(http.StatusServiceUnavailable), Status: http.StatusServiceUnavailable,
-			Instance: r.URL.Path, Detail: "not ready: " + strings.Join(details, "; "),
+			Instance: r.URL.Path, Detail: "not ready: " + strings.Join(details, "; "), RequestID: logging.RequestID(r.Context()),
 		})
 		return
 	}

@@ -238,6 +238,8 @@ type problemBody struct {
 	Instance string            `json:"instance"`
 	Errors   []post.FieldError `json:"errors"`
 	ID       string            `json:"id"`
+	// RequestID is there when the API is wrapped by api.Instrument.
+	RequestID string `json:"requestId"`
 }
 
 // problemOf checks that rec is a well-formed problem answer with status.

@@ -50,7 +50,7 @@ func kafkaAPI(t *testing.T, timeout time.Duration, swallow bool) (http.Handler, 
 	}
 	t.Cleanup(cl.Close)
 
-	pub := kafka.NewPublisher(cl, "posts", timeout)
+	pub := kafka.NewPublisher(cl, "posts", timeout, kafka.Instruments{})
 	return api.New(testLimits, pub, newFakeStore(), nil, log), &swallowed
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/postpipe/postpipe/internal/logging"
 	"github.com/postpipe/postpipe/internal/post"
 )
 
@@ -21,6 +22,8 @@ type problem struct {
 	// ID names a post the broker did not acknowledge in time: it may still
 	// land, once, under this id.
 	ID string `json:"id,omitempty"`
+	// RequestID is the request's X-Request-ID, to find its log lines.
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // requestError is a client mistake found while reading a request.
@@ -54,7 +57,7 @@ const retryAfterSeconds = 1
 // fail answers with the problem for err. It is the one place where errors
 // become HTTP statuses.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	p := problem{Type: "about:blank", Instance: r.URL.Path}
+	p := problem{Type: "about:blank", Instance: r.URL.Path, RequestID: logging.RequestID(r.Context())}
 	var (
 		reqErr  *requestError
 		valErr  *post.ValidationError
@@ -80,12 +83,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			p.Detail = "kafka did not acknowledge the post in time, so it was not accepted; it may still be stored once under this id. Retry with an Idempotency-Key so a retry cannot store it twice"
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-		a.log.Warn("dependency unavailable", "dependency", unavErr.dependency, "path", r.URL.Path, "err", unavErr.err)
+		a.log.WarnContext(r.Context(), "dependency unavailable", "dependency", unavErr.dependency, "path", r.URL.Path, "err", unavErr.err)
 	case errors.Is(err, post.ErrNotFound):
 		p.Status, p.Detail = http.StatusNotFound, "no post with this id is stored (yet): an accepted post appears once the sink has written it"
 	default:
 		p.Status, p.Detail = http.StatusInternalServerError, "internal error"
-		a.log.Error("request failed", "path", r.URL.Path, "err", err)
+		a.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
 	}
 	p.Title = http.StatusText(p.Status)
 	writeProblem(w, p)

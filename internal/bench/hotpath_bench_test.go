@@ -174,7 +174,7 @@ func BenchmarkProduce(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(cl.Close)
-	pub := kafka.NewPublisher(cl, "posts", 10*time.Second)
+	pub := kafka.NewPublisher(cl, "posts", 10*time.Second, kafka.Instruments{})
 	in := benchInput(b, 300)
 
 	for _, n := range []int{1, 100} {

@@ -61,6 +61,9 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+	// AccessLogSample is the fraction of requests logged when answered
+	// (0..1); 0, the default, keeps the request path free of logging.
+	AccessLogSample float64
 
 	// BenchEndpoints enables POST /v1/bench/noop, the ceiling the bench
 	// command measures the write paths against. Off in production.
@@ -226,6 +229,9 @@ func (c Config) Validate() error {
 		bad("POSTPIPE_LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
 	}
 	errs = append(errs, c.Security.validate()...)
+	if !(c.AccessLogSample >= 0 && c.AccessLogSample <= 1) { // NaN fails too
+		bad("POSTPIPE_ACCESS_LOG_SAMPLE", "must be between 0 and 1, got %v", c.AccessLogSample)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -267,6 +273,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("sink_writers", c.SinkWriters),
 		slog.Duration("produce_timeout", c.ProduceTimeout),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Float64("access_log_sample", c.AccessLogSample),
 	}
 	if c.StackPostgreSQLURL != "" {
 		attrs = append(attrs, slog.String("stack_postgresql_url", RedactURI(c.StackPostgreSQLURL)))

@@ -45,6 +45,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
+		{"every request logged", func(c *Config) { c.AccessLogSample = 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +108,9 @@ func TestValidateRejects(t *testing.T) {
 		}, "POSTPIPE_KAFKA_SASL_MECHANISM"},
 		{"sasl without password", func(c *Config) { c.KafkaSASLMechanism, c.KafkaSASLUsername = "PLAIN", "u" }, "POSTPIPE_KAFKA_SASL_USERNAME"},
 		{"sasl password without mechanism", func(c *Config) { c.KafkaSASLPassword = "p" }, "POSTPIPE_KAFKA_SASL_MECHANISM"},
+		{"access log sample above 1", func(c *Config) { c.AccessLogSample = 1.5 }, "POSTPIPE_ACCESS_LOG_SAMPLE"},
+		{"access log sample negative", func(c *Config) { c.AccessLogSample = -0.1 }, "POSTPIPE_ACCESS_LOG_SAMPLE"},
+		{"access log sample NaN", func(c *Config) { c.AccessLogSample = math.NaN() }, "POSTPIPE_ACCESS_LOG_SAMPLE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

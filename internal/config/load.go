@@ -86,6 +86,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", c.BenchEndpoints, "enable POST /v1/bench/noop (decode and validate only) for 'postpipe bench'")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	c.Security.register(fs)
+	fs.Float64Var(&c.AccessLogSample, "access-log-sample", c.AccessLogSample, "fraction of requests (0..1) logged with method, route, status, duration and request_id; 0: none")
 }
 
 // listValue is a comma-separated list flag.

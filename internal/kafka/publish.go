@@ -9,8 +9,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/tracing"
 )
 
 // ErrNotAcknowledged means the broker did not acknowledge a record in time.
@@ -24,13 +28,45 @@ type Publisher struct {
 	topic   string
 	timeout time.Duration
 	// acked counts acknowledged posts, for the dashboard's ingest rate.
-	acked atomic.Int64
+	acked  atomic.Int64
+	obs    Observer
+	tracer trace.Tracer
+}
+
+// Observer is told how each produced record ended and how long it took;
+// internal/metrics implements it. outcome is one of the Outcome constants.
+type Observer interface {
+	Produced(outcome string, d time.Duration)
+}
+
+// Outcomes of a produced record, as an Observer hears them.
+const (
+	OutcomeAcked   = "acked"
+	OutcomeFailed  = "failed"  // the broker or client refused it
+	OutcomeTimeout = "timeout" // no acknowledgement within the timeout: answered 503
+)
+
+type nopObserver struct{}
+
+func (nopObserver) Produced(string, time.Duration) {}
+
+// Instruments are a Publisher's optional observers; the zero value
+// observes nothing.
+type Instruments struct {
+	Observer Observer
+	// Tracer, when set, traces each Publish as a producer span and puts
+	// its trace context in every record's headers; nil adds no headers.
+	Tracer trace.Tracer
 }
 
 // NewPublisher publishes to topic through cl, giving each call at most
 // timeout to be acknowledged.
-func NewPublisher(cl *kgo.Client, topic string, timeout time.Duration) *Publisher {
-	return &Publisher{cl: cl, topic: topic, timeout: timeout}
+func NewPublisher(cl *kgo.Client, topic string, timeout time.Duration, ins Instruments) *Publisher {
+	p := &Publisher{cl: cl, topic: topic, timeout: timeout, obs: ins.Observer, tracer: ins.Tracer}
+	if p.obs == nil {
+		p.obs = nopObserver{}
+	}
+	return p
 }
 
 // errPending marks a record whose acknowledgement has not come back.
@@ -42,6 +78,18 @@ var errPending = errors.New("pending")
 func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
+	start := time.Now()
+	var span trace.Span
+	if p.tracer != nil {
+		ctx, span = p.tracer.Start(ctx, "send "+p.topic, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				attribute.String("messaging.system", "kafka"),
+				attribute.String("messaging.operation.type", "send"),
+				attribute.String("messaging.destination.name", p.topic),
+				attribute.Int("messaging.batch.message_count", len(posts)),
+			))
+		defer span.End()
+	}
 
 	var (
 		mu   sync.Mutex
@@ -56,6 +104,11 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 			return
 		}
 		errs[i] = err
+		outcome := OutcomeAcked
+		if err != nil {
+			outcome = OutcomeFailed
+		}
+		p.obs.Produced(outcome, time.Since(start))
 		if left--; left == 0 {
 			close(done)
 		}
@@ -70,6 +123,9 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 			continue
 		}
 		r := &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}
+		if span != nil {
+			tracing.Inject(ctx, r)
+		}
 		p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				err = fmt.Errorf("produce %s: %w", pst.ID, err)
@@ -87,19 +143,23 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 		for i, err := range errs {
 			if err == errPending {
 				errs[i] = fmt.Errorf("produce %s: %w (%v)", posts[i].ID, ErrNotAcknowledged, ctx.Err())
+				p.obs.Produced(OutcomeTimeout, time.Since(start))
 			}
 		}
 		mu.Unlock()
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	var n int64
+	var acked int64
 	for _, err := range errs {
 		if err == nil {
-			n++
+			acked++
 		}
 	}
-	p.acked.Add(n)
+	p.acked.Add(acked)
+	if failed := int64(len(errs)) - acked; span != nil && failed > 0 {
+		span.SetStatus(codes.Error, fmt.Sprintf("%d of %d records not acknowledged", failed, len(errs)))
+	}
 	return append([]error(nil), errs...)
 }
 

@@ -40,7 +40,9 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		posts = append(posts, p)
 	}
 
-	inserted, dups, err := s.write(ctx, posts)
+	wctx, span := s.startWriteSpan(ctx, recs)
+	inserted, dups, err := s.write(wctx, posts)
+	endWriteSpan(span, inserted, dups, err)
 	if err != nil {
 		return err
 	}
@@ -65,6 +67,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	s.stats.inserted.Add(int64(inserted))
 	s.stats.duplicates.Add(int64(dups))
 	s.stats.deadLettered.Add(int64(len(dead)))
+	s.obs.BatchDone(len(recs), inserted, dups, len(dead))
 
 	// The batch is stored: commit it even if ctx ended meanwhile (Run
 	// was told to stop during the write), within FlushTimeout. With ctx
@@ -102,7 +105,9 @@ func (s *Sink) write(ctx context.Context, posts []post.Post) (inserted, dups int
 			var n, d int
 			err := retry(ctx, func() error {
 				var err error
+				start := time.Now()
 				n, d, err = s.w.WriteBatch(ctx, part)
+				s.obs.WriteAttempted(time.Since(start), err)
 				if err != nil {
 					s.log.Warn("write batch failed; retrying", "posts", len(part), "err", err)
 				}

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -38,7 +40,26 @@ type Config struct {
 	Writers int
 	// FlushTimeout bounds the last flush and commit at shutdown.
 	FlushTimeout time.Duration
+	// Observer, when set, is told about every bulk write and batch.
+	Observer Observer
+	// Tracer, when set, traces each bulk write as a span linked to the
+	// trace of every record in it (up to MaxSpanLinks).
+	Tracer trace.Tracer
 }
+
+// Observer watches the sink's writes; internal/metrics implements it.
+type Observer interface {
+	// WriteAttempted is called after each bulk write, failed ones included.
+	WriteAttempted(d time.Duration, err error)
+	// BatchDone is called once a batch is stored and dead-lettered, before
+	// its commit.
+	BatchDone(records, inserted, duplicates, deadLettered int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) WriteAttempted(time.Duration, error) {}
+func (nopObserver) BatchDone(int, int, int, int)        {}
 
 // Stats are running totals since the sink started.
 type Stats struct {
@@ -50,17 +71,26 @@ type Stats struct {
 
 // Sink is one consumer-group member. Run it once.
 type Sink struct {
-	cfg   Config
-	w     Writer
-	log   *slog.Logger
-	cl    *kgo.Client
-	stats struct{ batches, inserted, duplicates, deadLettered atomic.Int64 }
+	cfg Config
+	w   Writer
+	log *slog.Logger
+	cl  *kgo.Client
+	obs Observer
+	// running is true while Run consumes.
+	running atomic.Bool
+	stats   struct{ batches, inserted, duplicates, deadLettered atomic.Int64 }
+
+	lagMu sync.Mutex
+	lag   map[int32]*partitionLag
 }
 
 // New creates the group member. opts carry the brokers, logger and any
 // security settings; the sink adds what its guarantees depend on.
 func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error) {
-	s := &Sink{cfg: cfg, w: w, log: log}
+	s := &Sink{cfg: cfg, w: w, log: log, obs: cfg.Observer, lag: map[int32]*partitionLag{}}
+	if s.obs == nil {
+		s.obs = nopObserver{}
+	}
 	all := append(append([]kgo.Opt(nil), opts...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -75,9 +105,11 @@ func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error)
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			log.Info("partitions revoked", "partitions", m[cfg.Topic])
+			s.forgetLag(m[cfg.Topic])
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			log.Warn("partitions lost", "partitions", m[cfg.Topic])
+			s.forgetLag(m[cfg.Topic])
 		}),
 	)
 	if cfg.SessionTimeout > 0 {
@@ -109,11 +141,26 @@ func (s *Sink) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Joined is the sink's readiness: nil while Run consumes as a member of
+// the group. A member without partitions (more members than partitions)
+// is ready too: it stands by for the next rebalance.
+func (s *Sink) Joined(context.Context) error {
+	if !s.running.Load() {
+		return errors.New("sink not consuming")
+	}
+	if member, _ := s.cl.GroupMetadata(); member == "" {
+		return fmt.Errorf("not (yet) a member of group %s", s.cfg.Group)
+	}
+	return nil
+}
+
 // Run consumes until ctx ends, then writes and commits what it holds (within
 // FlushTimeout), leaves the group and closes its client. It returns nil on a
 // clean stop.
 func (s *Sink) Run(ctx context.Context) error {
 	defer s.cl.CloseAllowingRebalance()
+	s.running.Store(true)
+	defer s.running.Store(false)
 
 	var (
 		batch []*kgo.Record
@@ -148,6 +195,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			first = time.Now()
 		}
 		fetches.EachRecord(func(r *kgo.Record) { batch = append(batch, r) })
+		s.trackPolled(fetches)
 
 		stopping := ctx.Err() != nil
 		if len(batch) > 0 && (stopping || len(batch) >= s.cfg.BatchSize || time.Since(first) >= s.cfg.BatchWait) {
@@ -164,6 +212,7 @@ func (s *Sink) Run(ctx context.Context) error {
 				s.log.Warn("stopping with an unwritten batch; it will be delivered again", "records", len(batch), "err", err)
 				return nil
 			}
+			s.trackWritten(batch)
 			batch = batch[:0]
 		}
 		if len(batch) == 0 {

@@ -1,0 +1,175 @@
+package api
+
+import (
+	"encoding/hex"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/postpipe/postpipe/internal/logging"
+	"github.com/postpipe/postpipe/internal/tracing"
+)
+
+// RequestObserver is told how each request ended; internal/metrics
+// implements it. route is the ServeMux pattern that matched ("POST
+// /v1/posts", "/" for no route), never the raw path, so its values are few.
+type RequestObserver interface {
+	Served(route string, status int, d time.Duration)
+}
+
+// Instruments are what Instrument adds around the API. Every field is
+// optional.
+type Instruments struct {
+	Requests RequestObserver
+	// Log receives the access log lines.
+	Log *slog.Logger
+	// AccessLogSample is the fraction of requests (0..1) logged when
+	// answered; 0 logs none.
+	AccessLogSample float64
+	// Tracer, when set, traces each request as a server span, continuing
+	// a W3C traceparent the client sent.
+	Tracer trace.Tracer
+}
+
+// RequestIDHeader names the request id a client may send and every answer
+// carries.
+const RequestIDHeader = "X-Request-ID"
+
+// maxRequestIDLen bounds a client's request id: it lands in every log line.
+const maxRequestIDLen = 128
+
+// Instrument wraps h (an *API, or anything serving through an
+// http.ServeMux) so that every request has an id, in its context and its
+// answer, and is measured and, for a sample, logged.
+func Instrument(h http.Handler, ins Instruments) http.Handler {
+	return &instrumented{next: h, ins: ins}
+}
+
+type instrumented struct {
+	next http.Handler
+	ins  Instruments
+}
+
+func (m *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID(r.Header.Get(RequestIDHeader))
+	w.Header().Set(RequestIDHeader, id)
+	ctx := logging.WithRequestID(r.Context(), id)
+	var span trace.Span
+	if m.ins.Tracer != nil {
+		ctx = tracing.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		ctx, span = m.ins.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(
+				attribute.String("http.request.method", r.Method),
+				attribute.String("url.path", r.URL.Path),
+				attribute.String("postpipe.request_id", id),
+			))
+	}
+	r = r.WithContext(ctx)
+
+	sw := statusWriters.Get().(*statusWriter)
+	sw.ResponseWriter, sw.status = w, 0
+	// The ServeMux sets r.Pattern on the request it is given; read it
+	// after it served.
+	m.next.ServeHTTP(sw, r)
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	sw.ResponseWriter = nil
+	statusWriters.Put(sw)
+
+	d := time.Since(start)
+	if span != nil {
+		endServerSpan(span, r, status)
+	}
+	if m.ins.Requests != nil {
+		m.ins.Requests.Served(r.Pattern, status, d)
+	}
+	if m.ins.AccessLogSample > 0 && m.ins.Log != nil && rand.Float64() < m.ins.AccessLogSample {
+		m.ins.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("route", r.Pattern),
+			slog.Int("status", status), slog.Duration("duration", d))
+	}
+}
+
+// endServerSpan names the span after the route that matched (the
+// OpenTelemetry HTTP convention: "METHOD route", never the raw path).
+func endServerSpan(span trace.Span, r *http.Request, status int) {
+	route := r.Pattern
+	if _, path, ok := strings.Cut(route, " "); ok {
+		route = path
+	}
+	span.SetName(r.Method + " " + route)
+	span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
+}
+
+// requestID returns the client's id when it is a sane token, else a new
+// one: a client must not be able to forge log lines or flood them.
+func requestID(given string) string {
+	if validRequestID(given) {
+		return given
+	}
+	var raw [16]byte
+	lo, hi := rand.Uint64(), rand.Uint64()
+	for i := range 8 {
+		raw[i], raw[8+i] = byte(lo>>(8*i)), byte(hi>>(8*i))
+	}
+	var out [32]byte
+	hex.Encode(out[:], raw[:])
+	return string(out[:])
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '+' || c == '=' || c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// statusWriter remembers the status a handler answered. They are pooled:
+// one per request would be an allocation on the hot path.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,123 @@
+package metrics_test
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/postpipe/postpipe/internal/metrics"
+)
+
+// every registers every family and records one of each observation.
+func every(t *testing.T) *metrics.Metrics {
+	t.Helper()
+	m := metrics.New()
+	m.HTTP().Served("POST /v1/posts", http.StatusAccepted, time.Millisecond)
+	m.Produce(func() int64 { return 3 }).Produced("acked", time.Millisecond)
+	s := m.Sink()
+	s.WriteAttempted(time.Millisecond, errors.New("down"))
+	s.BatchDone(10, 7, 2, 1)
+	m.SinkLag(func(yield func(int32, int64, float64)) { yield(2, 5, 1.5) })
+	return m
+}
+
+func TestFamiliesFollowPrometheusConventions(t *testing.T) {
+	problems, err := testutil.GatherAndLint(every(t).Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestHTTPCountsByRouteAndStatus(t *testing.T) {
+	m := metrics.New()
+	h := m.HTTP()
+	calls := []struct {
+		route  string
+		status int
+	}{
+		{"POST /v1/posts", 202}, {"POST /v1/posts", 202}, {"POST /v1/posts", 503},
+		{"GET /readyz", 200}, {"/", 404}, {"POST /v1/posts", 999}, // out of range: code 0
+	}
+	for _, c := range calls {
+		h.Served(c.route, c.status, time.Millisecond)
+	}
+	want := map[[2]string]int{
+		{"POST /v1/posts", "202"}: 2, {"POST /v1/posts", "503"}: 1, {"GET /readyz", "200"}: 1,
+		{"/", "404"}: 1, {"POST /v1/posts", "0"}: 1,
+	}
+	if got, err := testutil.GatherAndCount(m.Registry(), "postpipe_http_requests_total"); err != nil || got != len(want) {
+		t.Errorf("%d series (%v), want %d", got, err, len(want))
+	}
+	g := gatherCounters(t, m, "postpipe_http_requests_total", "route", "code")
+	for k, n := range want {
+		if g[k] != float64(n) {
+			t.Errorf("requests{route=%q,code=%q} = %v, want %d", k[0], k[1], g[k], n)
+		}
+	}
+}
+
+func TestLagIsReadAtScrape(t *testing.T) {
+	m := metrics.New()
+	records := int64(5)
+	m.SinkLag(func(yield func(int32, int64, float64)) { yield(0, records, 0) })
+	records = 9
+	g := gatherGauges(t, m, "postpipe_sink_lag_records", "partition")
+	if g["0"] != 9 {
+		t.Errorf("lag of partition 0 = %v, want 9 (the value at scrape time)", g["0"])
+	}
+}
+
+func gatherCounters(t *testing.T, m *metrics.Metrics, name, l1, l2 string) map[[2]string]float64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[[2]string]float64{}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			var k [2]string
+			for _, l := range s.GetLabel() {
+				switch l.GetName() {
+				case l1:
+					k[0] = l.GetValue()
+				case l2:
+					k[1] = l.GetValue()
+				}
+			}
+			out[k] = s.GetCounter().GetValue()
+		}
+	}
+	return out
+}
+
+func gatherGauges(t *testing.T, m *metrics.Metrics, name, label string) map[string]float64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == label {
+					out[l.GetValue()] = s.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}

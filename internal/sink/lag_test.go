@@ -1,0 +1,133 @@
+package sink_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/sink"
+)
+
+// lagOf sums what EachLag reports over the partitions.
+func lagOf(s interface {
+	EachLag(func(int32, int64, float64))
+}) (records int64, oldest float64, partitions int) {
+	s.EachLag(func(_ int32, r int64, sec float64) {
+		records += r
+		oldest = max(oldest, sec)
+		partitions++
+	})
+	return records, oldest, partitions
+}
+
+// TestLagWhileTheStoreIsDown: records the sink holds but cannot write show
+// as lag in records and in seconds, and both fall to zero once written.
+func TestLagWhileTheStoreIsDown(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	w := newFakeWriter()
+	w.setFailing(true)
+	s, stop := startSink(t, brokers, sinkConfig("sink-lag", 100), w)
+	ids := produceGood(t, cl, 30)
+
+	waitFor(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
+	time.Sleep(200 * time.Millisecond) // the oldest record ages
+	records, oldest, parts := lagOf(s)
+	if records != 30 || oldest < 0.2 || parts == 0 {
+		t.Fatalf("while the store is down: lag %d records, %.3fs over %d partitions; want 30 records, at least 0.2s", records, oldest, parts)
+	}
+
+	w.setFailing(false)
+	waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+	waitFor(t, 10*time.Second, "lag back to zero", func() bool {
+		r, o, _ := lagOf(s)
+		return r == 0 && o == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// countingObserver totals what the sink reports.
+type countingObserver struct {
+	mu                                        sync.Mutex
+	attempts, failures                        int
+	batches, records, inserted, dups, deadLet int
+}
+
+func (o *countingObserver) WriteAttempted(_ time.Duration, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.attempts++
+	if err != nil {
+		o.failures++
+	}
+}
+
+func (o *countingObserver) BatchDone(records, inserted, duplicates, deadLettered int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.batches++
+	o.records += records
+	o.inserted += inserted
+	o.dups += duplicates
+	o.deadLet += deadLettered
+}
+
+func TestObserverSeesEveryBatch(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	w := newFakeWriter()
+	w.setFailing(true)
+	obs := &countingObserver{}
+	cfg := sinkConfig("sink-obs", 16)
+	cfg.Observer = obs
+	s, stop := startSink(t, brokers, cfg, w)
+	p := newPost(t, 0)
+	ids := produceGood(t, cl, 20)
+	produce(t, cl, postRecord(t, p), postRecord(t, p)) // the second is a duplicate
+	produce(t, cl, &kgo.Record{Topic: topic, Key: []byte("poison"), Value: []byte("not JSON")})
+	waitFor(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
+	w.setFailing(false)
+	waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(append(ids, p.ID)) })
+	waitFor(t, 30*time.Second, "the poison record dead-lettered", func() bool { return s.Stats().DeadLettered == 1 })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	st := s.Stats()
+	if obs.failures == 0 || obs.attempts != int(st.Batches)+obs.failures {
+		t.Errorf("observer saw %d attempts, %d failed; sink wrote %d batches", obs.attempts, obs.failures, st.Batches)
+	}
+	if obs.batches != int(st.Batches) || obs.records != 23 || obs.inserted != 21 || obs.dups != 1 || obs.deadLet != 1 {
+		t.Errorf("observer: %d batches, %d records, %d inserted, %d duplicates, %d dead-lettered; want %d, 23, 21, 1, 1",
+			obs.batches, obs.records, obs.inserted, obs.dups, obs.deadLet, st.Batches)
+	}
+}
+
+func TestJoinedOnlyWhileConsumingInTheGroup(t *testing.T) {
+	brokers := newCluster(t)
+	s, err := sink.New(sinkConfig("sink-ready", 10), newFakeWriter(), quiet, kafka.ClientOpts(brokers, quiet)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Joined(t.Context()); err == nil {
+		t.Fatal("Joined before Run: nil, want an error")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, 30*time.Second, "the sink to join its group", func() bool { return s.Joined(t.Context()) == nil })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := s.Joined(t.Context()); err == nil {
+		t.Fatal("Joined after Run returned: nil, want an error")
+	}
+}
