@@ -74,6 +74,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, withSink bo
 		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,
 		MaxBatchPosts:     config.MaxBatchPosts,
 		BenchEndpoints:    cfg.BenchEndpoints,
+		MaxInFlight:       cfg.MaxInFlight,
 	}, pub, st, []api.Check{
 		{Name: "kafka", Ping: prod.Ping},
 		{Name: "mongodb", Ping: st.Ping},

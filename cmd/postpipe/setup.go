@@ -139,6 +139,7 @@ func localStack(cfg config.Config, log *slog.Logger) config.Config {
 // newProducer connects the API's producer and makes sure the topics exist.
 func newProducer(ctx context.Context, cfg config.Config, log *slog.Logger) (*kgo.Client, error) {
 	opts := append(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn)), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)
+	opts = append(opts, kafka.BufferOpts(cfg.KafkaMaxBufferedRecords, cfg.KafkaMaxBufferedBytes)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka producer: %w", err)
