@@ -33,6 +33,7 @@ Commands:
   api      the HTTP API alone
   sink     the Kafka -> MongoDB writer alone (a consumer-group member)
   stack    the embedded broker and store as network servers for api and sink
+  dlq      list the dead-letter topic (dlq list) or put records back (dlq redrive)
   bench    load-test a running server and write a report (see bench --help)
   version  print the version
 
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runStack(ctx, rest, getenv)
 	case "bench":
 		return runBench(ctx, rest, getenv)
+	case "dlq":
+		return runDLQ(ctx, rest, getenv)
 	case "version", "--version", "-version":
 		fmt.Println("postpipe", version())
 		return nil
