@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/bench"
@@ -74,10 +75,16 @@ func TestChaos(t *testing.T) {
 
 	var rows []chaosRow
 	t.Cleanup(func() { printChaosTable(rows) })
+	// before, when set, prepares what the scenario runs on (and registers
+	// its teardown); it runs only when the scenario does.
+	var before func(r *chaosRig)
 	scenario := func(name string, brokersVar string, dur time.Duration, fault func(r *chaosRig, l time.Duration)) {
 		t.Run(name, func(t *testing.T) {
 			env, _ := realEnv(t, brokersVar)
 			r := &chaosRig{t: t, env: env, kafkaCmd: kafkaCmd, storeCmd: storeCmd}
+			if before != nil {
+				before(r)
+			}
 			row := r.run(name, dur, fault)
 			rows = append(rows, row)
 			if row.lost > 0 || row.duplicated > 0 {
@@ -103,6 +110,10 @@ func TestChaos(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		r.script(r.storeCmd, "down")
 		stopped := time.Now()
+		// The batch being written when the store went away cannot be
+		// committed; give it a moment to fail, then nothing may move.
+		time.Sleep(2 * time.Second)
+		before := r.committed()
 		polls, notReady := 0, 0
 		for time.Since(stopped) < 10*time.Second {
 			polls++
@@ -114,8 +125,13 @@ func TestChaos(t *testing.T) {
 		if notReady == 0 {
 			r.t.Error("/readyz never answered 503 while the store was down")
 		}
+		after := r.committed()
+		if after != before {
+			r.t.Errorf("the sink group committed while the store was down: offsets %d, then %d", before, after)
+		}
 		r.script(r.storeCmd, "up")
-		r.t.Logf("store back after %s; /readyz answered 503 to %d of %d polls meanwhile", time.Since(stopped).Round(100*time.Millisecond), notReady, polls)
+		r.t.Logf("store back after %s; /readyz answered 503 to %d of %d polls meanwhile; the sink group's committed offsets stayed at %d (sum)",
+			time.Since(stopped).Round(100*time.Millisecond), notReady, polls, after)
 		eventually(r.t, time.Minute, "/readyz 200 after the store came back", func() bool { return r.readyz() == http.StatusOK })
 	})
 
@@ -148,12 +164,14 @@ func TestChaos(t *testing.T) {
 		r.poison()
 	})
 
-	if cluster := os.Getenv("POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS"); cluster != "" {
+	if os.Getenv("POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS") != "" {
 		// The cluster runs only for this scenario: the single node
 		// steps aside meanwhile.
-		r := &chaosRig{t: t, kafkaCmd: kafkaCmd}
-		r.script(kafkaCmd, "down")
-		r.script(kafkaCmd, "cluster-up")
+		before = func(r *chaosRig) {
+			r.script(kafkaCmd, "down")
+			r.script(kafkaCmd, "cluster-up")
+			r.t.Cleanup(func() { r.script(kafkaCmd, "cluster-down") })
+		}
 		scenario("3-node cluster, one broker killed", "POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS", load, func(r *chaosRig, l time.Duration) {
 			time.Sleep(5 * time.Second)
 			r.script(r.kafkaCmd, "node-kill", "2")
@@ -162,7 +180,6 @@ func TestChaos(t *testing.T) {
 			r.script(r.kafkaCmd, "node-start", "2")
 			r.t.Logf("broker 2 back after %s", time.Since(killed).Round(100*time.Millisecond))
 		})
-		r.script(kafkaCmd, "cluster-down")
 	}
 }
 
@@ -247,6 +264,28 @@ func (r *chaosRig) script(cmd string, args ...string) {
 	if err != nil {
 		r.t.Fatalf("%s %v: %v\n%s", cmd, args, err, out)
 	}
+}
+
+// committed is the sum of the sink group's committed offsets.
+func (r *chaosRig) committed() int64 {
+	r.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(r.env["POSTPIPE_KAFKA_BROKERS"], ",")...))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, r.env["POSTPIPE_KAFKA_GROUP"])
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		r.t.Fatalf("fetch the sink group's offsets: %v", err)
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	return sum
 }
 
 func (r *chaosRig) readyz() int {
