@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test test-ui test-kafka bench bench-quick benchmarks lint vet fmt clean fuzz
+.PHONY: all go-version build run test test-ui test-kafka test-chaos bench bench-quick benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -41,6 +41,12 @@ test-ui:
 ## and FerretDB on PostgreSQL; starts them and tears them down itself
 test-kafka: build
 	deploy/test-kafka.sh
+
+## test-chaos: the fault suite (sink killed, store and broker stopped, API SIGTERMed, a cluster
+## broker killed, poison records) under steady load against real Kafka and the store; prints a
+## table, fails on any lost or duplicated post. CHAOS_SHORT=1: a few minutes, for CI
+test-chaos: build
+	deploy/test-chaos.sh
 
 ## bench: the original k6 stages against real Kafka and FerretDB on PostgreSQL, all scenarios
 ## (BENCH_OUT=DIR chooses where the results go)

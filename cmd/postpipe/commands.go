@@ -110,6 +110,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,
 		MaxBatchPosts:     config.MaxBatchPosts,
 		BenchEndpoints:    cfg.BenchEndpoints,
+		MaxInFlight:       cfg.MaxInFlight,
 	}, pub, st, checks, log)
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(sampler)

@@ -33,6 +33,7 @@ Commands:
   api      the HTTP API alone
   sink     the Kafka -> MongoDB writer alone (a consumer-group member)
   stack    the embedded broker and store as network servers for api and sink
+  dlq      list the dead-letter topic (dlq list) or put records back (dlq redrive)
   bench    load-test a running server and write a report (see bench --help)
   probe    exit 0 when a URL answers 2xx (the container health check)
   apikey   mint an API key: 'postpipe apikey NAME' prints the key once and
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runProbe(ctx, rest)
 	case "apikey":
 		return runAPIKey(rest, os.Stdout)
+	case "dlq":
+		return runDLQ(ctx, rest, getenv)
 	case "version", "--version", "-version":
 		fmt.Println("postpipe", version())
 		return nil

@@ -141,7 +141,9 @@ func localStack(cfg config.Config, log *slog.Logger) config.Config {
 
 // newProducer connects the API's producer and makes sure the topics exist.
 func newProducer(ctx context.Context, cfg config.Config, kopts []kgo.Opt) (*kgo.Client, error) {
-	cl, err := kgo.NewClient(append(slices.Clone(kopts), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)...)
+	opts := append(slices.Clone(kopts), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)
+	opts = append(opts, kafka.BufferOpts(cfg.KafkaMaxBufferedRecords, cfg.KafkaMaxBufferedBytes)...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka producer: %w", err)
 	}

@@ -39,6 +39,10 @@ type Limits struct {
 	MaxBatchPosts     int
 	// BenchEndpoints adds POST /v1/bench/noop.
 	BenchEndpoints bool
+	// MaxInFlight bounds the requests served at once (0: no bound). One
+	// more is answered 503 at once: queueing it would only hold its memory
+	// and its client longer while a dependency is slow or down.
+	MaxInFlight int
 }
 
 // API serves the routes. Build it with New.
@@ -50,6 +54,7 @@ type API struct {
 	log    *slog.Logger
 	now    func() time.Time
 	mux    *routeMux
+	slots  chan struct{} // one per request in flight; nil: no bound
 }
 
 // New wires the routes.
@@ -69,6 +74,9 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 		a.mux.HandleFunc("POST /v1/bench/noop", a.benchNoop)
 	}
 	a.mux.HandleFunc("/", a.notFound)
+	if limits.MaxInFlight > 0 {
+		a.slots = make(chan struct{}, limits.MaxInFlight)
+	}
 	return a
 }
 
@@ -76,8 +84,21 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 // serving.
 func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) }
 
-// ServeHTTP serves a request.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// ServeHTTP serves a request, or answers 503 when MaxInFlight requests are
+// already being served. Probes are never refused: an overloaded API is
+// alive, and /readyz says why it is not ready.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.slots != nil && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+		select {
+		case a.slots <- struct{}{}:
+			defer func() { <-a.slots }()
+		default:
+			a.fail(w, r, errOverloaded)
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
 
 // NewServer returns an HTTP server with every timeout set, so a slow or
 // stalled client cannot hold a connection or goroutine forever. The write

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/post"
 )
 
 // guard bounds how long a request may take before the test calls it hung. It
@@ -25,6 +27,14 @@ const guard = 10 * time.Second
 // swallow set the broker reads produce requests and never answers them. It
 // returns how many produce requests the broker swallowed.
 func kafkaAPI(t *testing.T, timeout time.Duration, swallow bool) (http.Handler, *atomic.Int64) {
+	t.Helper()
+	h, swallowed, _ := kafkaAPIWith(t, testLimits, timeout, swallow)
+	return h, swallowed
+}
+
+// kafkaAPIWith is kafkaAPI with the API's limits and more client options,
+// and it returns the producer too.
+func kafkaAPIWith(t *testing.T, limits api.Limits, timeout time.Duration, swallow bool, extra ...kgo.Opt) (http.Handler, *atomic.Int64, *kgo.Client) {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "posts"))
 	if err != nil {
@@ -44,6 +54,7 @@ func kafkaAPI(t *testing.T, timeout time.Duration, swallow bool) (http.Handler, 
 	// kgo refuses a record delivery timeout under 1s; the publisher's own,
 	// shorter timeout is what bounds the request.
 	opts := append(kafka.ClientOpts(cluster.ListenAddrs(), log), kafka.ProducerOpts(max(timeout, time.Second), 0)...)
+	opts = append(opts, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +62,7 @@ func kafkaAPI(t *testing.T, timeout time.Duration, swallow bool) (http.Handler, 
 	t.Cleanup(cl.Close)
 
 	pub := kafka.NewPublisher(cl, "posts", timeout, kafka.Instruments{})
-	return api.New(testLimits, pub, newFakeStore(), nil, log), &swallowed
+	return api.New(limits, pub, newFakeStore(), nil, log), &swallowed, cl
 }
 
 // serveGuarded serves req, failing the test if no answer comes within guard.
@@ -120,5 +131,127 @@ func TestBrokerAnswering(t *testing.T) {
 		if it.Status != http.StatusAccepted {
 			t.Errorf("item %d = %+v, want 202", i, it)
 		}
+	}
+}
+
+// postAsync serves a post in the background; the answer arrives on the
+// returned channel.
+func postAsync(h http.Handler, title string) <-chan *httptest.ResponseRecorder {
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/posts", strings.NewReader(postJSON(title)))
+		req.Header.Set("Content-Type", "application/json")
+		done <- serve(h, req)
+	}()
+	return done
+}
+
+// waitFor polls cond until it holds, failing the test after guard.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestProducerBufferFull: with the broker silent and the producer's buffer
+// full, a post is refused at once with 503, while the posts in the buffer
+// still wait for an acknowledgement that never comes and end 503 too.
+func TestProducerBufferFull(t *testing.T) {
+	size := recordSize(t, "post-1")
+	for _, tc := range []struct {
+		name string
+		opt  kgo.Opt
+	}{
+		{"records", kgo.MaxBufferedRecords(2)},
+		// Two records fit, a third does not, whatever the few bytes by
+		// which the timestamps' lengths differ.
+		{"bytes", kgo.MaxBufferedBytes(2*size + size/2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The publisher waits longer than the test does: the buffered
+			// posts are still pending when the third is refused.
+			h, _, cl := kafkaAPIWith(t, testLimits, guard/2, true, tc.opt)
+			first, second := postAsync(h, "post-1"), postAsync(h, "post-2")
+			waitFor(t, "two records buffered", func() bool { return cl.BufferedProduceRecords() == 2 })
+
+			rec := serveGuarded(t, h, http.MethodPost, "/v1/posts", postJSON("post-3"))
+			p := problemOf(t, rec, http.StatusServiceUnavailable)
+			assertRetryAfter(t, rec)
+			if p.ID == "" {
+				t.Error("503 without the id of the refused post")
+			}
+			for _, ch := range []<-chan *httptest.ResponseRecorder{first, second} {
+				select {
+				case rec := <-ch:
+					t.Fatalf("a buffered post was answered %d before its timeout: %s", rec.Code, rec.Body)
+				default:
+				}
+			}
+			for _, ch := range []<-chan *httptest.ResponseRecorder{first, second} {
+				select {
+				case rec := <-ch:
+					problemOf(t, rec, http.StatusServiceUnavailable) // never a 202 without an ack
+				case <-time.After(guard):
+					t.Fatal("a buffered post was never answered")
+				}
+			}
+		})
+	}
+}
+
+// recordSize is about the bytes a post with this title takes in the
+// producer's buffer: key plus value.
+func recordSize(t *testing.T, title string) int {
+	t.Helper()
+	var in post.Input
+	if err := json.Unmarshal([]byte(postJSON(title)), &in); err != nil {
+		t.Fatal(err)
+	}
+	p := post.New(post.NewID(time.Now()), in, time.Now())
+	v, err := post.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(p.ID) + len(v)
+}
+
+// TestMaxInFlight: one request beyond the bound is refused at once with 503,
+// probes are still served, and the slot is given back when the request ends.
+func TestMaxInFlight(t *testing.T) {
+	limits := testLimits
+	limits.MaxInFlight = 1
+	h, swallowed, _ := kafkaAPIWith(t, limits, 3*time.Second, true)
+
+	first := postAsync(h, "first")
+	waitFor(t, "the first post reached the broker", func() bool { return swallowed.Load() > 0 })
+
+	rec := serveGuarded(t, h, http.MethodPost, "/v1/posts", postJSON("second"))
+	p := problemOf(t, rec, http.StatusServiceUnavailable)
+	assertRetryAfter(t, rec)
+	if p.ID != "" || !strings.Contains(p.Detail, "in flight") {
+		t.Errorf("problem = %+v, want the in-flight limit named and no post id (the post was never read)", p)
+	}
+	for _, probe := range []string{"/healthz", "/readyz"} {
+		if rec := serveGuarded(t, h, http.MethodGet, probe, ""); rec.Code != http.StatusOK {
+			t.Errorf("GET %s = %d while at the limit, want 200", probe, rec.Code)
+		}
+	}
+
+	select {
+	case rec := <-first:
+		problemOf(t, rec, http.StatusServiceUnavailable)
+	case <-time.After(guard):
+		t.Fatal("the first post was never answered")
+	}
+	// The slot is free again: this post is admitted and reaches the
+	// publisher, whose 503 names the post.
+	p = problemOf(t, serveGuarded(t, h, http.MethodPost, "/v1/posts", postJSON("third")), http.StatusServiceUnavailable)
+	if p.ID == "" {
+		t.Errorf("problem = %+v: the third post was refused by the in-flight limit after the slot was freed", p)
 	}
 }

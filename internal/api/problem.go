@@ -51,6 +51,9 @@ type unavailableError struct {
 func (e *unavailableError) Error() string { return e.dependency + " unavailable: " + e.err.Error() }
 func (e *unavailableError) Unwrap() error { return e.err }
 
+// errOverloaded refuses a request beyond Limits.MaxInFlight.
+var errOverloaded = errors.New("too many requests in flight")
+
 // retryAfterSeconds is what a 503 tells clients to wait.
 const retryAfterSeconds = 1
 
@@ -75,12 +78,15 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail, p.Errors = reqErr.status, reqErr.detail, reqErr.fields
 	case errors.As(err, &valErr):
 		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, valErr.Error(), valErr.Fields
+	case errors.Is(err, errOverloaded):
+		p.Status, p.Detail = http.StatusServiceUnavailable, "the server is at its limit of requests in flight; retry later"
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	case errors.As(err, &unavErr): // before ErrNotFound, which a dependency failure may wrap
 		p.Status = http.StatusServiceUnavailable
 		p.Detail = unavErr.dependency + " is unavailable; retry later"
 		if unavErr.postID != "" {
 			p.ID = unavErr.postID
-			p.Detail = "kafka did not acknowledge the post in time, so it was not accepted; it may still be stored once under this id. Retry with an Idempotency-Key so a retry cannot store it twice"
+			p.Detail = "kafka did not acknowledge the post in time (broker slow or down, or the producer's buffer full), so it was not accepted; it may still be stored once under this id. Retry with an Idempotency-Key so a retry cannot store it twice"
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 		a.log.WarnContext(r.Context(), "dependency unavailable", "dependency", unavErr.dependency, "path", r.URL.Path, "err", unavErr.err)

@@ -25,6 +25,9 @@ type Config struct {
 	MaxBatchBodyBytes int64
 	ProduceTimeout    time.Duration
 	ShutdownTimeout   time.Duration
+	// MaxInFlight bounds the requests served at once; beyond it the API
+	// answers 503 with Retry-After at once (0: no bound).
+	MaxInFlight int
 
 	KafkaBrokers     []string
 	KafkaTopic       string
@@ -38,6 +41,10 @@ type Config struct {
 	// KafkaLinger trades latency for batching: 0 sends at once and still
 	// batches whatever arrives while a request is in flight.
 	KafkaLinger time.Duration
+	// The producer's buffer of unacknowledged records, bounded in records
+	// and bytes; a post that finds it full is answered 503 at once.
+	KafkaMaxBufferedRecords int
+	KafkaMaxBufferedBytes   int
 
 	MongoURI        string
 	MongoDatabase   string
@@ -103,6 +110,7 @@ func Default() Config {
 		MaxBatchBodyBytes: 16 << 20,
 		ProduceTimeout:    5 * time.Second,
 		ShutdownTimeout:   8 * time.Second,
+		MaxInFlight:       1024,
 
 		KafkaTopic:          "posts",
 		KafkaDLQTopic:       "posts.dlq",
@@ -111,6 +119,9 @@ func Default() Config {
 		KafkaGroup:          "postpipe-sink",
 		KafkaSessionTimeout: 45 * time.Second,
 		KafkaLinger:         0,
+
+		KafkaMaxBufferedRecords: 10000,
+		KafkaMaxBufferedBytes:   64 << 20,
 
 		MongoDatabase:   "postpipe",
 		MongoCollection: "posts",
@@ -205,6 +216,15 @@ func (c Config) Validate() error {
 	if c.KafkaSessionTimeout < time.Second || c.KafkaSessionTimeout > 30*time.Minute {
 		bad("POSTPIPE_KAFKA_SESSION_TIMEOUT", "must be between 1s and 30m, got %s", c.KafkaSessionTimeout)
 	}
+	if c.MaxInFlight < 0 {
+		bad("POSTPIPE_MAX_IN_FLIGHT", "must be 0 (no bound) or positive, got %d", c.MaxInFlight)
+	}
+	if c.KafkaMaxBufferedRecords < 1 {
+		bad("POSTPIPE_KAFKA_MAX_BUFFERED_RECORDS", "must be positive, got %d", c.KafkaMaxBufferedRecords)
+	}
+	if int64(c.KafkaMaxBufferedBytes) < c.MaxBodyBytes {
+		bad("POSTPIPE_KAFKA_MAX_BUFFERED_BYTES", "must be at least POSTPIPE_MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.KafkaMaxBufferedBytes)
+	}
 	if c.KafkaLinger < 0 || c.KafkaLinger > time.Second {
 		bad("POSTPIPE_KAFKA_LINGER", "must be between 0 and 1s, got %s", c.KafkaLinger)
 	}
@@ -274,6 +294,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("produce_timeout", c.ProduceTimeout),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Float64("access_log_sample", c.AccessLogSample),
+		slog.Int("max_in_flight", c.MaxInFlight),
+		slog.Int("kafka_max_buffered_records", c.KafkaMaxBufferedRecords),
+		slog.Int("kafka_max_buffered_bytes", c.KafkaMaxBufferedBytes),
 	}
 	if c.StackPostgreSQLURL != "" {
 		attrs = append(attrs, slog.String("stack_postgresql_url", RedactURI(c.StackPostgreSQLURL)))

@@ -12,10 +12,19 @@ import (
 // variable POSTPIPE_FOO_BAR. It returns flag.ErrHelp after printing usage
 // for -h/--help.
 func Load(cmd string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	return LoadWith(cmd, args, getenv, out, nil)
+}
+
+// LoadWith is Load for a command with flags of its own besides the
+// settings: extra registers them on the same flag set.
+func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet)) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
 	c.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: postpipe %s [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", cmd)
 		fs.VisitAll(func(f *flag.Flag) {
@@ -56,6 +65,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body accepted for one post (413 above)")
 	fs.Int64Var(&c.MaxBatchBodyBytes, "max-batch-body-bytes", c.MaxBatchBodyBytes, "largest request body accepted by POST /v1/posts:batch")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", c.ProduceTimeout, "how long a request waits for the broker's acknowledgement before answering 503")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "most requests served at once; beyond it 503 with Retry-After at once (0: no bound)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown may take to finish in-flight work")
 
 	fs.Var((*listValue)(&c.KafkaBrokers), "kafka-brokers", "comma-separated Kafka bootstrap brokers; empty starts an embedded broker")
@@ -65,6 +75,8 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.KafkaReplication, "kafka-replication", c.KafkaReplication, "replication factor of the topics when the service creates them (-1: broker default)")
 	fs.StringVar(&c.KafkaGroup, "kafka-group", c.KafkaGroup, "consumer group of the sink")
 	fs.DurationVar(&c.KafkaSessionTimeout, "kafka-session-timeout", c.KafkaSessionTimeout, "how long the group waits for a silent sink member before reassigning its partitions")
+	fs.IntVar(&c.KafkaMaxBufferedRecords, "kafka-max-buffered-records", c.KafkaMaxBufferedRecords, "most unacknowledged records the producer holds; a post beyond it is answered 503")
+	fs.IntVar(&c.KafkaMaxBufferedBytes, "kafka-max-buffered-bytes", c.KafkaMaxBufferedBytes, "most unacknowledged bytes the producer holds; a post beyond it is answered 503")
 	fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "how long the producer waits to fill a batch before sending")
 
 	fs.StringVar(&c.MongoURI, "mongodb-uri", c.MongoURI, "MongoDB connection URI; empty starts an embedded FerretDB on SQLite")

@@ -36,6 +36,13 @@ func ProducerOpts(timeout, linger time.Duration) []kgo.Opt {
 	}
 }
 
+// BufferOpts bound what the producer holds unacknowledged, in records and
+// bytes, so memory stays bounded however long the broker is away. Publisher
+// is refused at once beyond them (see Publish).
+func BufferOpts(records, bytes int) []kgo.Opt {
+	return []kgo.Opt{kgo.MaxBufferedRecords(records), kgo.MaxBufferedBytes(bytes)}
+}
+
 // Topic is a topic the service needs.
 type Topic struct {
 	Name        string

@@ -126,7 +126,10 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 		if span != nil {
 			tracing.Inject(ctx, r)
 		}
-		p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+		// TryProduce fails a record at once when the client's buffer is
+		// full (kgo.ErrMaxBuffered) instead of blocking the request: with
+		// the broker down, memory stays bounded and clients hear 503 now.
+		p.cl.TryProduce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				err = fmt.Errorf("produce %s: %w", pst.ID, err)
 			}

@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/bench"
+	"github.com/postpipe/postpipe/internal/sink"
+)
+
+// 'make test-chaos' (deploy/test-chaos.sh) runs TestChaos: each fault
+// happens while the bench client keeps a steady open-model load on a real api process
+// with two real sink processes, against real Apache Kafka and the standalone
+// store; then the bench client waits for the sink to drain and checks that
+// every post answered 202 is stored exactly once. CHAOS_SHORT=1 shortens
+// the loads for CI.
+
+// chaosRow is one line of the table TestChaos prints.
+type chaosRow struct {
+	scenario                               string
+	sent, accepted, unavailable, otherErrs int64
+	lost, duplicated                       int64
+	maxLatency                             time.Duration
+	maxRSS                                 int64 // kB
+}
+
+// chaosRig is one scenario's pipeline and the scripts that break it.
+type chaosRig struct {
+	t        *testing.T
+	env      map[string]string
+	apiAddr  string
+	base     string
+	api      atomic.Pointer[extProc]
+	sinks    []*extProc
+	kafkaCmd string // deploy/kafka/kafka.sh
+	storeCmd string // deploy/store/store.sh
+}
+
+// produceTimeout is the API's (the default); a 503 must come within it.
+const produceTimeout = 5 * time.Second
+
+// The load is open: chaosRate posts a second arrive whatever the pipeline
+// does, so a stalled API cannot slow the load down and hide its stall. The
+// client allows enough requests in flight to cover a produce timeout's worth
+// of them, so what waits is the server, not the client's queue.
+const (
+	chaosRate   = 200
+	chaosMaxVUs = 2 * chaosRate * int(produceTimeout/time.Second)
+)
+
+func TestChaos(t *testing.T) {
+	brokers, uri := os.Getenv("POSTPIPE_TEST_KAFKA_BROKERS"), os.Getenv("POSTPIPE_TEST_MONGODB_URI")
+	kafkaCmd, storeCmd := os.Getenv("POSTPIPE_TEST_KAFKA_CMD"), os.Getenv("POSTPIPE_TEST_STORE_CMD")
+	if os.Getenv("POSTPIPE_TEST_CHAOS") == "" || brokers == "" || uri == "" || kafkaCmd == "" || storeCmd == "" {
+		t.Skip("the fault suite: run 'make test-chaos' (sets POSTPIPE_TEST_CHAOS and the broker, store and script variables)")
+	}
+	load := 40 * time.Second
+	if os.Getenv("CHAOS_SHORT") != "" {
+		load = 20 * time.Second
+	}
+
+	var rows []chaosRow
+	t.Cleanup(func() { printChaosTable(rows) })
+	// before, when set, prepares what the scenario runs on (and registers
+	// its teardown); it runs only when the scenario does.
+	var before func(r *chaosRig)
+	scenario := func(name string, brokersVar string, dur time.Duration, fault func(r *chaosRig, l time.Duration)) {
+		t.Run(name, func(t *testing.T) {
+			env, _ := realEnv(t, brokersVar)
+			r := &chaosRig{t: t, env: env, kafkaCmd: kafkaCmd, storeCmd: storeCmd}
+			if before != nil {
+				before(r)
+			}
+			row := r.run(name, dur, fault)
+			rows = append(rows, row)
+			if row.lost > 0 || row.duplicated > 0 {
+				t.Errorf("%s: %d lost, %d duplicated", name, row.lost, row.duplicated)
+			}
+		})
+	}
+
+	scenario("sink SIGKILLed 5 times", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+		// Five kills at random moments, spread over the load.
+		gap := (l - 5*time.Second) / 5
+		for i := range 5 {
+			time.Sleep(time.Second + rand.N(gap))
+			v := rand.N(len(r.sinks))
+			r.sinks[v].kill(r.t)
+			r.t.Logf("kill %d: SIGKILLed sink %d", i+1, v+1)
+			time.Sleep(500 * time.Millisecond)
+			r.sinks[v] = r.startSink(fmt.Sprintf("sink-%d-after-kill-%d", v+1, i+1))
+		}
+	})
+
+	scenario("store stopped 10 s", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+		time.Sleep(5 * time.Second)
+		r.script(r.storeCmd, "down")
+		stopped := time.Now()
+		// The batch being written when the store went away cannot be
+		// committed; give it a moment to fail, then nothing may move.
+		time.Sleep(2 * time.Second)
+		before := r.committed()
+		polls, notReady := 0, 0
+		for time.Since(stopped) < 10*time.Second {
+			polls++
+			if r.readyz() == http.StatusServiceUnavailable {
+				notReady++
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if notReady == 0 {
+			r.t.Error("/readyz never answered 503 while the store was down")
+		}
+		after := r.committed()
+		if after != before {
+			r.t.Errorf("the sink group committed while the store was down: offsets %d, then %d", before, after)
+		}
+		r.script(r.storeCmd, "up")
+		r.t.Logf("store back after %s; /readyz answered 503 to %d of %d polls meanwhile; the sink group's committed offsets stayed at %d (sum)",
+			time.Since(stopped).Round(100*time.Millisecond), notReady, polls, after)
+		eventually(r.t, time.Minute, "/readyz 200 after the store came back", func() bool { return r.readyz() == http.StatusOK })
+	})
+
+	scenario("Kafka broker stopped 10 s", "POSTPIPE_TEST_KAFKA_BROKERS", load+20*time.Second, func(r *chaosRig, l time.Duration) {
+		time.Sleep(5 * time.Second)
+		r.script(r.kafkaCmd, "down")
+		stopped := time.Now()
+		time.Sleep(10 * time.Second)
+		r.script(r.kafkaCmd, "up")
+		r.t.Logf("broker back after %s", time.Since(stopped).Round(100*time.Millisecond))
+		// It recovers by itself: a post is accepted again, with no
+		// restart of the API.
+		eventually(r.t, time.Minute, "a 202 after the broker came back", func() bool {
+			return postJSON(r.t, r.base+"/v1/posts", map[string]any{"author": "chaos-probe", "title": "probe", "content": "probe"}, nil, nil) == http.StatusAccepted
+		})
+	})
+
+	scenario("API sent SIGTERM mid-load", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+		time.Sleep(l / 2)
+		took, err := r.api.Load().terminate()
+		if err != nil {
+			r.t.Errorf("api after SIGTERM: %v", err)
+		}
+		r.t.Logf("api exited %s after SIGTERM; restarting it", took.Round(time.Millisecond))
+		r.startAPI("api-restarted")
+	})
+
+	scenario("poison records on the topic", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+		time.Sleep(5 * time.Second)
+		r.poison()
+	})
+
+	if os.Getenv("POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS") != "" {
+		// The cluster runs only for this scenario: the single node
+		// steps aside meanwhile.
+		before = func(r *chaosRig) {
+			r.script(kafkaCmd, "down")
+			r.script(kafkaCmd, "cluster-up")
+			r.t.Cleanup(func() { r.script(kafkaCmd, "cluster-down") })
+		}
+		scenario("3-node cluster, one broker killed", "POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS", load, func(r *chaosRig, l time.Duration) {
+			time.Sleep(5 * time.Second)
+			r.script(r.kafkaCmd, "node-kill", "2")
+			killed := time.Now()
+			time.Sleep(l / 3)
+			r.script(r.kafkaCmd, "node-start", "2")
+			r.t.Logf("broker 2 back after %s", time.Since(killed).Round(100*time.Millisecond))
+		})
+	}
+}
+
+// run starts the pipeline, puts dur of steady load on it while fault runs,
+// and returns what the bench client counted and the store check found.
+func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, time.Duration)) chaosRow {
+	t := r.t
+	r.apiAddr = freeAddr(t)
+	r.base = "http://" + r.apiAddr
+	r.startAPI("api")
+	r.sinks = []*extProc{r.startSink("sink-1"), r.startSink("sink-2")}
+	waitReady(t, r.base)
+	connectMongo(t, r.env) // drops the scenario's database at the end
+
+	rss := r.sampleRSS()
+	type outcome struct {
+		res *bench.Results
+		err error
+	}
+	benched := make(chan outcome, 1)
+	out := t.TempDir()
+	go func() {
+		res, err := bench.Run(context.Background(), bench.Config{
+			Target:       r.base,
+			Load:         bench.Load{Model: bench.Open, Stages: []bench.Stage{{Duration: 100 * time.Millisecond, Target: chaosRate}, {Duration: dur, Target: chaosRate}}},
+			MaxVUs:       chaosMaxVUs,
+			Scenarios:    []string{"kafka"},
+			Out:          out,
+			ContentBytes: 300,
+			BatchSize:    1,
+			Timeout:      3 * produceTimeout,
+			MongoURI:     r.env["POSTPIPE_MONGODB_URI"], MongoDatabase: r.env["POSTPIPE_MONGODB_DATABASE"],
+			DrainTimeout: 3 * time.Minute,
+		})
+		benched <- outcome{res, err}
+	}()
+	// The fault runs on the test's goroutine, so it may fail the test
+	// at once; it may outlast the load (the broker takes its time).
+	fault(r, dur)
+	b := <-benched
+	res, err := b.res, b.err
+	maxRSS := rss()
+	if err != nil {
+		t.Errorf("bench: %v", err)
+	}
+	if res == nil || len(res.Scenarios) == 0 || res.Verification == nil {
+		t.Fatalf("%s: the bench client measured nothing", name)
+	}
+	sc, v := res.Scenarios[0], res.Verification
+	row := chaosRow{
+		scenario: name, sent: sc.Requests, accepted: sc.Requests - sc.Errors,
+		unavailable: sc.ErrorsByStatus["503"], lost: v.Lost, duplicated: v.Duplicated,
+		maxLatency: time.Duration(sc.Max * float64(time.Millisecond)), maxRSS: maxRSS,
+	}
+	row.otherErrs = sc.Errors - row.unavailable
+	t.Logf("%s: %+v; errors by kind %v; %d answered 503 with an id, %d of them stored once all the same", name, row, sc.ErrorsByStatus, v.Unacknowledged, v.UnacknowledgedLanded)
+	// Never a hang: every answer, 503s included, within the produce
+	// timeout and a margin for a busy machine.
+	if limit := produceTimeout + 3*time.Second; row.maxLatency > limit {
+		t.Errorf("%s: slowest answer %s, over the produce timeout %s + margin", name, row.maxLatency, produceTimeout)
+	}
+	// A transport error is only expected while the API is down.
+	if row.otherErrs > 0 && !strings.Contains(name, "SIGTERM") {
+		t.Errorf("%s: %d answers that were neither 202 nor 503: %v", name, row.otherErrs, sc.ErrorsByStatus)
+	}
+	return row
+}
+
+func (r *chaosRig) startAPI(name string) {
+	r.api.Store(startBinary(r.t, name, "api", with(r.env, "POSTPIPE_HTTP_ADDR", r.apiAddr, "POSTPIPE_LOG_LEVEL", "error",
+		"POSTPIPE_PRODUCE_TIMEOUT", produceTimeout.String())))
+}
+
+func (r *chaosRig) startSink(name string) *extProc {
+	return startBinary(r.t, name, "sink", with(r.env, "POSTPIPE_LOG_LEVEL", "warn"))
+}
+
+// script runs a deploy script (kafka.sh, store.sh) with args.
+func (r *chaosRig) script(cmd string, args ...string) {
+	r.t.Helper()
+	out, err := exec.Command(cmd, args...).CombinedOutput()
+	if err != nil {
+		r.t.Fatalf("%s %v: %v\n%s", cmd, args, err, out)
+	}
+}
+
+// committed is the sum of the sink group's committed offsets.
+func (r *chaosRig) committed() int64 {
+	r.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(r.env["POSTPIPE_KAFKA_BROKERS"], ",")...))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, r.env["POSTPIPE_KAFKA_GROUP"])
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		r.t.Fatalf("fetch the sink group's offsets: %v", err)
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	return sum
+}
+
+func (r *chaosRig) readyz() int {
+	resp, err := client.Get(r.base + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// sampleRSS reads the api process's resident memory every 100 ms, following
+// it across restarts; the returned function stops and gives the peak in kB.
+func (r *chaosRig) sampleRSS() func() int64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if kb := vmRSS(r.api.Load().cmd.Process.Pid); kb > peak.Load() {
+				peak.Store(kb)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() int64 {
+		close(stop)
+		wg.Wait()
+		return peak.Load()
+	}
+}
+
+// vmRSS is VmRSS from /proc/<pid>/status in kB, 0 when the process is gone.
+func vmRSS(pid int) int64 {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+// poison puts a record that is not JSON and one that is not a valid post on
+// the topic, and checks that both end on the dead-letter topic with the
+// reason and their origin; the load's posts after them are checked by the
+// bench client like every other.
+func (r *chaosRig) poison() {
+	t := r.t
+	topic, dlqTopic := r.env["POSTPIPE_KAFKA_TOPIC"], r.env["POSTPIPE_KAFKA_DLQ_TOPIC"]
+	brokers := strings.Split(r.env["POSTPIPE_KAFKA_BROKERS"], ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	poison := []*kgo.Record{
+		{Topic: topic, Key: []byte("chaos-poison-1"), Value: []byte("this is not JSON")},
+		{Topic: topic, Key: []byte("chaos-poison-2"), Value: []byte(`{"id":"nope","author":"","title":"","content":""}`)},
+	}
+	if err := cl.ProduceSync(ctx, poison...).FirstErr(); err != nil {
+		t.Fatalf("produce poison: %v", err)
+	}
+	origin := map[string]*kgo.Record{}
+	for _, p := range poison {
+		origin[string(p.Key)] = p
+	}
+	dlq, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(dlqTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dlq.Close()
+	for len(origin) > 0 && ctx.Err() == nil {
+		dlq.PollFetches(ctx).EachRecord(func(d *kgo.Record) {
+			src, ok := origin[string(d.Key)]
+			if !ok {
+				t.Errorf("unexpected record on the DLQ: key %q value %q", d.Key, d.Value)
+				return
+			}
+			h := map[string]string{}
+			for _, x := range d.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			if string(d.Value) != string(src.Value) || h[sink.HeaderError] == "" || h[sink.HeaderSourceTopic] != topic ||
+				h[sink.HeaderSourcePartition] != strconv.Itoa(int(src.Partition)) || h[sink.HeaderSourceOffset] != strconv.FormatInt(src.Offset, 10) {
+				t.Errorf("DLQ record %q: value %q, headers %v; origin partition %d offset %d", d.Key, d.Value, h, src.Partition, src.Offset)
+			}
+			t.Logf("DLQ: %s from %s/%s@%s: %s", d.Key, h[sink.HeaderSourceTopic], h[sink.HeaderSourcePartition], h[sink.HeaderSourceOffset], h[sink.HeaderError])
+			delete(origin, string(d.Key))
+		})
+	}
+	if len(origin) > 0 {
+		t.Errorf("%d poison records never reached the DLQ", len(origin))
+	}
+}
+
+func printChaosTable(rows []chaosRow) {
+	if len(rows) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("\n| scenario | requests sent | 202 | 503 | other errors | lost | duplicated | slowest answer | max API RSS |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %.1f MiB |\n", r.scenario, r.sent, r.accepted, r.unavailable,
+			r.otherErrs, r.lost, r.duplicated, r.maxLatency.Round(time.Millisecond), float64(r.maxRSS)/1024)
+	}
+	fmt.Print(b.String())
+	if path := os.Getenv("CHAOS_TABLE"); path != "" {
+		_ = os.WriteFile(path, []byte(b.String()), 0o644)
+	}
+}

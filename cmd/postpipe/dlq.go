@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/postpipe/postpipe/internal/config"
+	"github.com/postpipe/postpipe/internal/dlq"
+	"github.com/postpipe/postpipe/internal/kafka"
+)
+
+// runDLQ is 'postpipe dlq list|redrive': what the sink dead-lettered, and
+// putting it back on the main topic once fixed. The work is in internal/dlq.
+func runDLQ(ctx context.Context, args []string, getenv func(string) string) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "redrive") {
+		return fmt.Errorf("usage: postpipe dlq list|redrive [flags] (see postpipe dlq list --help)")
+	}
+	action := args[0]
+	var (
+		match, group string
+		limit        int
+	)
+	cfg, err := config.LoadWith("dlq "+action, args[1:], getenv, os.Stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&match, "match", "", "dlq: only records whose reason or key contains this text")
+		fs.StringVar(&group, "redrive-group", "", "dlq: consumer group that remembers what was redriven (default <kafka-group>.redrive)")
+		fs.IntVar(&limit, "limit", 50, "dlq list: most records shown, newest first (0: all)")
+	})
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if cfg.EmbeddedKafka() {
+		cfg.KafkaBrokers = []string{cfg.StackKafkaAddr}
+	}
+	if group == "" {
+		group = cfg.KafkaGroup + ".redrive"
+	}
+	opts := kafka.ClientOpts(cfg.KafkaBrokers, quieter(newLogger(cfg), slog.LevelWarn))
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	if action == "redrive" {
+		res, err := dlq.Redrive(ctx, opts, cfg.KafkaDLQTopic, cfg.KafkaTopic, group, func(e dlq.Entry) bool { return dlq.Matches(e, match) })
+		if err != nil {
+			return fmt.Errorf("redrive %s: %w", cfg.KafkaDLQTopic, err)
+		}
+		fmt.Printf("redrive %s -> %s (group %s): %d read, %d put back, %d not matching (passed; a new --redrive-group sees them again)\n",
+			cfg.KafkaDLQTopic, cfg.KafkaTopic, group, res.Read, res.Redriven, res.Skipped)
+		return nil
+	}
+
+	entries, err := dlq.List(ctx, opts, cfg.KafkaDLQTopic, group)
+	if err != nil {
+		return fmt.Errorf("list %s: %w", cfg.KafkaDLQTopic, err)
+	}
+	shown := 0
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAILED AT\tDLQ\tORIGIN\tKEY\tREDRIVEN\tREASON")
+	for _, e := range entries {
+		if !dlq.Matches(e, match) {
+			continue
+		}
+		if limit > 0 && shown == limit {
+			break
+		}
+		shown++
+		fmt.Fprintf(tw, "%s\t%d@%d\t%s\t%s\t%t\t%s\n", e.FailedAt.Format(time.RFC3339), e.Partition, e.Offset, e.Origin(), strconv.Quote(string(e.Key)), e.Redriven, e.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write the list: %w", err)
+	}
+	fmt.Printf("%d shown of %d on %s\n", shown, len(entries), cfg.KafkaDLQTopic)
+	return nil
+}
