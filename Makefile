@@ -1,6 +1,10 @@
 # postpipe — the two commands a newcomer needs are `make run` and `make test`.
 
 GO            ?= go
+# Build and test with the toolchain go.mod names (a patch release with the
+# standard library's security fixes), fetched from the module proxy once,
+# even where the environment says GOTOOLCHAIN=local.
+export GOTOOLCHAIN := auto
 BIN           := bin/postpipe
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS       := -s -w -X main.versionOverride=$(VERSION)
@@ -17,6 +21,9 @@ include deploy/store/store.mk
 
 .DEFAULT_GOAL := all
 all: lint test build
+
+go-version:
+	@$(GO) version
 
 ## build: compile bin/postpipe
 build:

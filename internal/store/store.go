@@ -65,15 +65,17 @@ var indexes = []struct {
 // connection on a createIndexes that repeats an existing compound index —
 // which also happens when several postpipe processes start at once.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	// About 20 s in all: on a loaded machine a racing process can hold
+	// FerretDB's index creation for seconds.
 	var err error
-	for attempt := 1; attempt <= 5; attempt++ {
+	for attempt := 1; attempt <= 14; attempt++ {
 		if err = s.createMissingIndexes(ctx); err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return errors.Join(err, ctx.Err())
-		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, 2*time.Second)):
 		}
 	}
 	return err
