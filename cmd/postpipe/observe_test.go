@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -75,6 +76,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	start(t, "sink", with(env, "POSTPIPE_ADMIN_ADDR", sinkAdmin))
 	base := "http://" + apiAddr
 	waitReady(t, base)
+	// The sink opens its listener only once it reaches the store and broker.
+	waitReady(t, "http://"+sinkAdmin)
 
 	const n = 20
 	var acc accepted
@@ -117,17 +120,30 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if v, _ := metricValue(sinkFams, "postpipe_sink_write_duration_seconds", nil); v < 1 {
 		t.Errorf("postpipe_sink_write_duration_seconds has %v samples", v)
 	}
-	// Caught up: every partition the sink read from is present, at zero lag.
-	for _, name := range []string{"postpipe_sink_lag_records", "postpipe_sink_lag_seconds"} {
-		f := sinkFams[name]
-		if len(f.GetMetric()) == 0 {
-			t.Errorf("%s: no partitions", name)
-		}
-		for _, m := range f.GetMetric() {
-			if v := m.GetGauge().GetValue(); v != 0 {
-				t.Errorf("%s %v = %v after the sink caught up", name, m.GetLabel(), v)
+	// Caught up: every partition the sink read from is present, at zero lag
+	// once the batch that wrote the last records is committed too (the
+	// counters move just before the commit).
+	caughtUp := func(fams map[string]*dto.MetricFamily) (problems []string) {
+		for _, name := range []string{"postpipe_sink_lag_records", "postpipe_sink_lag_seconds"} {
+			f := fams[name]
+			if len(f.GetMetric()) == 0 {
+				problems = append(problems, name+": no partitions")
+			}
+			for _, m := range f.GetMetric() {
+				if v := m.GetGauge().GetValue(); v != 0 {
+					problems = append(problems, fmt.Sprintf("%s %v = %v", name, m.GetLabel(), v))
+				}
 			}
 		}
+		return problems
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(caughtUp(sinkFams)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		sinkFams = scrape(t, sinkURL)
+	}
+	for _, p := range caughtUp(sinkFams) {
+		t.Errorf("after the sink caught up: %s", p)
 	}
 	if v, ok := metricValue(sinkFams, "go_goroutines", nil); !ok || v == 0 {
 		t.Errorf("sink: go_goroutines = %v, %v", v, ok)

@@ -30,18 +30,29 @@ const (
 // committed unless everything in the batch is stored or dead-lettered.
 func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	posts := make([]post.Post, 0, len(recs))
+	seen := make(map[string]bool, len(recs))
 	var dead []*kgo.Record
+	repeated := 0
 	for _, r := range recs {
 		p, err := post.Unmarshal(r.Key, r.Value)
 		if err != nil {
 			dead = append(dead, deadLetter(s.cfg.DLQTopic, r, err))
 			continue
 		}
+		// A retried request (same Idempotency-Key) can put one id on the
+		// topic twice, often in the same batch: write it once. FerretDB
+		// also fails a bulk insert that repeats an _id in itself.
+		if seen[p.ID] {
+			repeated++
+			continue
+		}
+		seen[p.ID] = true
 		posts = append(posts, p)
 	}
 
 	wctx, span := s.startWriteSpan(ctx, recs)
 	inserted, dups, err := s.write(wctx, posts)
+	dups += repeated
 	endWriteSpan(span, inserted, dups, err)
 	if err != nil {
 		return err

@@ -726,3 +726,35 @@ func TestSplitsBatchesAcrossWriters(t *testing.T) {
 		t.Errorf("Stats().Inserted = %d, want %d", st.Inserted, len(ids))
 	}
 }
+
+func TestRepeatedIDInOneBatchIsWrittenOnce(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	const group = "sink-repeat"
+
+	// Same key, so the same partition; produced before the sink starts,
+	// so one poll brings all three.
+	p := newPost(t, 1)
+	produce(t, cl, postRecord(t, p), postRecord(t, p), postRecord(t, p))
+	w := newFakeWriter()
+	s, stop := startSink(t, brokers, sinkConfig(group, 50), w)
+	waitFor(t, 30*time.Second, "the post written", func() bool { return w.hasAll([]string{p.ID}) })
+	waitFor(t, 30*time.Second, "all three records counted", func() bool {
+		st := s.Stats()
+		return st.Inserted+st.Duplicates == 3
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := w.written()[p.ID]; n != 1 {
+		t.Errorf("post written %d times, want once", n)
+	}
+	if w.maxBatch != 1 {
+		t.Errorf("a bulk write carried %d posts, want the repeated id once", w.maxBatch)
+	}
+	if st := s.Stats(); st.Inserted != 1 || st.Duplicates != 2 {
+		t.Errorf("Stats() = %+v, want 1 inserted and 2 duplicates", st)
+	}
+	checkAllCommitted(t, adm, group)
+}
