@@ -75,5 +75,41 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
 			return fmt.Errorf("create topic %s: %w", t.Name, err)
 		}
 	}
-	return nil
+	return waitForLeaders(ctx, adm, names)
+}
+
+// waitForLeaders returns once every partition of the topics has a leader.
+// A topic Kafka has just created answers metadata before its partitions
+// have leaders; producing then waits, and the first requests of a freshly
+// started API could run into the produce timeout.
+func waitForLeaders(ctx context.Context, adm *kadm.Client, names []string) error {
+	for {
+		details, err := adm.ListTopics(ctx, names...)
+		ready := err == nil
+		if err == nil {
+			for _, name := range names {
+				d, ok := details[name]
+				if !ok || d.Err != nil || len(d.Partitions) == 0 {
+					ready = false
+					break
+				}
+				for _, p := range d.Partitions {
+					if p.Err != nil || p.Leader < 0 {
+						ready = false
+					}
+				}
+			}
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("partitions without a leader")
+			}
+			return fmt.Errorf("wait for the topics' leaders: %w (%v)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
