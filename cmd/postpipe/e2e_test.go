@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -95,6 +96,22 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 var client = &http.Client{Timeout: 30 * time.Second}
+
+// produceRaw writes records straight to the broker of env, as a client
+// other than postpipe would (poison records, for instance).
+func produceRaw(t *testing.T, env map[string]string, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(env["POSTPIPE_KAFKA_BROKERS"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
 
 func waitReady(t *testing.T, base string) {
 	t.Helper()

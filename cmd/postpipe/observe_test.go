@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -90,16 +89,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if code := postJSON(t, base+"/v1/posts", map[string]any{"author": ""}, nil, nil); code != http.StatusUnprocessableEntity {
 		t.Fatalf("invalid POST: %d", code)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(env["POSTPIPE_KAFKA_BROKERS"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: env["POSTPIPE_KAFKA_TOPIC"], Key: []byte("poison"), Value: []byte("not JSON")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produceRaw(t, env, &kgo.Record{Topic: env["POSTPIPE_KAFKA_TOPIC"], Key: []byte("poison"), Value: []byte("not JSON")})
 
 	sinkURL := "http://" + sinkAdmin + "/metrics"
 	var sinkFams map[string]*dto.MetricFamily

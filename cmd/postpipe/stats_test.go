@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,16 +42,7 @@ func TestStatsFollowASeparateSink(t *testing.T) {
 	var acc accepted
 	postMany(t, base, "stats", n, 0, &acc)
 	// One poison record straight to the topic: the sink dead-letters it.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(env["POSTPIPE_KAFKA_BROKERS"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: env["POSTPIPE_KAFKA_TOPIC"], Value: []byte("not a post")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produceRaw(t, env, &kgo.Record{Topic: env["POSTPIPE_KAFKA_TOPIC"], Value: []byte("not a post")})
 
 	// No sink yet: everything is lag.
 	var s stats.Snapshot
