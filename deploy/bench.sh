@@ -5,7 +5,7 @@
 # of 'postpipe bench' with the given profile, stops everything, and prints
 # where the report is. Usage: deploy/bench.sh seed|quick   (BENCH_OUT=DIR)
 #
-# For profiling (see README "Where the time goes"):
+# For profiling (see docs/benchmark-results.md, "Where the time goes"):
 #   BENCH_SCENARIOS=noop,kafka   only these scenarios
 #   BENCH_ARGS='--stages 3s:100,20s:100,1s:0'   more flags for 'postpipe bench'
 #   BENCH_SINK=0                 no sink process (nothing is stored, so nothing is verified)
