@@ -16,21 +16,29 @@ const (
 	latencyBuckets = 81
 )
 
-// bucketBound is the upper bound of latency bucket i.
-func bucketBound(i int) time.Duration {
-	return time.Duration(float64(minLatency) * math.Exp2(float64(i)/bucketsPerStep))
-}
+// bounds[i] is the upper bound of latency bucket i.
+var bounds = func() (b [latencyBuckets]time.Duration) {
+	for i := range b {
+		b[i] = time.Duration(float64(minLatency) * math.Exp2(float64(i)/bucketsPerStep))
+	}
+	return b
+}()
 
+func bucketBound(i int) time.Duration { return bounds[i] }
+
+// bucketOf is the first bucket whose bound is d or more (the last for
+// anything longer), by binary search: no float maths on the request path.
 func bucketOf(d time.Duration) int {
-	if d <= minLatency {
-		return 0
+	lo, hi := 0, latencyBuckets-1
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if bounds[mid] < d {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
 	}
-	i := int(math.Ceil(bucketsPerStep * math.Log2(float64(d)/float64(minLatency))))
-	// Log2 of an exact bound may land a hair above the integer.
-	if i > 0 && d <= bucketBound(i-1) {
-		i--
-	}
-	return min(i, latencyBuckets-1)
+	return lo
 }
 
 // notTraffic are the routes that are not the API's clients: the dashboard

@@ -149,3 +149,12 @@ func TestSamplerReportsDependencyHealth(t *testing.T) {
 		t.Errorf("mongodb: %+v, want failing since %v with the error", h[1], snap.At)
 	}
 }
+
+// Served is on every request's path.
+func BenchmarkRequestsServed(b *testing.B) {
+	var r Requests
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r.Served("POST /v1/posts", 202, time.Duration(i%5000)*time.Microsecond)
+	}
+}
