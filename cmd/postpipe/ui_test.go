@@ -212,6 +212,17 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitJS("the ingest line drawn", `document.querySelectorAll("#rates-chart path.ingest").length === 1`)
 	waitJS("a write latency", num("#p99-latency")+` > 0`)
 	waitJS("the newest posts listed", `[...document.querySelectorAll("#posts li .title")].some(e => e.textContent.startsWith("ui-"))`)
+	// A few seconds of it, so the charts (and the screenshot) show lines
+	// rather than a spike.
+	eventually(t, 60*time.Second, "five samples with posts coming in", func() bool {
+		busy := 0
+		for _, sm := range getStats(t, base).Samples {
+			if sm.IngestRate > 0 && sm.P99Ms > 0 {
+				busy++
+			}
+		}
+		return busy >= 5
+	})
 	stopStream()
 	<-streamed
 	n := sent.Load()

@@ -34,9 +34,10 @@ function ms(v) {
 }
 
 // linearScale: 0 to a nice maximum, in quarters or fifths (whole numbers
-// for maxima of 4 and up).
-function linearScale(values) {
-  const top = niceMax(Math.max(0, ...values));
+// for maxima of 4 and up; counts get a maximum of at least 4, so their
+// ticks are never fractions).
+function linearScale(values, whole) {
+  const top = Math.max(niceMax(Math.max(0, ...values)), whole ? 4 : 0);
   const div = Math.round(top / Math.pow(10, Math.floor(Math.log10(top)))) === 5 ? 5 : 4;
   const ticks = [];
   for (let i = 0; i <= div; i++) ticks.push((top * i) / div);
@@ -60,7 +61,8 @@ function logScale(values) {
 // at any width. Series are drawn in the order given: put the wide solid
 // ones first, the dashed ones over them. A value that is null or undefined,
 // or a missing sample, breaks the line.
-// opts: { series: [{ cls, values: [{t, v}], area }], now, windowMs, stepMs, log, label, empty }
+// opts: { series: [{ cls, values: [{t, v}], area }], now, windowMs, stepMs,
+//         log, whole (the values are counts), label, empty }
 function drawChart(svg, opts) {
   const desc = svg.querySelector("desc");
   svg.replaceChildren(desc);
@@ -69,7 +71,7 @@ function drawChart(svg, opts) {
   const { series, now, windowMs } = opts;
   const inWindow = (p) => now - p.t <= windowMs && p.v !== null && p.v !== undefined;
   const all = series.flatMap((s) => s.values.filter(inWindow).map((p) => p.v));
-  const scale = opts.log ? logScale(all) : linearScale(all);
+  const scale = opts.log ? logScale(all) : linearScale(all, opts.whole);
   const label = opts.label || count;
   const pw = W - PAD.l - PAD.r, ph = H - PAD.t - PAD.b;
   const x = (t) => PAD.l + pw - ((now - t) / windowMs) * pw;
@@ -80,12 +82,13 @@ function drawChart(svg, opts) {
     svg.append(el("svg:line", { class: v === scale.ticks[0] ? "axis" : "grid", x1: PAD.l, x2: W - PAD.r, y1: yy, y2: yy }));
     svg.append(el("svg:text", { x: PAD.l - 8, y: yy + 4, "text-anchor": "end" }, label(v)));
   }
-  const minutes = windowMs / 60000;
-  const step = minutes > 2 ? 1 : 0.5;
-  for (let m = 0; m <= minutes + 1e-9; m += step) {
-    const xx = x(now - m * 60000);
-    const last = m + step > minutes + 1e-9;
-    svg.append(el("svg:text", { x: xx, y: H - 6, "text-anchor": m === 0 ? "end" : last ? "start" : "middle" }, m === 0 ? "now" : `−${m} min`));
+  // At most ten time labels: every 15 s, 30 s, 1 min or 2 min.
+  const stepS = [15, 30, 60, 120].find((s) => windowMs / 1000 / s <= 10) || 300;
+  for (let sec = 0; sec * 1000 <= windowMs + 1e-6; sec += stepS) {
+    const xx = x(now - sec * 1000);
+    const last = (sec + stepS) * 1000 > windowMs + 1e-6;
+    const text = sec === 0 ? "now" : sec % 60 === 0 ? `−${sec / 60} min` : `−${sec} s`;
+    svg.append(el("svg:text", { x: xx, y: H - 6, "text-anchor": sec === 0 ? "end" : last ? "start" : "middle" }, text));
   }
   if (all.length === 0 && opts.empty) {
     svg.append(el("svg:text", { class: "empty", x: PAD.l + pw / 2, y: PAD.t + ph / 2, "text-anchor": "middle" }, opts.empty));
@@ -168,7 +171,12 @@ function renderStats(st) {
   setFigure("committed-total", whole.format(st.totals.committed));
 
   const now = Date.parse(st.at) || Date.now();
-  const windowMs = st.windowSeconds * 1000, stepMs = st.intervalSeconds * 1000;
+  // Until the sampler has its full window, the charts span what it has,
+  // rounded up to a whole minute: a fresh process's first seconds would
+  // otherwise be a sliver at the right edge of five minutes.
+  const first = samples.length ? Date.parse(samples[0].at) : now;
+  const windowMs = Math.min(st.windowSeconds * 1000, Math.max(60000, Math.ceil((now - first) / 60000) * 60000));
+  const stepMs = st.intervalSeconds * 1000;
   const pts = (f) => samples.map((s) => ({ t: Date.parse(s.at), v: f(s) }));
   const common = { now, windowMs, stepMs };
   drawChart($("rates-chart"), { ...common, series: [
@@ -177,14 +185,14 @@ function renderStats(st) {
   ] });
   drawChart($("errors-chart"), { ...common, series: [
     { cls: "client-errors", values: pts((s) => s.clientErrorRate) },
-    { cls: "server-errors", values: pts((s) => s.serverErrorRate) },
     { cls: "unavailable", values: pts((s) => s.unavailableRate) },
+    { cls: "server-errors", values: pts((s) => s.serverErrorRate) },
   ] });
   drawChart($("latency-chart"), { ...common, log: true, label: ms, empty: "no post answered in this window", series: [
     { cls: "p50", values: pts((s) => s.p50Ms) },
     { cls: "p99", values: pts((s) => s.p99Ms) },
   ] });
-  drawChart($("lag-chart"), { ...common, series: [{ cls: "lag", values: pts((s) => s.lag), area: true }] });
+  drawChart($("lag-chart"), { ...common, whole: true, series: [{ cls: "lag", values: pts((s) => s.lag), area: true }] });
 
   $("partitions").replaceChildren(...st.lag.partitions.map((p) => {
     const tr = el("tr");
