@@ -33,12 +33,13 @@ function ms(v) {
   return fmt.format(v) + " ms";
 }
 
-// linearScale: 0 to a nice maximum, in quarters or fifths (whole numbers
-// for maxima of 4 and up; counts get a maximum of at least 4, so their
-// ticks are never fractions).
+// linearScale: 0 to a nice maximum in steps of 1, 2 or 5 times a power of
+// ten (a maximum of 1 in fifths, 2 in quarters, 5 in fifths); counts get a
+// maximum of at least 4 in quarters, so their ticks are never fractions.
 function linearScale(values, whole) {
   const top = Math.max(niceMax(Math.max(0, ...values)), whole ? 4 : 0);
-  const div = Math.round(top / Math.pow(10, Math.floor(Math.log10(top)))) === 5 ? 5 : 4;
+  const lead = Math.round(top / Math.pow(10, Math.floor(Math.log10(top))));
+  const div = lead === 2 || lead === 4 ? 4 : 5;
   const ticks = [];
   for (let i = 0; i <= div; i++) ticks.push((top * i) / div);
   return { ticks, frac: (v) => v / top };
