@@ -115,7 +115,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(sampler)
 	srv := api.NewServer(cfg.HTTPAddr, api.Instrument(handler.Guarded(guard), api.Instruments{
-		Requests: m.HTTP(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(tp, "postpipe/api"),
+		Requests: bothObservers{m.HTTP(), sampler.Requests()}, Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(tp, "postpipe/api"),
 	}), cfg.ProduceTimeout, log)
 
 	// The sink outlives the HTTP server: it stops only after the last
@@ -138,6 +138,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 		g.Go(func() error { return sk.Run(sinkCtx) })
 		adminChecks = append(slices.Clip(checks), api.Check{Name: "sink", Ping: sk.Joined})
 	}
+	for _, c := range adminChecks {
+		sampler.Check(stats.Check(c))
+	}
 	g.Go(func() error { return sampler.Run(gctx) })
 	// The admin listener lives as long as anything else runs, so a slow
 	// shutdown can still be profiled.
@@ -145,6 +148,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	err = g.Wait()
 	log.Info("postpipe stopped")
 	return err
+}
+
+// bothObservers tells two observers how each request was answered: the
+// metrics and the dashboard's sampler.
+type bothObservers [2]api.RequestObserver
+
+func (b bothObservers) Served(route string, status int, d time.Duration) {
+	b[0].Served(route, status, d)
+	b[1].Served(route, status, d)
 }
 
 // startTracing sets up tracing when the OTEL_* variables ask for it; tp is

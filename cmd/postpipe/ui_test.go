@@ -34,6 +34,68 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// screenshotWidth is the viewport width of the saved screenshot.
+const screenshotWidth = 1400
+
+// layoutProblems is a JavaScript function listing what makes the dashboard
+// hard to read at the current width: a figure, chart, legend entry or
+// dependency missing, hidden or of zero size, text under 11 px as
+// displayed (an SVG's text is scaled with its svg), a chart narrower than
+// 90 % of the content, a series line missing, lines that would hide each
+// other where they coincide, a horizontal scroll bar.
+const layoutProblems = `() => {
+  const out = [];
+  const vis = (e) => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && e.checkVisibility({ opacityProperty: true, visibilityProperty: true });
+  };
+  for (const sel of ["#ingest-rate", "#sink-rate", "#lag-total", "#client-error-rate", "#unavailable-rate", "#p99-latency",
+      "#dlq-total", "#rates-chart", "#errors-chart", "#latency-chart", "#lag-chart", "#partitions", "#posts", "#post-form"]) {
+    const e = document.querySelector(sel);
+    if (!e) out.push(sel + ": missing");
+    else if (!vis(e)) out.push(sel + ": hidden or of zero size");
+  }
+  for (const c of ["kafka", "mongodb", "sink"]) {
+    const e = document.querySelector('#health [data-check="' + c + '"]');
+    if (!e || !vis(e)) out.push("the health of " + c + " is not shown");
+  }
+  const main = document.querySelector("main"), ms = getComputedStyle(main);
+  const content = main.clientWidth - parseFloat(ms.paddingLeft) - parseFloat(ms.paddingRight);
+  for (const c of document.querySelectorAll("svg.chart")) {
+    const w = c.getBoundingClientRect().width;
+    if (w < 0.9 * content) out.push("#" + c.id + " is " + Math.round(w) + " px wide, under 90 % of the content's " + Math.round(content) + " px");
+    // Where lines coincide, each drawn over another must leave it
+    // visible: narrower than those under it, and dashed.
+    const lines = [...c.querySelectorAll("path:not([class$=-area])")];
+    for (let i = 1; i < lines.length; i++) {
+      const cs = getComputedStyle(lines[i]);
+      for (let j = 0; j < i; j++) {
+        if (parseFloat(cs.strokeWidth) >= parseFloat(getComputedStyle(lines[j]).strokeWidth) || cs.strokeDasharray === "none")
+          out.push("#" + c.id + ": " + lines[i].getAttribute("class") + " is drawn over " + lines[j].getAttribute("class") + " and would hide it");
+      }
+    }
+  }
+  const entries = document.querySelectorAll(".legend li");
+  if (entries.length < 8) out.push("only " + entries.length + " legend entries");
+  for (const li of entries) {
+    const key = li.querySelector(".key"), series = li.dataset.series;
+    if (!vis(li) || !key || !vis(key)) out.push("legend entry " + series + " is not visible");
+    const chart = li.closest("section").querySelector("svg.chart");
+    const line = chart.querySelector("path." + series);
+    if (!line || line.getBoundingClientRect().width === 0) out.push("no " + series + " line in #" + chart.id);
+  }
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const e = n.parentElement;
+    if (!n.textContent.trim() || !vis(e) || e.closest(".visually-hidden")) continue;
+    let px = parseFloat(getComputedStyle(e).fontSize);
+    if (e instanceof SVGElement) px *= e.getScreenCTM().a;
+    if (px < 11) out.push("text " + JSON.stringify(n.textContent.trim().slice(0, 30)) + " is " + px.toFixed(1) + " px");
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth) out.push("the page scrolls sideways: " + document.documentElement.scrollWidth + " px");
+  return out;
+}`
+
 // num is a JavaScript expression for the number an element shows, without
 // its thousands separators.
 func num(sel string) string {
@@ -53,7 +115,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox, // tests may run as root, which Chromium's sandbox refuses
-		chromedp.WindowSize(1280, 1100),
+		chromedp.WindowSize(screenshotWidth, 1000),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
@@ -147,8 +209,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}()
 	waitJS("a non-zero ingest rate", num("#ingest-rate")+` > 0`)
-	waitJS("the ingest line drawn", `document.querySelectorAll("#rates-chart polyline.ingest").length === 1`)
+	waitJS("the ingest line drawn", `document.querySelectorAll("#rates-chart path.ingest").length === 1`)
+	waitJS("a write latency", num("#p99-latency")+` > 0`)
 	waitJS("the newest posts listed", `[...document.querySelectorAll("#posts li .title")].some(e => e.textContent.startsWith("ui-"))`)
+	// A few seconds of it, so the charts (and the screenshot) show lines
+	// rather than a spike.
+	eventually(t, 60*time.Second, "five samples with posts coming in", func() bool {
+		busy := 0
+		for _, sm := range getStats(t, base).Samples {
+			if sm.IngestRate > 0 && sm.P99Ms > 0 {
+				busy++
+			}
+		}
+		return busy >= 5
+	})
 	stopStream()
 	<-streamed
 	n := sent.Load()
@@ -191,6 +265,26 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS("the 422 problem shown", `document.querySelector("#form-result").textContent.startsWith("422")`)
+	eventually(t, 30*time.Second, "the 422 counted as a 4xx", func() bool { return getStats(t, base).Totals.ClientErrors >= 1 })
+
+	// Readable at the widths it is meant for; the last one is the
+	// screenshot's.
+	for _, width := range []int64{1920, 1280, screenshotWidth} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 1000)); err != nil {
+			t.Fatalf("viewport %d px: %v", width, err)
+		}
+		// The charts redraw at their new size on the next frame.
+		cond := fmt.Sprintf(`window.innerWidth === %d && (%s)().length === 0`, width, layoutProblems)
+		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
+			problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string]("("+layoutProblems+")()"))
+			if err != nil {
+				t.Fatalf("at %d px: %v", width, err)
+			}
+			for _, p := range problems {
+				t.Errorf("at %d px: %s", width, p)
+			}
+		}
+	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {

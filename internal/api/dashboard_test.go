@@ -20,9 +20,12 @@ var testSnapshot = stats.Snapshot{
 	At:              time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 	IntervalSeconds: 1,
 	WindowSeconds:   300,
-	Samples:         []stats.Sample{{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), IngestRate: 12.5, SinkRate: 10, Lag: 7}},
-	Totals:          stats.Totals{Accepted: 120, Committed: 113, DLQ: 2},
-	Lag:             stats.Lag{Total: 7, Partitions: []stats.Partition{{Partition: 0, Committed: 113, End: 120, Lag: 7}}},
+	Samples: []stats.Sample{{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), IngestRate: 12.5, SinkRate: 10, Lag: 7,
+		RequestRate: 14, ClientErrorRate: 1, UnavailableRate: 0.5, P50Ms: 2.4, P99Ms: 95}},
+	Totals: stats.Totals{Accepted: 120, Committed: 113, DLQ: 2, Requests: 140, ClientErrors: 10, Unavailable: 5},
+	Lag:    stats.Lag{Total: 7, Partitions: []stats.Partition{{Partition: 0, Committed: 113, End: 120, Lag: 7}}},
+	Health: []stats.Health{{Name: "kafka", OK: true, Since: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)},
+		{Name: "mongodb", Error: "server selection timeout", Since: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)}},
 }
 
 func newDashboardAPI(t *testing.T) http.Handler {
@@ -36,7 +39,8 @@ func TestStatsEndpoint(t *testing.T) {
 	rec := do(t, newDashboardAPI(t), http.MethodGet, "/v1/stats", "")
 	got := decodeJSON[stats.Snapshot](t, rec, http.StatusOK)
 	if got.Totals != testSnapshot.Totals || got.Lag.Total != 7 || len(got.Samples) != 1 || got.Samples[0] != testSnapshot.Samples[0] ||
-		got.WindowSeconds != 300 || len(got.Lag.Partitions) != 1 || got.Lag.Partitions[0] != testSnapshot.Lag.Partitions[0] {
+		got.WindowSeconds != 300 || len(got.Lag.Partitions) != 1 || got.Lag.Partitions[0] != testSnapshot.Lag.Partitions[0] ||
+		len(got.Health) != 2 || got.Health[1].Error != "server selection timeout" || got.Health[1].OK || !got.Health[0].OK {
 		t.Errorf("GET /v1/stats = %+v, want %+v", got, testSnapshot)
 	}
 	if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
@@ -76,7 +80,8 @@ func TestDashboardPageAndAssets(t *testing.T) {
 	if assets < 2 {
 		t.Errorf("the page names %d assets under /ui/, want the script and the stylesheet", assets)
 	}
-	for _, id := range []string{"ingest-rate", "sink-rate", "lag-total", "dlq-total", "rates-chart", "lag-chart", "posts", "post-form"} {
+	for _, id := range []string{"ingest-rate", "sink-rate", "lag-total", "dlq-total", "client-error-rate", "unavailable-rate", "p99-latency", "health",
+		"rates-chart", "errors-chart", "latency-chart", "lag-chart", "posts", "post-form"} {
 		if !strings.Contains(body, `id="`+id+`"`) {
 			t.Errorf("the page has no element #%s", id)
 		}

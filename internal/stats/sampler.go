@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -10,6 +11,9 @@ import (
 // readTimeout bounds one reading of the broker, so a broker that does not
 // answer costs a few empty samples, not a stuck sampler.
 const readTimeout = 5 * time.Second
+
+// checkTimeout bounds each dependency check, as the readiness probe does.
+const checkTimeout = 2 * time.Second
 
 // warnAfterFailures is how many readings in a row must fail before a warning.
 const warnAfterFailures = 3
@@ -20,6 +24,8 @@ type Sampler struct {
 	interval time.Duration
 	accepted func() int64
 	offsets  OffsetReader
+	requests *Requests
+	checks   []Check
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -32,6 +38,7 @@ type Sampler struct {
 	lastRead  Offsets
 	failures  int // consecutive failed readings
 	readError string
+	health    []Health
 
 	snap atomic.Pointer[Snapshot]
 }
@@ -41,15 +48,25 @@ type sampleState struct {
 	accepted  int64
 	committed int64
 	haveSink  bool
+	requests  requestCounts
 }
 
 // New returns a sampler that reads every interval and keeps window's worth
 // of samples. accepted counts the posts this process accepted.
 func New(interval, window time.Duration, accepted func() int64, offsets OffsetReader, log *slog.Logger) *Sampler {
 	n := max(int(window/interval), 1)
-	s := &Sampler{interval: interval, accepted: accepted, offsets: offsets, log: log, now: time.Now, ring: make([]Sample, n)}
-	s.snap.Store(&Snapshot{IntervalSeconds: interval.Seconds(), WindowSeconds: s.window().Seconds(), Samples: []Sample{}, Lag: Lag{Partitions: []Partition{}}})
+	s := &Sampler{interval: interval, accepted: accepted, offsets: offsets, log: log, now: time.Now, ring: make([]Sample, n), requests: new(Requests)}
+	s.snap.Store(&Snapshot{IntervalSeconds: interval.Seconds(), WindowSeconds: s.window().Seconds(), Samples: []Sample{}, Lag: Lag{Partitions: []Partition{}}, Health: []Health{}})
 	return s
+}
+
+// Requests is what the API's instrumentation tells how each request was
+// answered; the sampler turns its counts into rates and percentiles.
+func (s *Sampler) Requests() *Requests { return s.requests }
+
+// Check adds dependency checks, run at every sample. Call it before Run.
+func (s *Sampler) Check(checks ...Check) {
+	s.checks = append(s.checks, checks...)
 }
 
 // Snapshot returns the latest figures. It only loads a pointer: the request
@@ -73,12 +90,26 @@ func (s *Sampler) Run(ctx context.Context) error {
 }
 
 func (s *Sampler) sample(ctx context.Context) {
+	// The checks run alongside the reading: a hung dependency delays a
+	// sample by one timeout, not by the sum of them.
+	results := make([]error, len(s.checks))
+	var wg sync.WaitGroup
+	for i, c := range s.checks {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+			defer cancel()
+			results[i] = c.Ping(cctx)
+		})
+	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	read, err := s.offsets.ReadOffsets(rctx)
 	cancel()
+	wg.Wait()
 	if ctx.Err() != nil {
 		return
 	}
+	cur := sampleState{at: s.now(), accepted: s.accepted(), haveSink: err == nil, requests: s.requests.read()}
+	s.recordHealth(cur.at, results)
 	// Topics created a moment ago are not known to every broker at once:
 	// only a failure that lasts is worth a warning.
 	switch {
@@ -94,7 +125,6 @@ func (s *Sampler) sample(ctx context.Context) {
 		s.failures, s.readError, s.lastRead = 0, "", read
 	}
 
-	cur := sampleState{at: s.now(), accepted: s.accepted(), haveSink: err == nil}
 	for _, p := range s.lastRead.Partitions {
 		cur.committed += p.Committed
 	}
@@ -102,6 +132,14 @@ func (s *Sampler) sample(ctx context.Context) {
 	if s.haveLast {
 		if dt := cur.at.Sub(s.last.at).Seconds(); dt > 0 {
 			sm.IngestRate = rate(cur.accepted-s.last.accepted, dt)
+			prev, now := &s.last.requests, &cur.requests
+			sm.RequestRate = rate(now.answered-prev.answered, dt)
+			sm.ClientErrorRate = rate(now.clientErrors-prev.clientErrors, dt)
+			sm.UnavailableRate = rate(now.unavailable-prev.unavailable, dt)
+			sm.ServerErrorRate = rate(now.serverErrors-prev.serverErrors, dt)
+			if ms, ok := percentiles(&prev.writes, &now.writes, 0.5, 0.99); ok {
+				sm.P50Ms, sm.P99Ms = ms[0], ms[1]
+			}
 			if cur.haveSink && s.last.haveSink {
 				sm.SinkRate = rate(cur.committed-s.last.committed, dt)
 			}
@@ -114,6 +152,23 @@ func (s *Sampler) sample(ctx context.Context) {
 		s.full = true
 	}
 	s.publish(cur)
+}
+
+// recordHealth keeps each check's last result, and since when it holds.
+func (s *Sampler) recordHealth(at time.Time, results []error) {
+	if s.health == nil {
+		s.health = make([]Health, len(s.checks))
+	}
+	for i, err := range results {
+		h := Health{Name: s.checks[i].Name, OK: err == nil, Since: s.health[i].Since}
+		if err != nil {
+			h.Error = err.Error()
+		}
+		if s.health[i].Since.IsZero() || s.health[i].OK != h.OK {
+			h.Since = at
+		}
+		s.health[i] = h
+	}
 }
 
 func (s *Sampler) window() time.Duration { return time.Duration(len(s.ring)) * s.interval }
@@ -148,8 +203,13 @@ func (s *Sampler) publish(cur sampleState) {
 		IntervalSeconds: s.interval.Seconds(),
 		WindowSeconds:   s.window().Seconds(),
 		Samples:         samples,
-		Totals:          Totals{Accepted: cur.accepted, Committed: cur.committed, DLQ: s.lastRead.DLQRecords},
-		Lag:             Lag{Total: lagOf(parts), Partitions: parts},
-		Error:           s.readError,
+		Totals: Totals{
+			Accepted: cur.accepted, Committed: cur.committed, DLQ: s.lastRead.DLQRecords,
+			Requests: cur.requests.answered, ClientErrors: cur.requests.clientErrors,
+			Unavailable: cur.requests.unavailable, ServerErrors: cur.requests.serverErrors,
+		},
+		Lag:    Lag{Total: lagOf(parts), Partitions: parts},
+		Health: append([]Health{}, s.health...),
+		Error:  s.readError,
 	})
 }

@@ -1,7 +1,9 @@
 // Package stats samples the pipeline's throughput for the dashboard: how
-// many posts this API process accepted, how far the sink's consumer group
-// has committed, its lag and the dead-letter count, once per interval, kept
-// in a bounded ring so a freshly opened page shows the last minutes.
+// many posts this API process accepted, how its requests were answered
+// (error rates, write latency), how far the sink's consumer group has
+// committed, its lag, the dead-letter count and the health of the
+// dependencies, once per interval, kept in a bounded ring so a freshly
+// opened page shows the last minutes.
 //
 // The sink may run in other processes, so its side is read from the broker:
 // the sink rate is the rate at which the group's committed offsets advance.
@@ -35,12 +37,42 @@ type OffsetReader interface {
 	ReadOffsets(ctx context.Context) (Offsets, error)
 }
 
+// Check is a probe of one dependency (the broker, the store, the sink's
+// group membership); Ping must return once ctx ends.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
 // Sample is the pipeline over one interval. Rates are per second.
 type Sample struct {
 	At         time.Time `json:"at"`
 	IngestRate float64   `json:"ingestRate"`
 	SinkRate   float64   `json:"sinkRate"`
 	Lag        int64     `json:"lag"`
+	// RequestRate counts the API's requests answered (not the
+	// dashboard's, the probes' or the scraper's); the error rates are
+	// those of them answered 4xx, 503 and another 5xx.
+	RequestRate     float64 `json:"requestRate"`
+	ClientErrorRate float64 `json:"clientErrorRate"`
+	UnavailableRate float64 `json:"unavailableRate"`
+	ServerErrorRate float64 `json:"serverErrorRate"`
+	// P50Ms and P99Ms are the median and 99th percentile latency of the
+	// write requests (POST) answered in the interval, rounded up to a
+	// bucket at most ~19 % above; absent when none was answered.
+	P50Ms float64 `json:"p50Ms,omitempty"`
+	P99Ms float64 `json:"p99Ms,omitempty"`
+}
+
+// Health is the last result of one dependency's check.
+type Health struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Error says why the check failed.
+	Error string `json:"error,omitempty"`
+	// Since is when the check last changed between passing and failing
+	// (or first ran).
+	Since time.Time `json:"since"`
 }
 
 // Snapshot is what GET /v1/stats answers.
@@ -52,6 +84,8 @@ type Snapshot struct {
 	Samples []Sample `json:"samples"`
 	Totals  Totals   `json:"totals"`
 	Lag     Lag      `json:"lag"`
+	// Health has one entry per check, in the order they were given.
+	Health []Health `json:"health"`
 	// Error says why the last reading of the broker failed; the broker
 	// figures are then those of the last reading that worked.
 	Error string `json:"error,omitempty"`
@@ -66,6 +100,12 @@ type Totals struct {
 	// dead-lettered.
 	Committed int64 `json:"committed"`
 	DLQ       int64 `json:"dlq"`
+	// Requests, ClientErrors (4xx), Unavailable (503) and ServerErrors
+	// (other 5xx) count this process's answers, as the rates do.
+	Requests     int64 `json:"requests"`
+	ClientErrors int64 `json:"clientErrors"`
+	Unavailable  int64 `json:"unavailable"`
+	ServerErrors int64 `json:"serverErrors"`
 }
 
 // Lag is how many records the group has not committed yet.

@@ -4,8 +4,10 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const W = 640, H = 200, PAD = { l: 48, r: 8, t: 8, b: 22 };
+// Room for the y labels on the left and the x labels below.
+const PAD = { l: 64, r: 14, t: 10, b: 26 };
 const fmt = new Intl.NumberFormat("en", { maximumFractionDigits: 1 });
+const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
 const whole = new Intl.NumberFormat("en");
 
 const $ = (id) => document.getElementById(id);
@@ -25,38 +27,97 @@ function niceMax(v) {
   return 10 * p;
 }
 
-// drawChart replaces svg's content with a grid and one line per series.
-// series: [{ cls, values: [{t, v}], area }], t in ms; now and window in ms.
-function drawChart(svg, series, now, windowMs) {
+const count = (v) => (v >= 10000 ? compact.format(v) : fmt.format(v));
+function ms(v) {
+  if (v >= 1000) return fmt.format(v / 1000) + " s";
+  return fmt.format(v) + " ms";
+}
+
+// linearScale: 0 to a nice maximum in steps of 1, 2 or 5 times a power of
+// ten (a maximum of 1 in fifths, 2 in quarters, 5 in fifths); counts get a
+// maximum of at least 4 in quarters, so their ticks are never fractions.
+function linearScale(values, whole) {
+  const top = Math.max(niceMax(Math.max(0, ...values)), whole ? 4 : 0);
+  const lead = Math.round(top / Math.pow(10, Math.floor(Math.log10(top))));
+  const div = lead === 2 || lead === 4 ? 4 : 5;
+  const ticks = [];
+  for (let i = 0; i <= div; i++) ticks.push((top * i) / div);
+  return { ticks, frac: (v) => v / top };
+}
+
+// logScale: whole decades around the values, for latencies whose p50 and
+// p99 can be orders of magnitude apart.
+function logScale(values) {
+  const pos = values.filter((v) => v > 0);
+  let lo = pos.length ? Math.floor(Math.log10(Math.min(...pos))) : 0;
+  let hi = pos.length ? Math.ceil(Math.log10(Math.max(...pos))) : 2;
+  if (hi <= lo) hi = lo + 1;
+  const ticks = [];
+  for (let e = lo; e <= hi; e++) ticks.push(Math.pow(10, e));
+  return { ticks, frac: (v) => (Math.log10(Math.max(v, ticks[0])) - lo) / (hi - lo) };
+}
+
+// drawChart replaces svg's content with a grid and one line per series, in
+// CSS pixels at the size the page gives the svg, so labels keep their size
+// at any width. Series are drawn in the order given: put the wide solid
+// ones first, the dashed ones over them. A value that is null or undefined,
+// or a missing sample, breaks the line.
+// opts: { series: [{ cls, values: [{t, v}], area }], now, windowMs, stepMs,
+//         log, whole (the values are counts), label, empty }
+function drawChart(svg, opts) {
   const desc = svg.querySelector("desc");
   svg.replaceChildren(desc);
-  const top = niceMax(Math.max(0, ...series.flatMap((s) => s.values.map((p) => p.v))));
+  const W = Math.max(svg.clientWidth, 200), H = Math.max(svg.clientHeight, 100);
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const { series, now, windowMs } = opts;
+  const inWindow = (p) => now - p.t <= windowMs && p.v !== null && p.v !== undefined;
+  const all = series.flatMap((s) => s.values.filter(inWindow).map((p) => p.v));
+  const scale = opts.log ? logScale(all) : linearScale(all, opts.whole);
+  const label = opts.label || count;
   const pw = W - PAD.l - PAD.r, ph = H - PAD.t - PAD.b;
   const x = (t) => PAD.l + pw - ((now - t) / windowMs) * pw;
-  const y = (v) => PAD.t + ph - (v / top) * ph;
+  const y = (v) => PAD.t + ph - scale.frac(v) * ph;
 
-  // A top of 5, 50, … divides into fifths, anything else into quarters:
-  // whole numbers either way for counts of 4 and up.
-  const div = Math.round(top / Math.pow(10, Math.floor(Math.log10(top)))) === 5 ? 5 : 4;
-  for (let i = 0; i <= div; i++) {
-    const v = (top * i) / div, yy = y(v);
-    svg.append(el("svg:line", { class: "grid", x1: PAD.l, x2: W - PAD.r, y1: yy, y2: yy }));
-    svg.append(el("svg:text", { x: PAD.l - 6, y: yy + 4, "text-anchor": "end" }, fmt.format(v)));
+  for (const v of scale.ticks) {
+    const yy = y(v);
+    svg.append(el("svg:line", { class: v === scale.ticks[0] ? "axis" : "grid", x1: PAD.l, x2: W - PAD.r, y1: yy, y2: yy }));
+    svg.append(el("svg:text", { x: PAD.l - 8, y: yy + 4, "text-anchor": "end" }, label(v)));
   }
-  const minutes = windowMs / 60000;
-  const step = minutes > 2 ? 1 : 0.5;
-  for (let m = 0; m <= minutes + 1e-9; m += step) {
-    const xx = x(now - m * 60000);
-    svg.append(el("svg:text", { x: xx, y: H - 6, "text-anchor": m === 0 ? "end" : "middle" }, m === 0 ? "now" : `-${m}m`));
+  // At most ten time labels: every 15 s, 30 s, 1 min or 2 min.
+  const stepS = [15, 30, 60, 120].find((s) => windowMs / 1000 / s <= 10) || 300;
+  for (let sec = 0; sec * 1000 <= windowMs + 1e-6; sec += stepS) {
+    const xx = x(now - sec * 1000);
+    const last = (sec + stepS) * 1000 > windowMs + 1e-6;
+    const text = sec === 0 ? "now" : sec % 60 === 0 ? `−${sec / 60} min` : `−${sec} s`;
+    svg.append(el("svg:text", { x: xx, y: H - 6, "text-anchor": sec === 0 ? "end" : last ? "start" : "middle" }, text));
   }
+  if (all.length === 0 && opts.empty) {
+    svg.append(el("svg:text", { class: "empty", x: PAD.l + pw / 2, y: PAD.t + ph / 2, "text-anchor": "middle" }, opts.empty));
+  }
+  const gap = 2.5 * (opts.stepMs || 1000);
   for (const s of series) {
-    const pts = s.values.filter((p) => now - p.t <= windowMs).map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`);
-    if (pts.length === 0) continue;
-    if (s.area && pts.length > 1) {
-      const first = pts[0].split(",")[0], last = pts[pts.length - 1].split(",")[0];
-      svg.append(el("svg:polygon", { class: s.cls + "-area", points: `${first},${y(0)} ${pts.join(" ")} ${last},${y(0)}` }));
+    // Segments of consecutive samples with a value.
+    const segs = [];
+    let cur = null, prevT = -Infinity;
+    for (const p of s.values) {
+      if (!inWindow(p) || p.t - prevT > gap) cur = null;
+      prevT = p.t;
+      if (!inWindow(p)) continue;
+      if (!cur) segs.push((cur = []));
+      cur.push([x(p.t), y(p.v)]);
     }
-    svg.append(el("svg:polyline", { class: s.cls, points: pts.join(" ") }));
+    if (segs.length === 0) continue;
+    const base = y(scale.ticks[0]).toFixed(1);
+    if (s.area) {
+      const d = segs.filter((g) => g.length > 1)
+        .map((g) => `M${g[0][0].toFixed(1)},${base} ` + g.map(([a, b]) => `L${a.toFixed(1)},${b.toFixed(1)}`).join(" ") + ` L${g[g.length - 1][0].toFixed(1)},${base} Z`)
+        .join(" ");
+      if (d) svg.append(el("svg:path", { class: s.cls + "-area", d }));
+    }
+    // A lone sample is drawn as a short dash so it shows at all.
+    const d = segs.map((g) => (g.length === 1 ? `M${(g[0][0] - 3).toFixed(1)},${g[0][1].toFixed(1)} h6` :
+      "M" + g.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" L"))).join(" ");
+    svg.append(el("svg:path", { class: s.cls, d }));
   }
 }
 
@@ -66,33 +127,91 @@ function setStatus(text, ok) {
   s.className = "status " + (ok ? "ok" : "bad");
 }
 
+// The readiness checks' names, as the dashboard calls them.
+const depNames = { kafka: "kafka", mongodb: "store", sink: "sink" };
+
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
+}
+
+function renderHealth(health, now) {
+  $("health").replaceChildren(...health.map((h) => {
+    const name = depNames[h.name] || h.name;
+    const since = Date.parse(h.since);
+    const li = el("li", { class: "dep " + (h.ok ? "ok" : "down"), "data-check": h.name },
+      h.ok ? `${name} ok` : `${name} down ${ago(now - since)}`);
+    li.title = h.ok ? `${h.name}: passing since ${new Date(since).toLocaleTimeString()}` : `${h.name}: ${h.error}`;
+    return li;
+  }));
+}
+
+function setFigure(id, text, alert) {
+  const n = $(id);
+  n.textContent = text;
+  n.closest(".figure").classList.toggle("alert", !!alert);
+}
+
+let lastStats = null;
+
 function renderStats(st) {
-  const last = st.samples.length ? st.samples[st.samples.length - 1] : { ingestRate: 0, sinkRate: 0 };
-  $("ingest-rate").textContent = fmt.format(last.ingestRate);
-  $("sink-rate").textContent = fmt.format(last.sinkRate);
-  $("lag-total").textContent = whole.format(st.lag.total);
-  $("dlq-total").textContent = whole.format(st.totals.dlq);
-  $("accepted-total").textContent = whole.format(st.totals.accepted);
-  $("committed-total").textContent = whole.format(st.totals.committed);
+  lastStats = st;
+  const samples = st.samples;
+  const last = samples.length ? samples[samples.length - 1] : {};
+  setFigure("ingest-rate", fmt.format(last.ingestRate || 0));
+  setFigure("sink-rate", fmt.format(last.sinkRate || 0));
+  setFigure("lag-total", whole.format(st.lag.total));
+  setFigure("client-error-rate", fmt.format(last.clientErrorRate || 0));
+  setFigure("unavailable-rate", fmt.format(last.unavailableRate || 0), last.unavailableRate > 0);
+  // The newest sample with a write in it: a quiet second shows the last
+  // latency seen rather than a dash.
+  const lat = [...samples].reverse().find((s) => s.p99Ms > 0);
+  setFigure("p99-latency", lat ? fmt.format(lat.p99Ms) : "–");
+  setFigure("dlq-total", whole.format(st.totals.dlq), st.totals.dlq > 0);
+  setFigure("accepted-total", whole.format(st.totals.accepted));
+  setFigure("committed-total", whole.format(st.totals.committed));
 
   const now = Date.parse(st.at) || Date.now();
-  const windowMs = st.windowSeconds * 1000;
-  const pts = (f) => st.samples.map((s) => ({ t: Date.parse(s.at), v: f(s) }));
-  drawChart($("rates-chart"), [
-    { cls: "sink", values: pts((s) => s.sinkRate) },
+  // Until the sampler has its full window, the charts span what it has,
+  // rounded up to a whole minute: a fresh process's first seconds would
+  // otherwise be a sliver at the right edge of five minutes.
+  const first = samples.length ? Date.parse(samples[0].at) : now;
+  const windowMs = Math.min(st.windowSeconds * 1000, Math.max(60000, Math.ceil((now - first) / 60000) * 60000));
+  const stepMs = st.intervalSeconds * 1000;
+  const pts = (f) => samples.map((s) => ({ t: Date.parse(s.at), v: f(s) }));
+  const common = { now, windowMs, stepMs };
+  drawChart($("rates-chart"), { ...common, series: [
     { cls: "ingest", values: pts((s) => s.ingestRate) },
-  ], now, windowMs);
-  drawChart($("lag-chart"), [{ cls: "lag", values: pts((s) => s.lag), area: true }], now, windowMs);
+    { cls: "sink", values: pts((s) => s.sinkRate) },
+  ] });
+  drawChart($("errors-chart"), { ...common, series: [
+    { cls: "client-errors", values: pts((s) => s.clientErrorRate) },
+    { cls: "unavailable", values: pts((s) => s.unavailableRate) },
+    { cls: "server-errors", values: pts((s) => s.serverErrorRate) },
+  ] });
+  drawChart($("latency-chart"), { ...common, log: true, label: ms, empty: "no post answered in this window", series: [
+    { cls: "p50", values: pts((s) => s.p50Ms) },
+    { cls: "p99", values: pts((s) => s.p99Ms) },
+  ] });
+  drawChart($("lag-chart"), { ...common, whole: true, series: [{ cls: "lag", values: pts((s) => s.lag), area: true }] });
 
   $("partitions").replaceChildren(...st.lag.partitions.map((p) => {
     const tr = el("tr");
     for (const v of [p.partition, p.committed, p.end, p.lag]) tr.append(el("td", {}, whole.format(v)));
     return tr;
   }));
+  renderHealth(st.health || [], now);
 
   if (st.error) setStatus("broker figures stale: " + st.error, false);
   else setStatus("live · updated " + new Date(now).toLocaleTimeString(), true);
 }
+
+// The charts are drawn at their displayed size: redraw when it changes.
+let resizing = 0;
+window.addEventListener("resize", () => {
+  cancelAnimationFrame(resizing);
+  resizing = requestAnimationFrame(() => lastStats && renderStats(lastStats));
+});
 
 function renderPosts(page) {
   $("posts-empty").hidden = page.posts.length > 0;
