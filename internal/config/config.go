@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -101,6 +102,13 @@ type Security struct {
 
 // MaxBatchPosts is the most posts one batch request may carry.
 const MaxBatchPosts = 500
+
+// Bounds of the topic settings. Validate keeps the settings within them, so
+// they fit the int32 and int16 the Kafka protocol carries them in.
+const (
+	MaxPartitions  = 10000
+	MaxReplication = math.MaxInt16 // 32767
+)
 
 // Default returns the defaults: the only place they are written down.
 func Default() Config {
@@ -202,11 +210,14 @@ func (c Config) Validate() error {
 	if c.KafkaTopic == c.KafkaDLQTopic {
 		bad("POSTPIPE_KAFKA_DLQ_TOPIC", "must differ from POSTPIPE_KAFKA_TOPIC (%q)", c.KafkaTopic)
 	}
-	if c.KafkaPartitions < 1 || c.KafkaPartitions > 10000 {
-		bad("POSTPIPE_KAFKA_PARTITIONS", "must be between 1 and 10000, got %d", c.KafkaPartitions)
+	// Kafka carries partitions as int32 and the replication factor as
+	// int16: a value out of range would wrap when narrowed (65535 becomes
+	// -1, the broker's default) instead of being refused.
+	if c.KafkaPartitions < 1 || c.KafkaPartitions > MaxPartitions {
+		bad("POSTPIPE_KAFKA_PARTITIONS", "must be between 1 and %d, got %d", MaxPartitions, c.KafkaPartitions)
 	}
-	if c.KafkaReplication == 0 || c.KafkaReplication < -1 {
-		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or positive, got %d", c.KafkaReplication)
+	if c.KafkaReplication != -1 && (c.KafkaReplication < 1 || c.KafkaReplication > MaxReplication) {
+		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or between 1 and %d, got %d", MaxReplication, c.KafkaReplication)
 	}
 	if c.StackPostgreSQLURL != "" {
 		if u, err := url.Parse(c.StackPostgreSQLURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"math"
 	"net/url"
@@ -42,6 +43,9 @@ func TestValidateAccepts(t *testing.T) {
 		{"batch limit equal to body limit", func(c *Config) { c.MaxBatchBodyBytes = c.MaxBodyBytes }},
 		{"produce timeout upper bound", func(c *Config) { c.ProduceTimeout = 2 * time.Minute }},
 		{"replication factor", func(c *Config) { c.KafkaReplication = 3 }},
+		{"largest replication factor", func(c *Config) { c.KafkaReplication = 32767 }},
+		{"broker default replication", func(c *Config) { c.KafkaReplication = -1 }},
+		{"most partitions", func(c *Config) { c.KafkaPartitions = 10000 }},
 		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
@@ -87,6 +91,10 @@ func TestValidateRejects(t *testing.T) {
 		{"too many partitions", func(c *Config) { c.KafkaPartitions = 10001 }, "POSTPIPE_KAFKA_PARTITIONS"},
 		{"zero replication", func(c *Config) { c.KafkaReplication = 0 }, "POSTPIPE_KAFKA_REPLICATION"},
 		{"negative replication", func(c *Config) { c.KafkaReplication = -2 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"replication above int16", func(c *Config) { c.KafkaReplication = 40000 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"replication that wraps to -1", func(c *Config) { c.KafkaReplication = 65535 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"replication one past int16", func(c *Config) { c.KafkaReplication = 32768 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"partitions above int32", func(c *Config) { c.KafkaPartitions = 1 << 32 }, "POSTPIPE_KAFKA_PARTITIONS"},
 		{"negative linger", func(c *Config) { c.KafkaLinger = -time.Millisecond }, "POSTPIPE_KAFKA_LINGER"},
 		{"long linger", func(c *Config) { c.KafkaLinger = time.Second + 1 }, "POSTPIPE_KAFKA_LINGER"},
 		{"negative in-flight bound", func(c *Config) { c.MaxInFlight = -1 }, "POSTPIPE_MAX_IN_FLIGHT"},
@@ -332,6 +340,26 @@ func TestLogValueEmbedded(t *testing.T) {
 	for _, k := range []string{"kafka_brokers", "mongodb_uri"} {
 		if group[k] != "embedded" {
 			t.Errorf("config.%s = %v, want embedded", k, group[k])
+		}
+	}
+}
+
+// TestReplicationFromEnvironment is the report of issue 10: values that
+// wrap when narrowed to int16 are refused with the range in the message.
+func TestReplicationFromEnvironment(t *testing.T) {
+	for _, v := range []string{"40000", "65535", "-2", "0"} {
+		c, err := Load("run", nil, func(k string) string {
+			if k == "POSTPIPE_KAFKA_REPLICATION" {
+				return v
+			}
+			return ""
+		}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := problems(t, c.Validate())
+		if len(lines) != 1 || !strings.Contains(lines[0], "between 1 and 32767") {
+			t.Errorf("POSTPIPE_KAFKA_REPLICATION=%s: problems %q, want the range named", v, lines)
 		}
 	}
 }
