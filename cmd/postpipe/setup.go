@@ -175,7 +175,9 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	defer cancel()
 	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDatabase, cfg.MongoCollection)
 	if err != nil {
-		return nil, fmt.Errorf("mongodb at %s: %w", config.RedactURI(cfg.MongoURI), err)
+		// The driver quotes parts of a URI it refuses (an option value it
+		// cannot unescape, say): mask the credentials in its text too.
+		return nil, fmt.Errorf("mongodb at %s: %w", config.RedactURI(cfg.MongoURI), config.RedactError(err, cfg.MongoURI))
 	}
 	if err := st.EnsureIndexes(ctx); err != nil {
 		_ = st.Close(context.WithoutCancel(ctx))

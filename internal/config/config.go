@@ -242,6 +242,10 @@ func (c Config) Validate() error {
 	if c.MongoURI != "" {
 		if u, err := url.Parse(c.MongoURI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
 			bad("POSTPIPE_MONGODB_URI", "must be a mongodb:// or mongodb+srv:// URI")
+		} else if _, ok := parseURI(c.MongoURI); !ok {
+			// It would be logged as "(unparseable URI)" and the driver's
+			// errors about it could not be masked reliably.
+			bad("POSTPIPE_MONGODB_URI", "cannot be taken apart safely: %%-escape '@', ':', '/' and '?' in the user name and password, and give at least one host")
 		}
 	}
 	if c.SinkBatchSize < 1 || c.SinkBatchSize > 10000 {
@@ -314,29 +318,4 @@ func (c Config) LogValue() slog.Value {
 	}
 	attrs = append(attrs, c.Security.attrs()...)
 	return slog.GroupValue(attrs...)
-}
-
-// RedactURI masks the password in a connection URI (and any query value
-// that looks like a secret) so it can be logged or shown in an error.
-func RedactURI(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" || u.Host == "" {
-		// Without a host ("mongodb:/u:pw@h", a typo) a password would sit
-		// unrecognised in the path or opaque part: show nothing.
-		return "(unparseable URI)"
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "password") || strings.Contains(lk, "secret") || strings.Contains(lk, "token") {
-			q.Set(k, "xxxxx")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }
