@@ -465,3 +465,31 @@ func TestReplicationFromEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactArgs(t *testing.T) {
+	for _, tt := range []struct {
+		args, want []string
+	}{
+		{
+			[]string{"postpipe", "run", "--mongodb-uri=mongodb://app:pw1@db/?authMechanismProperties=AWS_SESSION_TOKEN:t1", "--kafka-sasl-password", "pw2", "--http-addr", ":8080"},
+			[]string{"postpipe", "run", "--mongodb-uri=mongodb://app:xxxxx@db/?authMechanismProperties=AWS_SESSION_TOKEN:xxxxx", "--kafka-sasl-password", "xxxxx", "--http-addr", ":8080"},
+		},
+		{
+			[]string{"postpipe", "run", "-mongodb-uri", "mongodb://app:pw3@db/", "-kafka-sasl-password=pw4"},
+			[]string{"postpipe", "run", "-mongodb-uri", "mongodb://app:xxxxx@db/", "-kafka-sasl-password=xxxxx"},
+		},
+		{ // malformed URIs, in either form, show nothing
+			[]string{"postpipe", "api", "--mongodb-uri", "mongodb:/app:pw5@db", "--stack-postgresql-url=postgres:/u:pw6@pg"},
+			[]string{"postpipe", "api", "--mongodb-uri", "(unparseable URI)", "--stack-postgresql-url=(unparseable URI)"},
+		},
+		{ // a URI anywhere, a secret flag last without its value
+			[]string{"postpipe", "bench", "--target", "http://u:pw7@h:8080", "--kafka-sasl-password"},
+			[]string{"postpipe", "bench", "--target", "http://u:xxxxx@h:8080", "--kafka-sasl-password"},
+		},
+	} {
+		got := RedactArgs(tt.args)
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("RedactArgs(%q)\n = %q\nwant %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -265,3 +265,49 @@ func validEscapes(s string) bool {
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
+
+// RedactArgs returns a command line with its secrets masked, for showing it
+// (the admin listener's /debug/pprof/cmdline): the value of a flag whose
+// name suggests a secret (--kafka-sasl-password) is masked, a URI-valued
+// flag (--mongodb-uri) and any argument holding "://" go through RedactURI.
+// Both --name=value and --name value forms are understood.
+func RedactArgs(args []string) []string {
+	out := make([]string, len(args))
+	var pending string // the flag whose value is the next argument
+	for i, a := range args {
+		if pending != "" {
+			out[i], pending = redactFlagValue(pending, a), ""
+			continue
+		}
+		name, value, hasValue := "", "", false
+		if strings.HasPrefix(a, "-") && a != "-" && a != "--" {
+			name, value, hasValue = strings.Cut(strings.TrimLeft(a, "-"), "=")
+		}
+		switch {
+		case name != "" && hasValue:
+			out[i] = a[:len(a)-len(value)] + redactFlagValue(name, value)
+		case name != "" && (secretName(name) || uriName(name)):
+			out[i], pending = a, name
+		case strings.Contains(a, "://"):
+			out[i] = RedactURI(a)
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+func redactFlagValue(name, value string) string {
+	switch {
+	case secretName(name):
+		return mask
+	case uriName(name) || strings.Contains(value, "://"):
+		return RedactURI(value)
+	}
+	return value
+}
+
+func uriName(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasSuffix(n, "uri") || strings.HasSuffix(n, "url")
+}
