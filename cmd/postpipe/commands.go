@@ -352,6 +352,7 @@ func runStack(ctx context.Context, args []string, getenv func(string) string) er
 		var m *devstack.Mongo
 		if cfg.StackPostgreSQLURL != "" {
 			m, err = devstack.StartMongoOnPostgreSQL(cfg.StackPostgreSQLURL, cfg.StackMongoAddr, quieter(log, slog.LevelError))
+			err = config.RedactError(err, cfg.StackPostgreSQLURL) // the backend may quote its URL
 			running = append(running, "mongodb_backend", "FerretDB on PostgreSQL "+config.RedactURI(cfg.StackPostgreSQLURL))
 		} else {
 			m, err = devstack.StartMongo(filepath.Join(cfg.DataDir, "mongo"), cfg.StackMongoAddr, quieter(log, slog.LevelError))
