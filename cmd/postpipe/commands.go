@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -144,7 +145,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	g.Go(func() error { return sampler.Run(gctx) })
 	// The admin listener lives as long as anything else runs, so a slow
 	// shutdown can still be profiled.
-	g.Go(func() error { return serveAdmin(sinkCtx, cfg.AdminAddr, adminMux(m, adminChecks), log) })
+	g.Go(func() error { return serveAdmin(sinkCtx, cfg.AdminAddr, adminMux(m, adminChecks, guard.Keys), log) })
 	err = g.Wait()
 	log.Info("postpipe stopped")
 	return err
@@ -208,12 +209,19 @@ func serveHTTP(ctx context.Context, srv *http.Server, grace time.Duration, log *
 }
 
 // serveAdmin serves the admin routes on addr until ctx ends; an empty addr
-// means no admin listener.
+// means no admin listener, one without a host means loopback.
 func serveAdmin(ctx context.Context, addr string, mux *admin.Mux, log *slog.Logger) error {
 	if addr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	listen, exposed, err := admin.ListenAddr(addr)
+	if err != nil {
+		return err
+	}
+	if exposed && !mux.Guarded() {
+		log.Warn("the admin listener is reachable from other machines and API keys are off: pprof, the metrics and the command line are open to anyone who reaches it (set POSTPIPE_API_KEYS_FILE, or a loopback POSTPIPE_ADMIN_ADDR such as :6060)", "addr", addr)
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen on admin address %s: %w", addr, err)
 	}
@@ -243,6 +251,10 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		return err
 	}
 	cfg = localStack(cfg, log)
+	guard, err := newGuard(cfg, log) // the sink serves no API, but its admin routes need the keys
+	if err != nil {
+		return err
+	}
 	tp, stopTracing, err := startTracing(ctx, getenv, log)
 	if err != nil {
 		return err
@@ -283,7 +295,7 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	g.Go(func() error {
 		return serveAdmin(runCtx, cfg.AdminAddr, adminMux(m, []api.Check{
 			{Name: "kafka", Ping: sk.Ping}, {Name: "mongodb", Ping: st.Ping}, {Name: "sink", Ping: sk.Joined},
-		}), log)
+		}, guard.Keys), log)
 	})
 	err = g.Wait()
 	s := sk.Stats()
@@ -293,13 +305,18 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 
 // adminMux is the admin listener's routes: pprof, the metrics and the
 // probes, so a process without the API ('postpipe sink') has them too.
-func adminMux(m *metrics.Metrics, checks []api.Check) *admin.Mux {
-	mux := admin.New()
+// With keys on, everything but the probes needs one.
+func adminMux(m *metrics.Metrics, checks []api.Check, keys api.KeyChecker) *admin.Mux {
+	mux := admin.New(admin.Options{Keys: keys, Open: adminProbes, Cmdline: config.RedactArgs(os.Args)})
 	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle("GET /healthz", http.HandlerFunc(api.Healthz))
 	mux.Handle("GET /readyz", api.Readyz(checks))
 	return mux
 }
+
+// adminProbes are the admin paths served without a key: orchestrators
+// probe without credentials.
+var adminProbes = []string{"/healthz", "/readyz"}
 
 func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.TracerProvider, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {
 	sk, err := sink.New(sink.Config{
@@ -347,6 +364,7 @@ func runStack(ctx context.Context, args []string, getenv func(string) string) er
 		var m *devstack.Mongo
 		if cfg.StackPostgreSQLURL != "" {
 			m, err = devstack.StartMongoOnPostgreSQL(cfg.StackPostgreSQLURL, cfg.StackMongoAddr, quieter(log, slog.LevelError))
+			err = config.RedactError(err, cfg.StackPostgreSQLURL) // the backend may quote its URL
 			running = append(running, "mongodb_backend", "FerretDB on PostgreSQL "+config.RedactURI(cfg.StackPostgreSQLURL))
 		} else {
 			m, err = devstack.StartMongo(filepath.Join(cfg.DataDir, "mongo"), cfg.StackMongoAddr, quieter(log, slog.LevelError))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"text/tabwriter"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/dlq"
-	"github.com/postpipe/postpipe/internal/kafka"
 )
 
 // runDLQ is 'postpipe dlq list|redrive': what the sink dead-lettered, and
@@ -43,7 +41,12 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 	if group == "" {
 		group = cfg.KafkaGroup + ".redrive"
 	}
-	opts := kafka.ClientOpts(cfg.KafkaBrokers, quieter(newLogger(cfg), slog.LevelWarn))
+	// The same options as the service's own clients: a broker that wants
+	// TLS or SASL wants them from the operator's tools too.
+	opts, err := kafkaOpts(cfg, newLogger(cfg))
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 

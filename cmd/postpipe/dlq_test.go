@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
 )
@@ -93,5 +95,55 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 			t.Logf("DLQ: %s -> %s", r.Key, h[sink.HeaderError])
 			seen[string(r.Key)] = true
 		})
+	}
+}
+
+// TestDLQToolsReachASecuredBroker is issue 12's first bug: 'postpipe dlq
+// list|redrive' built its client without the TLS/SASL settings and could not
+// reach a SCRAM broker ("is SASL missing?").
+func TestDLQToolsReachASecuredBroker(t *testing.T) {
+	const topic, dlqTopic = "posts", "posts.dlq"
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic, dlqTopic), kfake.EnableSASL(),
+		kfake.Superuser(kafka.SASLScramSHA512, "postpipe", saslPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	env := map[string]string{
+		"POSTPIPE_KAFKA_BROKERS":        c.ListenAddrs()[0],
+		"POSTPIPE_KAFKA_TOPIC":          topic,
+		"POSTPIPE_KAFKA_DLQ_TOPIC":      dlqTopic,
+		"POSTPIPE_KAFKA_SASL_MECHANISM": kafka.SASLScramSHA512,
+		"POSTPIPE_KAFKA_SASL_USERNAME":  "postpipe",
+		"POSTPIPE_KAFKA_SASL_PASSWORD":  saslPassword,
+		"POSTPIPE_LOG_LEVEL":            "error",
+	}
+	sec, err := kafka.SecurityOpts(kafka.Security{SASLMechanism: kafka.SASLScramSHA512, SASLUsername: "postpipe", SASLPassword: saslPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(sec, kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: dlqTopic, Key: []byte("k1"), Value: []byte("poison"),
+		Headers: []kgo.RecordHeader{{Key: sink.HeaderError, Value: []byte("test")}}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, action := range []string{"list", "redrive"} {
+		if err := run(ctx, []string{"dlq", action}, func(k string) string { return env[k] }); err != nil {
+			t.Fatalf("dlq %s: %v", action, err)
+		}
+	}
+	fs := cl.PollFetches(ctx)
+	if err := ctx.Err(); err != nil {
+		t.Fatal("the redriven record never reached the main topic")
+	}
+	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Key) != "k1" {
+		t.Fatalf("main topic holds %d records after the redrive, want k1 alone", len(recs))
 	}
 }

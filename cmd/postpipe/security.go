@@ -15,8 +15,10 @@ import (
 	"github.com/postpipe/postpipe/internal/kafka"
 )
 
-// kafkaOpts are the client options of every Kafka client the service makes:
-// the shared ones plus TLS and SASL as configured.
+// kafkaOpts are the client options of every Kafka client the binary makes
+// (producer, sink consumer, topic creation, the dlq tools): brokers, client
+// id and logger plus TLS and SASL as configured. It is the only place they
+// are put together, so no client can leave the security settings out.
 func kafkaOpts(cfg config.Config, log *slog.Logger) ([]kgo.Opt, error) {
 	sec, err := kafka.SecurityOpts(kafka.Security{
 		TLS:           cfg.KafkaTLS,

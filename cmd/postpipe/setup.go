@@ -74,25 +74,28 @@ func newLogger(cfg config.Config) *slog.Logger {
 
 // embedded starts the in-process broker and store that cfg leaves
 // unconfigured, on free loopback ports, and returns cfg pointing at them.
-// stop shuts them down; call it after every client has disconnected.
+// stop shuts them down; call it after every client has disconnected. On an
+// error whatever was started is already stopped, and stop is still safe to
+// call.
 func embedded(cfg config.Config, log *slog.Logger) (_ config.Config, stop func(), err error) {
 	var stops []func()
-	stop = func() {
+	stopAll := func() {
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
 		}
 	}
-	defer func() {
-		if err != nil {
-			stop()
-		}
-	}()
+	// On an error the caller gets a no-op stop: a nil one would panic in a
+	// deferred call (the second 'postpipe run' on a data dir in use did).
+	fail := func(err error) (config.Config, func(), error) {
+		stopAll()
+		return cfg, func() {}, err
+	}
 	if !cfg.EmbeddedKafka() && !cfg.EmbeddedMongo() {
-		return cfg, stop, nil
+		return cfg, stopAll, nil
 	}
 	unlock, err := devstack.LockDir(cfg.DataDir)
 	if err != nil {
-		return cfg, nil, err
+		return fail(err)
 	}
 	stops = append(stops, unlock)
 
@@ -100,7 +103,7 @@ func embedded(cfg config.Config, log *slog.Logger) (_ config.Config, stop func()
 		dir := filepath.Join(cfg.DataDir, "kafka")
 		k, err := devstack.StartKafka(dir, "127.0.0.1:0", quieter(log, slog.LevelWarn))
 		if err != nil {
-			return cfg, nil, err
+			return fail(err)
 		}
 		stops = append(stops, k.Close)
 		cfg.KafkaBrokers = []string{k.Addr()}
@@ -111,7 +114,7 @@ func embedded(cfg config.Config, log *slog.Logger) (_ config.Config, stop func()
 		dir := filepath.Join(cfg.DataDir, "mongo")
 		m, err := devstack.StartMongo(dir, "127.0.0.1:0", quieter(log, slog.LevelError))
 		if err != nil {
-			return cfg, nil, err
+			return fail(err)
 		}
 		stops = append(stops, func() {
 			if err := m.Close(); err != nil {
@@ -122,7 +125,7 @@ func embedded(cfg config.Config, log *slog.Logger) (_ config.Config, stop func()
 		log.Info("using the embedded MongoDB-protocol store (FerretDB on SQLite); set POSTPIPE_MONGODB_URI to use real MongoDB",
 			"uri", m.URI(), "data", dir)
 	}
-	return cfg, stop, nil
+	return cfg, stopAll, nil
 }
 
 // localStack points api and sink processes that have no broker or store
@@ -172,7 +175,9 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	defer cancel()
 	st, err := store.Open(ctx, cfg.MongoURI, cfg.MongoDatabase, cfg.MongoCollection)
 	if err != nil {
-		return nil, fmt.Errorf("mongodb at %s: %w", config.RedactURI(cfg.MongoURI), err)
+		// The driver quotes parts of a URI it refuses (an option value it
+		// cannot unescape, say): mask the credentials in its text too.
+		return nil, fmt.Errorf("mongodb at %s: %w", config.RedactURI(cfg.MongoURI), config.RedactError(err, cfg.MongoURI))
 	}
 	if err := st.EnsureIndexes(ctx); err != nil {
 		_ = st.Close(context.WithoutCancel(ctx))

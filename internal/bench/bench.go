@@ -106,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Notes = append(res.Notes, "verification skipped: no store given (--mongodb-uri or POSTPIPE_MONGODB_URI); lost and duplicated posts were not counted")
 	default:
 		if ver, err = openVerifier(ctx, cfg.MongoURI, cfg.MongoDatabase, cfg.MongoCollection, cfg.DrainTimeout, progress); err != nil {
-			return nil, fmt.Errorf("store at %s: %w", config.RedactURI(cfg.MongoURI), err)
+			return nil, fmt.Errorf("store at %s: %w", config.RedactURI(cfg.MongoURI), config.RedactError(err, cfg.MongoURI))
 		}
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -101,6 +102,13 @@ type Security struct {
 
 // MaxBatchPosts is the most posts one batch request may carry.
 const MaxBatchPosts = 500
+
+// Bounds of the topic settings. Validate keeps the settings within them, so
+// they fit the int32 and int16 the Kafka protocol carries them in.
+const (
+	MaxPartitions  = 10000
+	MaxReplication = math.MaxInt16 // 32767
+)
 
 // Default returns the defaults: the only place they are written down.
 func Default() Config {
@@ -202,11 +210,14 @@ func (c Config) Validate() error {
 	if c.KafkaTopic == c.KafkaDLQTopic {
 		bad("POSTPIPE_KAFKA_DLQ_TOPIC", "must differ from POSTPIPE_KAFKA_TOPIC (%q)", c.KafkaTopic)
 	}
-	if c.KafkaPartitions < 1 || c.KafkaPartitions > 10000 {
-		bad("POSTPIPE_KAFKA_PARTITIONS", "must be between 1 and 10000, got %d", c.KafkaPartitions)
+	// Kafka carries partitions as int32 and the replication factor as
+	// int16: a value out of range would wrap when narrowed (65535 becomes
+	// -1, the broker's default) instead of being refused.
+	if c.KafkaPartitions < 1 || c.KafkaPartitions > MaxPartitions {
+		bad("POSTPIPE_KAFKA_PARTITIONS", "must be between 1 and %d, got %d", MaxPartitions, c.KafkaPartitions)
 	}
-	if c.KafkaReplication == 0 || c.KafkaReplication < -1 {
-		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or positive, got %d", c.KafkaReplication)
+	if c.KafkaReplication != -1 && (c.KafkaReplication < 1 || c.KafkaReplication > MaxReplication) {
+		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or between 1 and %d, got %d", MaxReplication, c.KafkaReplication)
 	}
 	if c.StackPostgreSQLURL != "" {
 		if u, err := url.Parse(c.StackPostgreSQLURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -231,6 +242,10 @@ func (c Config) Validate() error {
 	if c.MongoURI != "" {
 		if u, err := url.Parse(c.MongoURI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
 			bad("POSTPIPE_MONGODB_URI", "must be a mongodb:// or mongodb+srv:// URI")
+		} else if _, ok := parseURI(c.MongoURI); !ok {
+			// It would be logged as "(unparseable URI)" and the driver's
+			// errors about it could not be masked reliably.
+			bad("POSTPIPE_MONGODB_URI", "cannot be taken apart safely: %%-escape '@', ':', '/' and '?' in the user name and password, and give at least one host")
 		}
 	}
 	if c.SinkBatchSize < 1 || c.SinkBatchSize > 10000 {
@@ -303,29 +318,4 @@ func (c Config) LogValue() slog.Value {
 	}
 	attrs = append(attrs, c.Security.attrs()...)
 	return slog.GroupValue(attrs...)
-}
-
-// RedactURI masks the password in a connection URI (and any query value
-// that looks like a secret) so it can be logged or shown in an error.
-func RedactURI(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" || u.Host == "" {
-		// Without a host ("mongodb:/u:pw@h", a typo) a password would sit
-		// unrecognised in the path or opaque part: show nothing.
-		return "(unparseable URI)"
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "password") || strings.Contains(lk, "secret") || strings.Contains(lk, "token") {
-			q.Set(k, "xxxxx")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -3,6 +3,9 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/url"
@@ -42,6 +45,9 @@ func TestValidateAccepts(t *testing.T) {
 		{"batch limit equal to body limit", func(c *Config) { c.MaxBatchBodyBytes = c.MaxBodyBytes }},
 		{"produce timeout upper bound", func(c *Config) { c.ProduceTimeout = 2 * time.Minute }},
 		{"replication factor", func(c *Config) { c.KafkaReplication = 3 }},
+		{"largest replication factor", func(c *Config) { c.KafkaReplication = 32767 }},
+		{"broker default replication", func(c *Config) { c.KafkaReplication = -1 }},
+		{"most partitions", func(c *Config) { c.KafkaPartitions = 10000 }},
 		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
@@ -87,6 +93,10 @@ func TestValidateRejects(t *testing.T) {
 		{"too many partitions", func(c *Config) { c.KafkaPartitions = 10001 }, "POSTPIPE_KAFKA_PARTITIONS"},
 		{"zero replication", func(c *Config) { c.KafkaReplication = 0 }, "POSTPIPE_KAFKA_REPLICATION"},
 		{"negative replication", func(c *Config) { c.KafkaReplication = -2 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"replication above int16", func(c *Config) { c.KafkaReplication = 40000 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"replication that wraps to -1", func(c *Config) { c.KafkaReplication = 65535 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"replication one past int16", func(c *Config) { c.KafkaReplication = 32768 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"partitions above int32", func(c *Config) { c.KafkaPartitions = 1 << 32 }, "POSTPIPE_KAFKA_PARTITIONS"},
 		{"negative linger", func(c *Config) { c.KafkaLinger = -time.Millisecond }, "POSTPIPE_KAFKA_LINGER"},
 		{"long linger", func(c *Config) { c.KafkaLinger = time.Second + 1 }, "POSTPIPE_KAFKA_LINGER"},
 		{"negative in-flight bound", func(c *Config) { c.MaxInFlight = -1 }, "POSTPIPE_MAX_IN_FLIGHT"},
@@ -200,70 +210,170 @@ func TestRedactURI(t *testing.T) {
 	tests := []struct {
 		name    string
 		uri     string
-		want    []string // must appear
+		want    string   // the whole result, when given
+		shows   []string // must appear
 		secrets []string // must not
 	}{
 		{
 			name:    "password",
 			uri:     "mongodb://app:hunter2@db1:27017,db2:27017/blog?replicaSet=rs0",
-			want:    []string{"mongodb://app:xxxxx@db1:27017,db2:27017/blog", "replicaSet=rs0"},
+			want:    "mongodb://app:xxxxx@db1:27017,db2:27017/blog?replicaSet=rs0",
 			secrets: []string{"hunter2"},
 		},
 		{
-			name:    "escaped password",
+			name:    "srv with an escaped password",
 			uri:     "mongodb+srv://app:p%40ss%3Aw0rd@cluster.example.com/",
-			want:    []string{"mongodb+srv://app:xxxxx@cluster.example.com/"},
+			want:    "mongodb+srv://app:xxxxx@cluster.example.com/",
 			secrets: []string{"p%40ss", "w0rd", "p@ss"},
+		},
+		{
+			name: "escaped user name is kept",
+			uri:  "mongodb://d%C3%A9v%40corp:pw1@db/",
+			want: "mongodb://d%C3%A9v%40corp:xxxxx@db/", secrets: []string{"pw1"},
+		},
+		{
+			name: "password with a colon",
+			uri:  "mongodb://app:pa:ss@db/", want: "mongodb://app:xxxxx@db/", secrets: []string{"pa", "ss"},
 		},
 		{
 			name:    "empty password",
 			uri:     "mongodb://app:@db:27017",
-			want:    []string{"app:xxxxx@db:27017"},
+			want:    "mongodb://app:xxxxx@db:27017",
 			secrets: nil,
 		},
 		{
-			name:    "secret query values",
-			uri:     "mongodb://db:27017/?authSource=admin&password=p1&clientSecret=s1&apiToken=t1&TOKEN=t2",
-			want:    []string{"authSource=admin", "password=xxxxx", "clientSecret=xxxxx", "apiToken=xxxxx", "TOKEN=xxxxx"},
-			secrets: []string{"p1", "s1", "t1", "t2"},
+			name:    "aws session token in authMechanismProperties",
+			uri:     "mongodb://AKIAEXAMPLE:awsSecret1@db/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:IQoJb3JpZ2luX2Vj%2Bsess",
+			want:    "mongodb://AKIAEXAMPLE:xxxxx@db/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:xxxxx",
+			secrets: []string{"awsSecret1", "IQoJb3JpZ2luX2Vj", "sess"},
 		},
 		{
-			name:    "no credentials",
-			uri:     "mongodb://app@db:27017/blog",
-			want:    []string{"mongodb://app@db:27017/blog"},
-			secrets: []string{"xxxxx"},
+			name:    "every authMechanismProperties value, in any case, escaped separators",
+			uri:     "mongodb+srv://cluster.example.com/?AUTHMECHANISMPROPERTIES=SERVICE_NAME:svc1,CANONICALIZE_HOST_NAME:true%2CSERVICE_REALM:realm9",
+			want:    "mongodb+srv://cluster.example.com/?AUTHMECHANISMPROPERTIES=SERVICE_NAME:xxxxx,CANONICALIZE_HOST_NAME:xxxxx,SERVICE_REALM:xxxxx",
+			secrets: []string{"svc1", "realm9"},
 		},
 		{
-			name:    "unparseable",
-			uri:     "mongodb://app:hunter2@db:27017/%zz",
-			want:    []string{"(unparseable URI)"},
-			secrets: []string{"hunter2", "app"},
+			name:    "tls key passwords",
+			uri:     "mongodb://db/?tls=true&tlsCertificateKeyFile=%2Fetc%2Fkey.pem&tlsCertificateKeyFilePassword=k3y-pw&sslClientCertificateKeyPassword=ssl-pw",
+			want:    "mongodb://db/?tls=true&tlsCertificateKeyFile=%2Fetc%2Fkey.pem&tlsCertificateKeyFilePassword=xxxxx&sslClientCertificateKeyPassword=xxxxx",
+			secrets: []string{"k3y-pw", "ssl-pw"},
 		},
 		{
-			name:    "typo without the double slash",
-			uri:     "mongodb:/app:hunter2@db:27017",
-			secrets: []string{"hunter2"},
+			name:    "secret-looking option names, ';' separators, escaped names",
+			uri:     "mongodb://db:27017/?authSource=admin;password=p1&clientSecret=s1&apiToken=t1&TOKEN=t2&pass%77ord=t3&sslpassword=t4",
+			shows:   []string{"authSource=admin", "password=xxxxx", "clientSecret=xxxxx", "apiToken=xxxxx", "TOKEN=xxxxx", "pass%77ord=xxxxx", "sslpassword=xxxxx"},
+			secrets: []string{"p1", "s1", "t1", "t2", "t3", "t4"},
 		},
 		{
-			name:    "opaque",
-			uri:     "mongodb:app:hunter2@db:27017",
-			secrets: []string{"hunter2"},
+			name:    "postgres URL",
+			uri:     "postgres://ferret:pg-pw-1@pg:5432/ferretdb?sslmode=disable",
+			want:    "postgres://ferret:xxxxx@pg:5432/ferretdb?sslmode=disable",
+			secrets: []string{"pg-pw-1"},
 		},
+		{
+			name: "no credentials",
+			uri:  "mongodb://app@db:27017/blog", want: "mongodb://app@db:27017/blog",
+		},
+		{
+			name: "ipv6 hosts",
+			uri:  "mongodb://app:v6pw@[::1]:27017,[fe80::1]:27018/?replicaSet=rs", want: "mongodb://app:xxxxx@[::1]:27017,[fe80::1]:27018/?replicaSet=rs",
+			secrets: []string{"v6pw"},
+		},
+		// Malformed: nothing of them may show.
+		{name: "bad escape", uri: "mongodb://app:hunter2@db:27017/%zz", want: "(unparseable URI)"},
+		{name: "bad escape in a secret", uri: "mongodb://db/?authMechanismProperties=AWS_SESSION_TOKEN:tok%zz", want: "(unparseable URI)"},
+		{name: "unescaped @ in the password", uri: "mongodb://app:hun@ter2@db/", want: "(unparseable URI)"},
+		{name: "unescaped / in the password", uri: "mongodb://app:hun/ter2@db/", want: "(unparseable URI)"},
+		{name: "unescaped ? in the password", uri: "mongodb://app:hun?ter2@db/", want: "(unparseable URI)"},
+		{name: "@ in the path", uri: "mongodb://app:hun@db/ter2@x", want: "(unparseable URI)"},
+		{name: "no host", uri: "mongodb://app:hunter2@/db", want: "(unparseable URI)"},
+		{name: "typo without the double slash", uri: "mongodb:/app:hunter2@db:27017", want: "(unparseable URI)"},
+		{name: "opaque", uri: "mongodb:app:hunter2@db:27017", want: "(unparseable URI)"},
+		{name: "no scheme", uri: "app:hunter2@db:27017", want: "(unparseable URI)"},
+		{name: "control character", uri: "mongodb://app:hunter2@db/\nINFO forged", want: "(unparseable URI)"},
+		{name: "empty", uri: "", want: "(unparseable URI)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := RedactURI(tt.uri)
-			for _, w := range tt.want {
+			if tt.want != "" && got != tt.want {
+				t.Errorf("RedactURI(%q) = %q, want %q", tt.uri, got, tt.want)
+			}
+			for _, w := range tt.shows {
 				if !strings.Contains(got, w) {
 					t.Errorf("RedactURI(%q) = %q, want it to contain %q", tt.uri, got, w)
 				}
 			}
-			for _, s := range tt.secrets {
+			for _, s := range append(tt.secrets, "hunter2", "ter2") {
 				if strings.Contains(got, s) {
 					t.Errorf("RedactURI(%q) = %q shows %q", tt.uri, got, s)
 				}
 			}
 		})
+	}
+}
+
+func TestRedactError(t *testing.T) {
+	base := errors.New("connection refused")
+	for _, tt := range []struct {
+		name, uri, text string
+		secrets         []string
+	}{
+		{
+			// What the MongoDB driver answers for a bad escape in an option.
+			name:    "driver quotes an option value",
+			uri:     "mongodb://db/?authMechanismProperties=AWS_SESSION_TOKEN:tok%2Bsecret",
+			text:    `error parsing uri: invalid option value "AWS_SESSION_TOKEN:tok+secret"`,
+			secrets: []string{"tok+secret", "tok%2Bsecret"},
+		},
+		{
+			name:    "the whole URI echoed",
+			uri:     "mongodb://app:pw-9@db/?tlsCertificateKeyFilePassword=kp-9",
+			text:    "cannot use mongodb://app:pw-9@db/?tlsCertificateKeyFilePassword=kp-9",
+			secrets: []string{"pw-9", "kp-9"},
+		},
+		{
+			name:    "unescaped password",
+			uri:     "mongodb://app:p%40ss-9@db/",
+			text:    "auth failed for password p@ss-9",
+			secrets: []string{"p@ss-9"},
+		},
+		{
+			name:    "malformed URI: the text goes",
+			uri:     "mongodb://db/?authMechanismProperties=AWS_SESSION_TOKEN:tok-9%zz",
+			text:    `invalid option value "AWS_SESSION_TOKEN:tok-9%zz"`,
+			secrets: []string{"tok-9"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := RedactError(fmt.Errorf("%s: %w", tt.text, base), tt.uri)
+			for _, s := range tt.secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("RedactError shows %q: %v", s, err)
+				}
+			}
+			if !errors.Is(err, base) {
+				t.Errorf("RedactError(%v) no longer wraps the cause", err)
+			}
+		})
+	}
+	if err := RedactError(errors.New("dial tcp: connection refused"), "mongodb://app:pw@db/"); err.Error() != "dial tcp: connection refused" {
+		t.Errorf("an error without credentials changed: %v", err)
+	}
+	if RedactError(nil, "mongodb://db/") != nil {
+		t.Error("RedactError(nil) is not nil")
+	}
+}
+
+func TestValidateRefusesURIsThatCannotBeRedacted(t *testing.T) {
+	for _, uri := range []string{"mongodb://app:hun@ter2@db/", "mongodb://app:pw@db/?password=x%zz", "mongodb:///db"} {
+		c := Default()
+		c.MongoURI = uri
+		lines := problems(t, c.Validate())
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "POSTPIPE_MONGODB_URI: ") || strings.Contains(lines[0], "ter2") {
+			t.Errorf("%q: problems %q, want one about POSTPIPE_MONGODB_URI without the password", uri, lines)
+		}
 	}
 }
 
@@ -301,11 +411,11 @@ func logged(t *testing.T, c Config) (string, map[string]any) {
 func TestLogValueMasksCredentials(t *testing.T) {
 	c := Default()
 	c.KafkaBrokers = []string{"k1:9092", "k2:9092"}
-	c.MongoURI = "mongodb://app:hunter2@db:27017/blog?authSource=admin&sessionToken=tok3n"
+	c.MongoURI = "mongodb://app:hunter2@db:27017/blog?authSource=admin&sessionToken=tok3n&authMechanismProperties=AWS_SESSION_TOKEN:aws-t0k"
 	c.KafkaSASLMechanism, c.KafkaSASLUsername, c.KafkaSASLPassword = "PLAIN", "svc", "s4sl-pw"
 	raw, group := logged(t, c)
 
-	for _, secret := range []string{"hunter2", "tok3n", "s4sl-pw"} {
+	for _, secret := range []string{"hunter2", "tok3n", "aws-t0k", "s4sl-pw"} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("log output shows %q: %s", secret, raw)
 		}
@@ -314,7 +424,7 @@ func TestLogValueMasksCredentials(t *testing.T) {
 		"http_addr":            ":8080",
 		"kafka_brokers":        "k1:9092,k2:9092",
 		"kafka_topic":          "posts",
-		"mongodb_uri":          "mongodb://app:xxxxx@db:27017/blog?authSource=admin&sessionToken=xxxxx",
+		"mongodb_uri":          "mongodb://app:xxxxx@db:27017/blog?authSource=admin&sessionToken=xxxxx&authMechanismProperties=AWS_SESSION_TOKEN:xxxxx",
 		"data_dir":             "./data",
 		"kafka_sasl_mechanism": "PLAIN",
 		"kafka_sasl_username":  "svc",
@@ -332,6 +442,54 @@ func TestLogValueEmbedded(t *testing.T) {
 	for _, k := range []string{"kafka_brokers", "mongodb_uri"} {
 		if group[k] != "embedded" {
 			t.Errorf("config.%s = %v, want embedded", k, group[k])
+		}
+	}
+}
+
+// TestReplicationFromEnvironment is the report of issue 10: values that
+// wrap when narrowed to int16 are refused with the range in the message.
+func TestReplicationFromEnvironment(t *testing.T) {
+	for _, v := range []string{"40000", "65535", "-2", "0"} {
+		c, err := Load("run", nil, func(k string) string {
+			if k == "POSTPIPE_KAFKA_REPLICATION" {
+				return v
+			}
+			return ""
+		}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := problems(t, c.Validate())
+		if len(lines) != 1 || !strings.Contains(lines[0], "between 1 and 32767") {
+			t.Errorf("POSTPIPE_KAFKA_REPLICATION=%s: problems %q, want the range named", v, lines)
+		}
+	}
+}
+
+func TestRedactArgs(t *testing.T) {
+	for _, tt := range []struct {
+		args, want []string
+	}{
+		{
+			[]string{"postpipe", "run", "--mongodb-uri=mongodb://app:pw1@db/?authMechanismProperties=AWS_SESSION_TOKEN:t1", "--kafka-sasl-password", "pw2", "--http-addr", ":8080"},
+			[]string{"postpipe", "run", "--mongodb-uri=mongodb://app:xxxxx@db/?authMechanismProperties=AWS_SESSION_TOKEN:xxxxx", "--kafka-sasl-password", "xxxxx", "--http-addr", ":8080"},
+		},
+		{
+			[]string{"postpipe", "run", "-mongodb-uri", "mongodb://app:pw3@db/", "-kafka-sasl-password=pw4"},
+			[]string{"postpipe", "run", "-mongodb-uri", "mongodb://app:xxxxx@db/", "-kafka-sasl-password=xxxxx"},
+		},
+		{ // malformed URIs, in either form, show nothing
+			[]string{"postpipe", "api", "--mongodb-uri", "mongodb:/app:pw5@db", "--stack-postgresql-url=postgres:/u:pw6@pg"},
+			[]string{"postpipe", "api", "--mongodb-uri", "(unparseable URI)", "--stack-postgresql-url=(unparseable URI)"},
+		},
+		{ // a URI anywhere, a secret flag last without its value
+			[]string{"postpipe", "bench", "--target", "http://u:pw7@h:8080", "--kafka-sasl-password"},
+			[]string{"postpipe", "bench", "--target", "http://u:xxxxx@h:8080", "--kafka-sasl-password"},
+		},
+	} {
+		got := RedactArgs(tt.args)
+		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+			t.Errorf("RedactArgs(%q)\n = %q\nwant %q", tt.args, got, tt.want)
 		}
 	}
 }

@@ -61,7 +61,7 @@ func EnvName(flagName string) string {
 
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address the HTTP API listens on")
-	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "address of the admin listener (pprof); empty: off")
+	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "address of the admin listener (pprof, metrics, probes); a port alone (:6060) listens on loopback, 0.0.0.0:6060 on every interface; with API keys on, all but the probes need a key; empty: off")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body accepted for one post (413 above)")
 	fs.Int64Var(&c.MaxBatchBodyBytes, "max-batch-body-bytes", c.MaxBatchBodyBytes, "largest request body accepted by POST /v1/posts:batch")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", c.ProduceTimeout, "how long a request waits for the broker's acknowledgement before answering 503")
