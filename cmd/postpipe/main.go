@@ -49,7 +49,16 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		fmt.Fprint(os.Stderr, usage)
 		return errors.New("no command given")
 	}
-	cmd, rest := args[0], args[1:]
+	err := dispatch(ctx, args[0], args[1:], getenv)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped (SIGTERM, Ctrl-C) before it had finished starting: that
+		// is a clean stop, not a failure of the command.
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string) string) error {
 	switch cmd {
 	case "run":
 		return runAll(ctx, rest, getenv)

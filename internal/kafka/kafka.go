@@ -108,7 +108,7 @@ func waitForLeaders(ctx context.Context, adm *kadm.Client, names []string) error
 			if err == nil {
 				err = errors.New("partitions without a leader")
 			}
-			return fmt.Errorf("wait for the topics' leaders: %w (%v)", err, ctx.Err())
+			return fmt.Errorf("wait for the topics' leaders: %w (%w)", err, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
