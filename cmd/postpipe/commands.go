@@ -90,6 +90,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	}
 	defer prod.Close()
 	m := metrics.New()
+	m.BuildInfo(version())
 	pub := kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout, kafka.Instruments{
 		Observer: m.Produce(prod.BufferedProduceRecords), Tracer: tracing.Tracer(tp, "postpipe/kafka"),
 	})
@@ -115,7 +116,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(sampler)
 	srv := api.NewServer(cfg.HTTPAddr, api.Instrument(handler.Guarded(guard), api.Instruments{
-		Requests: m.HTTP(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(tp, "postpipe/api"),
+		Requests: m.HTTP(), InFlight: m.InFlight(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(tp, "postpipe/api"),
 	}), cfg.ProduceTimeout, log)
 
 	// The sink outlives the HTTP server: it stops only after the last
@@ -257,6 +258,7 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	}
 
 	m := metrics.New()
+	m.BuildInfo(version())
 	sk, err := newSink(cfg, st, m, tp, log, kopts)
 	if err != nil {
 		return err
