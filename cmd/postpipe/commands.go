@@ -139,6 +139,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 		g.Go(func() error { return sk.Run(sinkCtx) })
 		adminChecks = append(slices.Clip(checks), api.Check{Name: "sink", Ping: sk.Joined})
 	}
+	m.Readiness(readinessChecks(adminChecks))
 	g.Go(func() error { return sampler.Run(gctx) })
 	// The admin listener lives as long as anything else runs, so a slow
 	// shutdown can still be profiled.
@@ -270,11 +271,9 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		defer stop()
 		return sk.Run(gctx)
 	})
-	g.Go(func() error {
-		return serveAdmin(runCtx, cfg.AdminAddr, adminMux(m, []api.Check{
-			{Name: "kafka", Ping: sk.Ping}, {Name: "mongodb", Ping: st.Ping}, {Name: "sink", Ping: sk.Joined},
-		}), log)
-	})
+	checks := []api.Check{{Name: "kafka", Ping: sk.Ping}, {Name: "mongodb", Ping: st.Ping}, {Name: "sink", Ping: sk.Joined}}
+	m.Readiness(readinessChecks(checks))
+	g.Go(func() error { return serveAdmin(runCtx, cfg.AdminAddr, adminMux(m, checks), log) })
 	err = g.Wait()
 	s := sk.Stats()
 	log.Info("sink stopped", "batches", s.Batches, "inserted", s.Inserted, "duplicates", s.Duplicates, "dead_lettered", s.DeadLettered)
@@ -289,6 +288,15 @@ func adminMux(m *metrics.Metrics, checks []api.Check) *admin.Mux {
 	mux.Handle("GET /healthz", http.HandlerFunc(api.Healthz))
 	mux.Handle("GET /readyz", api.Readyz(checks))
 	return mux
+}
+
+// readinessChecks are the /readyz checks for postpipe_readiness_check_up.
+func readinessChecks(checks []api.Check) map[string]func(context.Context) error {
+	out := make(map[string]func(context.Context) error, len(checks))
+	for _, c := range checks {
+		out[c.Name] = c.Ping
+	}
+	return out
 }
 
 func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.TracerProvider, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {

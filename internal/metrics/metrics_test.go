@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"runtime"
@@ -24,6 +25,7 @@ func every(t *testing.T) *metrics.Metrics {
 	m.SinkLag(func(yield func(int32, int64, float64)) { yield(2, 5, 1.5) })
 	m.BuildInfo("v1.2.3")
 	m.InFlight().Inc()
+	m.Readiness(map[string]func(context.Context) error{"kafka": func(context.Context) error { return nil }})
 	return m
 }
 
@@ -78,6 +80,26 @@ func TestInFlight(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(g); v != 1 {
 		t.Errorf("in flight = %v, want 1", v)
+	}
+}
+
+func TestReadinessIsCheckedAtScrape(t *testing.T) {
+	m := metrics.New()
+	var mongoErr error
+	m.Readiness(map[string]func(context.Context) error{
+		"kafka":   func(context.Context) error { return nil },
+		"mongodb": func(context.Context) error { return mongoErr },
+	})
+	for _, tt := range []struct {
+		name  string
+		err   error
+		mongo float64
+	}{{"passing", nil, 1}, {"failing", errors.New("down"), 0}, {"passing again", nil, 1}} {
+		mongoErr = tt.err
+		g := gatherGauges(t, m, "postpipe_readiness_check_up", "check")
+		if len(g) != 2 || g["kafka"] != 1 || g["mongodb"] != tt.mongo {
+			t.Errorf("%s: readiness = %v, want kafka 1 and mongodb %v", tt.name, g, tt.mongo)
+		}
 	}
 }
 
