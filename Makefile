@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all go-version build run test test-ui test-kafka test-chaos bench bench-quick benchmarks lint vet fmt clean fuzz
+.PHONY: all go-version build run test test-ui test-kafka test-chaos test-deploy bench bench-quick benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -68,6 +68,32 @@ bench-quick: build
 ## checking every answer against api/openapi.yaml (SCHEMA_EXAMPLES, SCHEMA_SEED, SCHEMA_ADDR)
 test-schema: build
 	deploy/test-schema.sh
+
+## test-deploy: the Helm chart and deploy/monitoring, offline (no cluster): helm lint and helm template
+## with the default and the production-like values, the strict decode test of every rendered object
+## (deploy/helm/chartcheck, a module of its own), promtool check rules and test rules. helm and
+## promtool are built into .tools/ from the module proxy
+HELM             := $(TOOLS)/helm
+HELM_VERSION     := v3.22.0
+PROMTOOL         := $(TOOLS)/promtool
+PROMTOOL_VERSION := v0.316.0
+CHART            := deploy/helm/postpipe
+# helm built with go install assumes Kubernetes 1.20; the chart needs 1.30+.
+KUBE_VERSION     ?= 1.31.0
+test-deploy: $(HELM) $(PROMTOOL)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) -f deploy/helm/values-production.yaml
+	$(HELM) template postpipe $(CHART) --kube-version $(KUBE_VERSION) >/dev/null
+	$(HELM) template postpipe $(CHART) --kube-version $(KUBE_VERSION) -f deploy/helm/values-production.yaml >/dev/null
+	cd deploy/helm/chartcheck && $(GO) vet ./... && HELM=$(HELM) KUBE_VERSION=$(KUBE_VERSION) $(GO) test $(TESTFLAGS) ./...
+	$(PROMTOOL) check rules deploy/monitoring/alerts.yaml
+	$(PROMTOOL) test rules deploy/monitoring/alerts_test.yaml
+
+$(HELM):
+	GOBIN=$(TOOLS) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+$(PROMTOOL):
+	GOBIN=$(TOOLS) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 ## vulncheck: govulncheck on the module. The database is vuln.go.dev when reachable; otherwise
 ## an offline copy built from the golang.org/x/vulndb module (VULNDB_VERSION) from the module proxy

@@ -91,6 +91,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	}
 	defer prod.Close()
 	m := metrics.New()
+	m.BuildInfo(version())
 	pub := kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout, kafka.Instruments{
 		Observer: m.Produce(prod.BufferedProduceRecords), Tracer: tracing.Tracer(tp, "postpipe/kafka"),
 	})
@@ -116,7 +117,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(sampler)
 	srv := api.NewServer(cfg.HTTPAddr, api.Instrument(handler.Guarded(guard), api.Instruments{
-		Requests: bothObservers{m.HTTP(), sampler.Requests()}, Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(tp, "postpipe/api"),
+		Requests: bothObservers{m.HTTP(), sampler.Requests()}, InFlight: m.InFlight(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(tp, "postpipe/api"),
 	}), cfg.ProduceTimeout, log)
 
 	// The sink outlives the HTTP server: it stops only after the last
@@ -142,6 +143,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	for _, c := range adminChecks {
 		sampler.Check(stats.Check(c))
 	}
+	m.Readiness(readinessChecks(adminChecks))
 	g.Go(func() error { return sampler.Run(gctx) })
 	// The admin listener lives as long as anything else runs, so a slow
 	// shutdown can still be profiled.
@@ -281,6 +283,7 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	}
 
 	m := metrics.New()
+	m.BuildInfo(version())
 	sk, err := newSink(cfg, st, m, tp, log, kopts)
 	if err != nil {
 		return err
@@ -292,11 +295,9 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 		defer stop()
 		return sk.Run(gctx)
 	})
-	g.Go(func() error {
-		return serveAdmin(runCtx, cfg.AdminAddr, adminMux(m, []api.Check{
-			{Name: "kafka", Ping: sk.Ping}, {Name: "mongodb", Ping: st.Ping}, {Name: "sink", Ping: sk.Joined},
-		}, guard.Keys), log)
-	})
+	checks := []api.Check{{Name: "kafka", Ping: sk.Ping}, {Name: "mongodb", Ping: st.Ping}, {Name: "sink", Ping: sk.Joined}}
+	m.Readiness(readinessChecks(checks))
+	g.Go(func() error { return serveAdmin(runCtx, cfg.AdminAddr, adminMux(m, checks, guard.Keys), log) })
 	err = g.Wait()
 	s := sk.Stats()
 	log.Info("sink stopped", "batches", s.Batches, "inserted", s.Inserted, "duplicates", s.Duplicates, "dead_lettered", s.DeadLettered)
@@ -317,6 +318,15 @@ func adminMux(m *metrics.Metrics, checks []api.Check, keys api.KeyChecker) *admi
 // adminProbes are the admin paths served without a key: orchestrators
 // probe without credentials.
 var adminProbes = []string{"/healthz", "/readyz"}
+
+// readinessChecks are the /readyz checks for postpipe_readiness_check_up.
+func readinessChecks(checks []api.Check) map[string]func(context.Context) error {
+	out := make(map[string]func(context.Context) error, len(checks))
+	for _, c := range checks {
+		out[c.Name] = c.Ping
+	}
+	return out
+}
 
 func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.TracerProvider, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {
 	sk, err := sink.New(sink.Config{

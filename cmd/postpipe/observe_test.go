@@ -139,8 +139,10 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Errorf("sink: go_goroutines = %v, %v", v, ok)
 	}
 
+	var apiFams map[string]*dto.MetricFamily
 	for _, url := range []string{base + "/metrics", "http://" + apiAdmin + "/metrics"} {
 		fams := scrape(t, url)
+		apiFams = fams
 		for _, c := range []struct {
 			name   string
 			labels map[string]string
@@ -168,6 +170,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 			}
 		}
 	}
+	// What deploy/monitoring queries, after this traffic.
+	checkMonitoringReferences(t, apiFams, sinkFams)
 }
 
 // probe answers GET url's status and body.

@@ -25,10 +25,18 @@ type RequestObserver interface {
 	Served(route string, status int, d time.Duration)
 }
 
+// Gauge counts the requests being served; a prometheus.Gauge is one.
+type Gauge interface {
+	Inc()
+	Dec()
+}
+
 // Instruments are what Instrument adds around the API. Every field is
 // optional.
 type Instruments struct {
 	Requests RequestObserver
+	// InFlight goes up when a request arrives and down when it is answered.
+	InFlight Gauge
 	// Log receives the access log lines.
 	Log *slog.Logger
 	// AccessLogSample is the fraction of requests (0..1) logged when
@@ -59,6 +67,10 @@ type instrumented struct {
 }
 
 func (m *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.ins.InFlight != nil {
+		m.ins.InFlight.Inc()
+		defer m.ins.InFlight.Dec() // deferred: a handler's panic must not leak a count
+	}
 	start := time.Now()
 	id := requestID(r.Header.Get(RequestIDHeader))
 	w.Header().Set(RequestIDHeader, id)

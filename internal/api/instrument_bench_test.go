@@ -13,6 +13,11 @@ type nopObserver struct{}
 
 func (nopObserver) Served(string, int, time.Duration) {}
 
+type nopGauge struct{}
+
+func (nopGauge) Inc() {}
+func (nopGauge) Dec() {}
+
 // BenchmarkInstrument shows what Instrument adds to a request (run with
 // -benchmem): request id, context, status capture and the observer call.
 func BenchmarkInstrument(b *testing.B) {
@@ -26,6 +31,7 @@ func BenchmarkInstrument(b *testing.B) {
 		{"bare", mux},
 		{"instrumented", api.Instrument(mux, api.Instruments{Requests: nopObserver{}})},
 		{"instrumented with client id", api.Instrument(mux, api.Instruments{Requests: nopObserver{}})},
+		{"instrumented with in-flight gauge", api.Instrument(mux, api.Instruments{Requests: nopObserver{}, InFlight: nopGauge{}})},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest(http.MethodPost, "/v1/posts", nil)

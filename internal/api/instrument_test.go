@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -179,5 +180,57 @@ func TestObserverGetsTheRoutePatternAndStatus(t *testing.T) {
 	}
 	if strings.Join(obs.seen, "\n") != strings.Join(want, "\n") {
 		t.Errorf("observed:\n%s\nwant:\n%s", strings.Join(obs.seen, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// countingGauge records the in-flight count and the highest it reached.
+type countingGauge struct {
+	mu       sync.Mutex
+	now, max int
+}
+
+func (g *countingGauge) Inc() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.now++
+	g.max = max(g.max, g.now)
+}
+
+func (g *countingGauge) Dec() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.now--
+}
+
+func TestInFlightGauge(t *testing.T) {
+	tests := []struct {
+		name  string
+		panic bool
+	}{
+		{"answered", false},
+		{"handler panics", true}, // net/http recovers it; the count must still go down
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &countingGauge{}
+			var during int
+			inner := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				g.mu.Lock()
+				during = g.now
+				g.mu.Unlock()
+				if tt.panic {
+					panic(http.ErrAbortHandler)
+				}
+				w.WriteHeader(http.StatusAccepted)
+			})
+			h := api.Instrument(inner, api.Instruments{InFlight: g})
+			func() {
+				defer func() { _ = recover() }()
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/posts", nil))
+			}()
+			if during != 1 || g.now != 0 || g.max != 1 {
+				t.Errorf("in flight while served = %d, after = %d (max %d); want 1, 0", during, g.now, g.max)
+			}
+		})
 	}
 }

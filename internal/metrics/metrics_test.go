@@ -1,8 +1,10 @@
 package metrics_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -21,6 +23,9 @@ func every(t *testing.T) *metrics.Metrics {
 	s.WriteAttempted(time.Millisecond, errors.New("down"))
 	s.BatchDone(10, 7, 2, 1)
 	m.SinkLag(func(yield func(int32, int64, float64)) { yield(2, 5, 1.5) })
+	m.BuildInfo("v1.2.3")
+	m.InFlight().Inc()
+	m.Readiness(map[string]func(context.Context) error{"kafka": func(context.Context) error { return nil }})
 	return m
 }
 
@@ -31,6 +36,70 @@ func TestFamiliesFollowPrometheusConventions(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	m := metrics.New()
+	m.BuildInfo("v1.2.3")
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found int
+	for _, f := range fams {
+		if f.GetName() != "postpipe_build_info" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			found++
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if s.GetGauge().GetValue() != 1 || labels["version"] != "v1.2.3" ||
+				labels["goversion"] != runtime.Version() || labels["revision"] == "" {
+				t.Errorf("build_info = %v %v, want 1 with version v1.2.3, goversion %s and a revision",
+					s.GetGauge().GetValue(), labels, runtime.Version())
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("%d postpipe_build_info series, want 1", found)
+	}
+}
+
+func TestInFlight(t *testing.T) {
+	m := metrics.New()
+	g := m.InFlight()
+	g.Inc()
+	g.Inc()
+	g.Dec()
+	if got, err := testutil.GatherAndCount(m.Registry(), "postpipe_http_requests_in_flight"); err != nil || got != 1 {
+		t.Fatalf("%d series (%v), want 1", got, err)
+	}
+	if v := testutil.ToFloat64(g); v != 1 {
+		t.Errorf("in flight = %v, want 1", v)
+	}
+}
+
+func TestReadinessIsCheckedAtScrape(t *testing.T) {
+	m := metrics.New()
+	var mongoErr error
+	m.Readiness(map[string]func(context.Context) error{
+		"kafka":   func(context.Context) error { return nil },
+		"mongodb": func(context.Context) error { return mongoErr },
+	})
+	for _, tt := range []struct {
+		name  string
+		err   error
+		mongo float64
+	}{{"passing", nil, 1}, {"failing", errors.New("down"), 0}, {"passing again", nil, 1}} {
+		mongoErr = tt.err
+		g := gatherGauges(t, m, "postpipe_readiness_check_up", "check")
+		if len(g) != 2 || g["kafka"] != 1 || g["mongodb"] != tt.mongo {
+			t.Errorf("%s: readiness = %v, want kafka 1 and mongodb %v", tt.name, g, tt.mongo)
+		}
 	}
 }
 

@@ -1,0 +1,46 @@
+package metrics
+
+import (
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BuildInfo registers postpipe_build_info, a gauge fixed at 1 whose labels
+// say what runs: version (the release, as `postpipe version` prints it),
+// goversion (the toolchain it was built with) and revision (the VCS commit,
+// "unknown" when the build had none, e.g. built outside a git checkout).
+// Dashboards join on it to tell which pods run which build during a rollout.
+func (m *Metrics) BuildInfo(version string) {
+	revision := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && s.Value != "" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help: "Always 1; the labels name the running build: version, Go version and VCS revision.",
+		ConstLabels: prometheus.Labels{
+			"version": version, "goversion": runtime.Version(), "revision": revision,
+		},
+	})
+	g.Set(1)
+	m.reg.MustRegister(g)
+}
+
+// InFlight registers postpipe_http_requests_in_flight, the requests being
+// served right now, and returns it for the instrument middleware
+// (api.Instruments.InFlight). Next to POSTPIPE_MAX_IN_FLIGHT it shows how
+// close the API is to refusing requests with 503.
+func (m *Metrics) InFlight() prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "http", Name: "requests_in_flight",
+		Help: "HTTP requests being served right now.",
+	})
+	m.reg.MustRegister(g)
+	return g
+}
