@@ -55,11 +55,13 @@ type API struct {
 	now    func() time.Time
 	mux    *routeMux
 	slots  chan struct{} // one per request in flight; nil: no bound
+	keys   *keyCache
 }
 
 // New wires the routes.
 func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Logger) *API {
-	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: newRouteMux()}
+	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: newRouteMux(),
+		keys: newKeyCache(keyCacheSize)}
 	a.mux.HandleFunc("POST /v1/posts", a.createPost)
 	a.mux.HandleFunc("POST /v1/posts:batch", a.createBatch)
 	a.mux.HandleFunc("POST /v1/posts:direct", a.createDirect)

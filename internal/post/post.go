@@ -18,9 +18,9 @@ const (
 	MaxTags        = 20
 	MaxTagLen      = 50
 	// MaxEncodedBytes bounds the record value (Marshal's output). The
-	// Kafka record around it adds the key and trace headers;
-	// kafka.MaxRecordBytes leaves room for them.
-	MaxEncodedBytes = 1_000_000
+	// Kafka record around it adds the key, trace headers and framing;
+	// kafka.MaxRecordBytes (1,048,576) leaves 8,576 bytes for them.
+	MaxEncodedBytes = 1_040_000
 )
 
 // Input is what a client sends to create a post.
