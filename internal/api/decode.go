@@ -7,7 +7,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -26,6 +28,12 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	if r.ContentLength > max {
 		return nil, tooLarge
 	}
+	if ra, ok := r.Body.(*readAheadBody); ok {
+		if int64(len(ra.data)) > max {
+			return nil, tooLarge
+		}
+		return ra.data, nil
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -35,6 +43,37 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		return nil, badRequest(http.StatusBadRequest, "could not read the body: "+err.Error())
 	}
 	return body, nil
+}
+
+// readAheadBody is a body read in full before the request took its slot.
+type readAheadBody struct {
+	*bytes.Reader
+	data []byte
+	orig io.Closer
+}
+
+func (b *readAheadBody) Close() error { return b.orig.Close() }
+
+// readAhead reads r's body (up to max+1 bytes, so readBody still sees one
+// that is too large) within timeout (408 beyond it) and puts it back as a
+// *readAheadBody. A Content-Length over max is left to readBody, which
+// refuses it without reading.
+func readAhead(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) error {
+	if r.ContentLength > max {
+		return nil
+	}
+	// Not every ResponseWriter reaches a connection (httptest's does not):
+	// the server's ReadTimeout then still bounds the read.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	data, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return badRequest(http.StatusRequestTimeout, fmt.Sprintf("the body did not arrive within %s", timeout))
+		}
+		return badRequest(http.StatusBadRequest, "could not read the body: "+err.Error())
+	}
+	r.Body = &readAheadBody{Reader: bytes.NewReader(data), data: data, orig: r.Body}
+	return nil
 }
 
 // decodeInput decodes one post strictly (post.DecodeInput): field problems

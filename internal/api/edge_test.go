@@ -4,12 +4,17 @@ package api_test
 // with idempotency keys, oversize posts, slow bodies and odd JSON.
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,5 +255,67 @@ func TestInputDecisions(t *testing.T) {
 				t.Errorf("batch items %+v, want 202 then %d", items, tt.want)
 			}
 		})
+	}
+}
+
+// slowBody opens a connection to srv and sends a POST whose body claims
+// 1000 bytes but brings one: a client trickling its body in.
+func slowBody(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := fmt.Fprintf(c, "POST /v1/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestSlowBodiesTakeNoSlots: clients sending their bodies slowly must not
+// take the request slots a normal post needs.
+func TestSlowBodiesTakeNoSlots(t *testing.T) {
+	limits := testLimits
+	limits.MaxInFlight = 2
+	a := api.New(limits, &fakePublisher{}, newFakeStore(), nil, slog.New(slog.DiscardHandler))
+	var entered atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered.Add(1)
+		a.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	for range 5 {
+		slowBody(t, srv.Listener.Addr().String())
+	}
+	waitFor(t, "the slow requests to be in the handler", func() bool { return entered.Load() == 5 })
+	resp, err := srv.Client().Post(srv.URL+"/v1/posts", "application/json", strings.NewReader(postJSON("normal")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("a normal post beside 5 slow bodies got %d, want 202: %s", resp.StatusCode, b)
+	}
+}
+
+// TestSlowBodyTimesOut: a body that does not arrive within BodyReadTimeout
+// is answered 408.
+func TestSlowBodyTimesOut(t *testing.T) {
+	limits := testLimits
+	limits.BodyReadTimeout = 100 * time.Millisecond
+	srv := httptest.NewServer(api.New(limits, &fakePublisher{}, newFakeStore(), nil, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	c := slowBody(t, srv.Listener.Addr().String())
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a guard against a hang, not a timing assertion
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("status %d, want 408", resp.StatusCode)
 	}
 }
