@@ -165,7 +165,8 @@ func asNotObject(err error, target **NotObjectError) bool {
 	return ok
 }
 
-// The fields of an Input, as bits of a seen-set.
+// The fields of a record, as bits of a seen-set; an Input has the first
+// five.
 const (
 	fAuthor = 1 << iota
 	fTitle
@@ -178,8 +179,10 @@ const (
 	fFingerprint
 )
 
-func inputField(name string) int {
-	switch name {
+// fieldBit returns the bit of a field name; 0 for a name that is not a
+// field. Names match exactly: encoding/json would also take "AUTHOR".
+func fieldBit(name []byte, record bool) int {
+	switch string(name) {
 	case "author":
 		return fAuthor
 	case "title":
@@ -191,40 +194,85 @@ func inputField(name string) int {
 	case "tags":
 		return fTags
 	}
+	if !record {
+		return 0
+	}
+	switch string(name) {
+	case "id":
+		return fID
+	case "createdAt":
+		return fCreatedAt
+	case "ingestedAt":
+		return fIngestedAt
+	case "fp":
+		return fFingerprint
+	}
 	return 0
+}
+
+// fieldNames are the names of the bits, for field errors.
+var fieldNames = map[int]string{
+	fAuthor: "author", fTitle: "title", fSubtitle: "subtitle", fContent: "content", fTags: "tags",
+	fID: "id", fCreatedAt: "createdAt", fIngestedAt: "ingestedAt", fFingerprint: "fp",
 }
 
 // input decodes a post object at s.pos; a value of another kind is skipped
 // and reported as a *NotObjectError. Field problems are collected and
 // decoding goes on to the end of the object.
 func (s *scanner) input() (in Input, fields []FieldError, err error) {
-	err = s.object(func(name string, nameOK bool, seen *int) error {
-		bit := 0
-		if nameOK {
-			bit = inputField(name)
+	if err := s.beginObject(); err != nil {
+		return Input{}, nil, err
+	}
+	seen := 0
+	for first := true; ; first = false {
+		name, bad, done, err := s.nextField(first)
+		if err != nil || done {
+			return in, fields, err
 		}
-		return s.inputValue(&in, &fields, name, bit, seen)
-	})
-	return in, fields, err
+		bit := 0
+		if !bad {
+			bit = fieldBit(name, false)
+		}
+		if !s.known(name, bad, bit, &seen, &fields) {
+			if err := s.skipValue(1); err != nil {
+				return in, fields, err
+			}
+			continue
+		}
+		if err := s.inputValue(&in, &fields, bit); err != nil {
+			return in, fields, err
+		}
+	}
 }
 
-// inputValue decodes the value of field name (bit 0: unknown) into in.
-func (s *scanner) inputValue(in *Input, fields *[]FieldError, name string, bit int, seen *int) error {
+// known reports whether the field named name (bit 0: not a field) is one
+// to decode: it is a field and the first of its name. Otherwise it adds
+// the field error and the caller skips the value.
+func (s *scanner) known(name []byte, bad bool, bit int, seen *int, fields *[]FieldError) bool {
 	switch {
 	case bit == 0:
-		*fields = append(*fields, FieldError{Field: name, Message: MsgUnknownField})
-		return s.skipValue(1)
+		n := string(name)
+		if bad {
+			n = fmt.Sprintf("%q", n)
+		}
+		*fields = append(*fields, FieldError{Field: n, Message: MsgUnknownField})
+		return false
 	case *seen&bit != 0:
-		*fields = append(*fields, FieldError{Field: name, Message: msgDuplicate})
-		return s.skipValue(1)
+		*fields = append(*fields, FieldError{Field: fieldNames[bit], Message: msgDuplicate})
+		return false
 	}
 	*seen |= bit
+	return true
+}
+
+// inputValue decodes the value of an Input field into in.
+func (s *scanner) inputValue(in *Input, fields *[]FieldError, bit int) error {
 	if bit == fTags {
 		tags, err := s.tags(fields)
 		in.Tags = tags
 		return err
 	}
-	v, err := s.stringField(name, fields)
+	v, err := s.stringField(fieldNames[bit], fields)
 	switch bit {
 	case fAuthor:
 		in.Author = v
@@ -238,10 +286,9 @@ func (s *scanner) inputValue(in *Input, fields *[]FieldError, name string, bit i
 	return err
 }
 
-// object reads a JSON object at s.pos, calling field for each member with
-// s.pos at its value; field must consume the value. A value other than an
-// object is skipped and reported as a *NotObjectError.
-func (s *scanner) object(field func(name string, nameOK bool, seen *int) error) error {
+// beginObject reads the '{' of an object at s.pos. A value of another kind
+// is skipped and reported as a *NotObjectError.
+func (s *scanner) beginObject() error {
 	s.skipWS()
 	if s.pos == len(s.data) {
 		return &SyntaxError{EOF: true}
@@ -254,53 +301,52 @@ func (s *scanner) object(field func(name string, nameOK bool, seen *int) error) 
 		return &NotObjectError{Kind: kind}
 	}
 	s.pos++
-	seen := 0
+	return nil
+}
+
+// nextField reads the next member's name and colon, leaving s.pos at its
+// value, which the caller must read; done reports the end of the object.
+// name is valid only until the next read; bad means it is not valid Unicode.
+func (s *scanner) nextField(first bool) (name []byte, bad, done bool, err error) {
 	s.skipWS()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return nil
+	if s.pos == len(s.data) {
+		return nil, false, false, &SyntaxError{EOF: true}
 	}
-	for {
-		s.skipWS()
-		if s.pos == len(s.data) {
-			return &SyntaxError{EOF: true}
-		}
-		if s.data[s.pos] != '"' {
-			return s.syntax("expected a field name in double quotes")
-		}
-		name, bad, err := s.readString()
-		if err != nil {
-			return err
-		}
-		if bad != "" {
-			name = fmt.Sprintf("%q", name)
-		}
-		s.skipWS()
-		if s.pos == len(s.data) {
-			return &SyntaxError{EOF: true}
-		}
-		if s.data[s.pos] != ':' {
-			return s.syntax("expected ':' after a field name")
-		}
+	if c := s.data[s.pos]; c == '}' && first {
 		s.pos++
-		s.skipWS()
-		if err := field(name, bad == "", &seen); err != nil {
-			return err
-		}
-		s.skipWS()
-		if s.pos == len(s.data) {
-			return &SyntaxError{EOF: true}
-		}
-		switch s.data[s.pos] {
+		return nil, false, true, nil
+	} else if !first {
+		switch c {
 		case ',':
 			s.pos++
+			s.skipWS()
 		case '}':
 			s.pos++
-			return nil
+			return nil, false, true, nil
 		default:
-			return s.syntax("expected ',' or '}' after a field")
+			return nil, false, false, s.syntax("expected ',' or '}' after a field")
+		}
+		if s.pos == len(s.data) {
+			return nil, false, false, &SyntaxError{EOF: true}
 		}
 	}
+	if s.data[s.pos] != '"' {
+		return nil, false, false, s.syntax("expected a field name in double quotes")
+	}
+	name, why, err := s.readRaw()
+	if err != nil {
+		return nil, false, false, err
+	}
+	s.skipWS()
+	if s.pos == len(s.data) {
+		return nil, false, false, &SyntaxError{EOF: true}
+	}
+	if s.data[s.pos] != ':' {
+		return nil, false, false, s.syntax("expected ':' after a field name")
+	}
+	s.pos++
+	s.skipWS()
+	return name, why != "", false, nil
 }
 
 // stringField reads a string (or null, read as "") for field name; another
@@ -339,7 +385,7 @@ func (s *scanner) tags(fields *[]FieldError) ([]string, error) {
 		return nil, s.skipValue(1)
 	}
 	s.pos++
-	tags := []string{}
+	tags := make([]string, 0, 4)
 	for i := 0; ; i++ {
 		s.skipWS()
 		if s.pos == len(s.data) {
@@ -361,9 +407,28 @@ func (s *scanner) tags(fields *[]FieldError) ([]string, error) {
 				return nil, s.syntax("expected ',' or ']' after a tag")
 			}
 		}
-		v, err := s.stringField(fmt.Sprintf("tags[%d]", i), fields)
+		if s.pos == len(s.data) {
+			return nil, &SyntaxError{EOF: true}
+		}
+		var (
+			v   string
+			err error
+			msg string
+		)
+		switch s.data[s.pos] {
+		case '"':
+			v, msg, err = s.readString()
+		case 'n':
+			err = s.literal("null")
+		default:
+			msg = "must be a string, not " + s.kind()
+			err = s.skipValue(1)
+		}
 		if err != nil {
 			return nil, err
+		}
+		if msg != "" { // the name is made only for an error
+			*fields = append(*fields, FieldError{Field: fmt.Sprintf("tags[%d]", i), Message: msg})
 		}
 		tags = append(tags, v)
 	}
@@ -447,7 +512,16 @@ func (s *scanner) skipValue(depth int) error {
 			return s.syntax("nested too deeply")
 		}
 		if c == '{' {
-			return s.object(func(string, bool, *int) error { return s.skipValue(depth + 1) })
+			s.pos++
+			for first := true; ; first = false {
+				_, _, done, err := s.nextField(first)
+				if err != nil || done {
+					return err
+				}
+				if err := s.skipValue(depth + 1); err != nil {
+					return err
+				}
+			}
 		}
 		s.pos++
 		for i := 0; ; i++ {
@@ -525,6 +599,13 @@ func (s *scanner) number() error {
 // a lone surrogate escape): the string is then returned with U+FFFD in place
 // of each bad part.
 func (s *scanner) readString() (v, bad string, err error) {
+	b, bad, err := s.readRaw()
+	return string(b), bad, err
+}
+
+// readRaw is readString returning bytes that, for a string without escapes
+// or non-ASCII, are a part of s.data: valid until s.data changes.
+func (s *scanner) readRaw() (v []byte, bad string, err error) {
 	s.pos++ // the opening quote
 	start := s.pos
 	d := s.data
@@ -532,7 +613,7 @@ func (s *scanner) readString() (v, bad string, err error) {
 		c := d[s.pos]
 		if c == '"' {
 			s.pos++
-			return string(d[start : s.pos-1]), "", nil
+			return d[start : s.pos-1], "", nil
 		}
 		if c == '\\' || c < 0x20 || c >= 0x80 {
 			break
@@ -543,18 +624,18 @@ func (s *scanner) readString() (v, bad string, err error) {
 	copy(buf, d[start:s.pos])
 	for {
 		if s.pos >= len(d) {
-			return "", "", &SyntaxError{EOF: true}
+			return nil, "", &SyntaxError{EOF: true}
 		}
 		c := d[s.pos]
 		switch {
 		case c == '"':
 			s.pos++
-			return string(buf), bad, nil
+			return buf, bad, nil
 		case c < 0x20:
-			return "", "", s.syntax("control character in a string (escape it)")
+			return nil, "", s.syntax("control character in a string (escape it)")
 		case c == '\\':
 			if s.pos+1 >= len(d) {
-				return "", "", &SyntaxError{EOF: true}
+				return nil, "", &SyntaxError{EOF: true}
 			}
 			e := d[s.pos+1]
 			s.pos += 2
@@ -574,7 +655,7 @@ func (s *scanner) readString() (v, bad string, err error) {
 			case 'u':
 				r, err := s.hex4()
 				if err != nil {
-					return "", "", err
+					return nil, "", err
 				}
 				if utf16.IsSurrogate(r) {
 					r2 := rune(-1)
@@ -582,7 +663,7 @@ func (s *scanner) readString() (v, bad string, err error) {
 						save := s.pos
 						s.pos += 2
 						if r2, err = s.hex4(); err != nil {
-							return "", "", err
+							return nil, "", err
 						}
 						if r2 < 0xdc00 || r2 > 0xdfff {
 							s.pos, r2 = save, -1 // not a pair: read the next escape on its own
@@ -600,7 +681,7 @@ func (s *scanner) readString() (v, bad string, err error) {
 				buf = utf8.AppendRune(buf, r)
 			default:
 				s.pos--
-				return "", "", s.syntax("invalid escape in a string")
+				return nil, "", s.syntax("invalid escape in a string")
 			}
 		case c < utf8.RuneSelf:
 			buf = append(buf, c)
@@ -651,49 +732,47 @@ func decodeRecord(data []byte) (Post, error) {
 		in     Input
 		fields []FieldError
 	)
-	err := s.object(func(name string, nameOK bool, seen *int) error {
-		bit := 0
-		if nameOK {
-			bit = inputField(name)
-		}
-		if bit != 0 || !nameOK {
-			return s.inputValue(&in, &fields, name, bit, seen)
-		}
-		var dst *string
-		switch name {
-		case "id":
-			bit, dst = fID, &p.ID
-		case "fp":
-			bit, dst = fFingerprint, &p.Fingerprint
-		case "createdAt":
-			bit = fCreatedAt
-		case "ingestedAt":
-			bit = fIngestedAt
-		default:
-			return s.inputValue(&in, &fields, name, 0, seen)
-		}
-		if *seen&bit != 0 {
-			return s.inputValue(&in, &fields, name, bit, seen)
-		}
-		*seen |= bit
-		v, err := s.stringField(name, &fields)
-		if err != nil || dst != nil {
-			if dst != nil {
-				*dst = v
-			}
-			return err
-		}
-		t, perr := time.Parse(time.RFC3339, v)
-		if perr != nil && v != "" {
-			fields = append(fields, FieldError{Field: name, Message: "must be an RFC 3339 time"})
-		}
-		if bit == fCreatedAt {
-			p.CreatedAt = t
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.beginObject(); err != nil {
 		return Post{}, err
+	}
+	seen := 0
+	for first := true; ; first = false {
+		name, bad, done, err := s.nextField(first)
+		if err != nil {
+			return Post{}, err
+		}
+		if done {
+			break
+		}
+		bit := 0
+		if !bad {
+			bit = fieldBit(name, true)
+		}
+		if !s.known(name, bad, bit, &seen, &fields) {
+			err = s.skipValue(1)
+		} else if bit <= fTags {
+			err = s.inputValue(&in, &fields, bit)
+		} else {
+			var v string
+			v, err = s.stringField(fieldNames[bit], &fields)
+			switch bit {
+			case fID:
+				p.ID = v
+			case fFingerprint:
+				p.Fingerprint = v
+			case fCreatedAt, fIngestedAt:
+				t, perr := time.Parse(time.RFC3339, v)
+				if perr != nil && v != "" {
+					fields = append(fields, FieldError{Field: fieldNames[bit], Message: "must be an RFC 3339 time"})
+				}
+				if bit == fCreatedAt {
+					p.CreatedAt = t
+				}
+			}
+		}
+		if err != nil {
+			return Post{}, err
+		}
 	}
 	s.skipWS()
 	if s.pos != len(data) {
