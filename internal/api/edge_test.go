@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	apispec "github.com/postpipe/postpipe/api"
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/apikey"
 	"github.com/postpipe/postpipe/internal/post"
@@ -317,5 +320,58 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+}
+
+// TestSpecLimitsMatchCode reads the limits api/openapi.yaml states and
+// compares them with the constants the code enforces.
+func TestSpecLimitsMatchCode(t *testing.T) {
+	type str struct {
+		MaxLength int `yaml:"maxLength"`
+	}
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				PostInput struct {
+					MaxEncoded int `yaml:"x-postpipe-max-encoded-bytes"`
+					Properties struct {
+						Author, Title, Subtitle, Content str
+						Tags                             struct {
+							MaxItems int `yaml:"maxItems"`
+							Items    str `yaml:"items"`
+						}
+					}
+				} `yaml:"PostInput"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(apispec.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	in := doc.Components.Schemas.PostInput
+	for _, c := range []struct {
+		name       string
+		spec, code int
+	}{
+		{"x-postpipe-max-encoded-bytes", in.MaxEncoded, post.MaxEncodedBytes},
+		{"author maxLength", in.Properties.Author.MaxLength, post.MaxAuthorLen},
+		{"title maxLength", in.Properties.Title.MaxLength, post.MaxTitleLen},
+		{"subtitle maxLength", in.Properties.Subtitle.MaxLength, post.MaxSubtitleLen},
+		{"content maxLength", in.Properties.Content.MaxLength, post.MaxContentLen},
+		{"tags maxItems", in.Properties.Tags.MaxItems, post.MaxTags},
+		{"tag maxLength", in.Properties.Tags.Items.MaxLength, post.MaxTagLen},
+	} {
+		if c.spec != c.code {
+			t.Errorf("openapi.yaml says %s %d, the code %d", c.name, c.spec, c.code)
+		}
+	}
+	spec := string(apispec.OpenAPI)
+	for _, want := range []string{
+		fmt.Sprintf("%d,%03d,%03d bytes", post.MaxEncodedBytes/1_000_000, post.MaxEncodedBytes/1000%1000, post.MaxEncodedBytes%1000),
+		fmt.Sprintf("within %d s", int(api.DefaultBodyReadTimeout.Seconds())),
+	} {
+		if !strings.Contains(spec, want) {
+			t.Errorf("openapi.yaml does not say %q", want)
+		}
 	}
 }
