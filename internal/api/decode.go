@@ -64,13 +64,24 @@ func readAhead(w http.ResponseWriter, r *http.Request, max int64, timeout time.D
 	}
 	// Not every ResponseWriter reaches a connection (httptest's does not):
 	// the server's ReadTimeout then still bounds the read.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	data, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return badRequest(http.StatusRequestTimeout, fmt.Sprintf("the body did not arrive within %s", timeout))
 		}
 		return badRequest(http.StatusBadRequest, "could not read the body: "+err.Error())
+	}
+	// Lift the deadline once the body is in: net/http may read on in the
+	// background while the handler runs, and a read failing on the
+	// deadline then could cancel the request's context mid-publish.
+	// Nothing more is read from this request; the server sets new
+	// deadlines for the connection's next one. (After a failed read the
+	// deadline stays, as it does for a body over the limit: net/http
+	// would otherwise wait for the rest of the body before answering.)
+	if int64(len(data)) <= max {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	r.Body = &readAheadBody{Reader: bytes.NewReader(data), data: data, orig: r.Body}
 	return nil
