@@ -43,7 +43,14 @@ type Limits struct {
 	// more is answered 503 at once: queueing it would only hold its memory
 	// and its client longer while a dependency is slow or down.
 	MaxInFlight int
+	// BodyReadTimeout bounds the time a client may take to send a body
+	// (408 beyond it); 0 means DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 }
+
+// DefaultBodyReadTimeout is well under the server's ReadTimeout, and
+// ample for the largest batch body on a slow link.
+const DefaultBodyReadTimeout = 10 * time.Second
 
 // API serves the routes. Build it with New.
 type API struct {
@@ -55,11 +62,13 @@ type API struct {
 	now    func() time.Time
 	mux    *routeMux
 	slots  chan struct{} // one per request in flight; nil: no bound
+	keys   *keyCache
 }
 
 // New wires the routes.
 func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Logger) *API {
-	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: newRouteMux()}
+	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: newRouteMux(),
+		keys: newKeyCache(keyCacheSize)}
 	a.mux.HandleFunc("POST /v1/posts", a.createPost)
 	a.mux.HandleFunc("POST /v1/posts:batch", a.createBatch)
 	a.mux.HandleFunc("POST /v1/posts:direct", a.createDirect)
@@ -87,7 +96,21 @@ func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) 
 // ServeHTTP serves a request, or answers 503 when MaxInFlight requests are
 // already being served. Probes are never refused: an overloaded API is
 // alive, and /readyz says why it is not ready.
+//
+// The slot is taken only once the body is in: it bounds the work waiting on
+// Kafka or the store, and a client trickling its body in a byte at a time
+// must not hold one. The body read has its own bound, BodyReadTimeout.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if max := a.bodyLimit(r); max > 0 {
+		timeout := a.limits.BodyReadTimeout
+		if timeout <= 0 {
+			timeout = DefaultBodyReadTimeout
+		}
+		if err := readAhead(w, r, max, timeout); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	if a.slots != nil && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 		select {
 		case a.slots <- struct{}{}:
@@ -98,6 +121,25 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// bodyLimit is the body limit of the POST route r is for, 0 for a request
+// whose body no route reads.
+func (a *API) bodyLimit(r *http.Request) int64 {
+	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
+		return 0
+	}
+	switch r.URL.Path {
+	case "/v1/posts:batch":
+		return a.limits.MaxBatchBodyBytes
+	case "/v1/posts", "/v1/posts:direct", "/api/create-post-with-kafka", "/api/create-post-without-kafka":
+		return a.limits.MaxBodyBytes
+	case "/v1/bench/noop":
+		if a.limits.BenchEndpoints {
+			return a.limits.MaxBodyBytes
+		}
+	}
+	return 0
 }
 
 // NewServer returns an HTTP server with every timeout set, so a slow or

@@ -2,8 +2,10 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -42,7 +44,8 @@ func writeAccepted(w http.ResponseWriter, p post.Post) {
 }
 
 // readPost decodes and validates the body and gives the post its id: the one
-// derived from the Idempotency-Key when there is one, a fresh one otherwise.
+// derived from the request's identity and Idempotency-Key when there is a
+// key, a fresh one otherwise.
 func (a *API) readPost(w http.ResponseWriter, r *http.Request) (post.Post, error) {
 	key, err := idempotencyKey(r)
 	if err != nil {
@@ -60,11 +63,39 @@ func (a *API) readPost(w http.ResponseWriter, r *http.Request) (post.Post, error
 		return post.Post{}, err
 	}
 	now := a.now()
-	id := post.NewID(now)
-	if key != "" {
-		id = post.KeyedID(key)
+	if key == "" {
+		p := post.New(post.NewID(now), in, now)
+		return p, checkEncodedSize(p)
 	}
-	return post.New(id, in, now), nil
+	return a.keyedPost(post.ScopedKeyedID(KeyName(r.Context()), key), in, now)
+}
+
+// keyedPost makes the post for a keyed request and claims its id for the
+// input's fingerprint: a different input already sent under the id is a
+// conflict.
+func (a *API) keyedPost(id string, in post.Input, now time.Time) (post.Post, error) {
+	p := post.New(id, in, now)
+	p.Fingerprint = in.Fingerprint()
+	if err := checkEncodedSize(p); err != nil {
+		return post.Post{}, err
+	}
+	if !a.keys.claim(id, p.Fingerprint, now) {
+		return post.Post{}, &keyConflictError{id: id}
+	}
+	return p, nil
+}
+
+// checkEncodedSize refuses a post whose record would be larger than a Kafka
+// record may be. The character limits alone do not ensure it: 262,144
+// characters of content may take four bytes each, and '"', '\\' and
+// U+2028 take more once encoded.
+func checkEncodedSize(p post.Post) error {
+	if n := post.EncodedLen(p); n > post.MaxEncodedBytes {
+		return &requestError{status: http.StatusRequestEntityTooLarge,
+			detail: fmt.Sprintf("the post takes %d bytes encoded (JSON with its id and times); the limit is %d bytes: shorten the content", n, post.MaxEncodedBytes),
+			fields: []post.FieldError{{Field: "content", Message: fmt.Sprintf("the encoded post must be at most %d bytes", post.MaxEncodedBytes)}}}
+	}
+	return nil
 }
 
 // batchItem is one post's outcome in a batch answer.
@@ -100,6 +131,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := a.now()
+	identity := KeyName(r.Context())
 	results := make([]batchItem, len(items))
 	posts := make([]post.Post, 0, len(items))
 	slots := make([]int, 0, len(items)) // posts[j] answers results[slots[j]]
@@ -112,13 +144,20 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 			results[i] = itemFailure(err)
 			continue
 		}
-		id := post.NewID(now)
-		if key != "" {
+		var p post.Post
+		if key == "" {
+			p = post.New(post.NewID(now), in, now)
+			err = checkEncodedSize(p)
+		} else {
 			// A NUL cannot occur in a key (printable ASCII only), so
 			// these ids never meet the ids of single posts.
-			id = post.KeyedID(key + "\x00" + strconv.Itoa(i))
+			p, err = a.keyedPost(post.ScopedKeyedID(identity, key+"\x00"+strconv.Itoa(i)), in, now)
 		}
-		posts = append(posts, post.New(id, in, now))
+		if err != nil {
+			results[i] = itemFailure(err)
+			continue
+		}
+		posts = append(posts, p)
 		slots = append(slots, i)
 	}
 	if len(posts) > 0 {
@@ -139,8 +178,11 @@ func itemFailure(err error) batchItem {
 	var (
 		reqErr *requestError
 		valErr *post.ValidationError
+		keyErr *keyConflictError
 	)
 	switch {
+	case errors.As(err, &keyErr):
+		return batchItem{ID: keyErr.id, Status: http.StatusConflict, Detail: keyErr.Error()}
 	case errors.As(err, &valErr):
 		return batchItem{Status: http.StatusUnprocessableEntity, Detail: valErr.Error(), Errors: valErr.Fields}
 	case errors.As(err, &reqErr):
@@ -152,7 +194,8 @@ func itemFailure(err error) batchItem {
 
 // createDirect writes the post straight to the store: the baseline path
 // without Kafka, answering 201 with the stored document. A repeated
-// Idempotency-Key returns the document stored the first time.
+// Idempotency-Key with the same body returns the document stored the first
+// time; with another body it is a conflict.
 func (a *API) createDirect(w http.ResponseWriter, r *http.Request) {
 	stored, err := a.insert(w, r)
 	if err != nil {
@@ -175,6 +218,14 @@ func (a *API) insert(w http.ResponseWriter, r *http.Request) (post.Post, error) 
 	}
 	if err != nil {
 		return post.Post{}, &unavailableError{dependency: "mongodb", err: err}
+	}
+	// A post stored before fingerprints were kept has none: it is
+	// replayed, as it always was.
+	if replayed && stored.Fingerprint != "" && stored.Fingerprint != p.Fingerprint {
+		// The store knows better than this instance's window: remember
+		// what is stored, so a retry of the stored post is replayed.
+		a.keys.set(p.ID, stored.Fingerprint, a.now())
+		return post.Post{}, &keyConflictError{id: p.ID}
 	}
 	if replayed { // only once the stored document is really what we answer
 		w.Header().Set("Idempotent-Replayed", "true")

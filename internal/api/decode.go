@@ -2,13 +2,14 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -27,6 +28,12 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	if r.ContentLength > max {
 		return nil, tooLarge
 	}
+	if ra, ok := r.Body.(*readAheadBody); ok {
+		if int64(len(ra.data)) > max {
+			return nil, tooLarge
+		}
+		return ra.data, nil
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -38,123 +45,106 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	return body, nil
 }
 
-// decodeInput decodes one post strictly: unknown fields and wrong types are
-// validation failures (422), anything that is not JSON is a 400.
-func decodeInput(data []byte) (post.Input, error) {
-	var in post.Input
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return post.Input{}, classifyJSONError(err)
+// readAheadBody is a body read in full before the request took its slot.
+type readAheadBody struct {
+	*bytes.Reader
+	data []byte
+	orig io.Closer
+}
+
+func (b *readAheadBody) Close() error { return b.orig.Close() }
+
+// readAhead reads r's body (up to max+1 bytes, so readBody still sees one
+// that is too large) within timeout (408 beyond it) and puts it back as a
+// *readAheadBody. A Content-Length over max is left to readBody, which
+// refuses it without reading.
+func readAhead(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) error {
+	if r.ContentLength > max {
+		return nil
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return post.Input{}, badRequest(http.StatusBadRequest, "malformed JSON: unexpected data after the post object")
+	// Not every ResponseWriter reaches a connection (httptest's does not):
+	// the server's ReadTimeout then still bounds the read.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(timeout))
+	data, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return badRequest(http.StatusRequestTimeout, fmt.Sprintf("the body did not arrive within %s", timeout))
+		}
+		return badRequest(http.StatusBadRequest, "could not read the body: "+err.Error())
+	}
+	// Lift the deadline once the body is in: net/http may read on in the
+	// background while the handler runs, and a read failing on the
+	// deadline then could cancel the request's context mid-publish.
+	// Nothing more is read from this request; the server sets new
+	// deadlines for the connection's next one. (After a failed read the
+	// deadline stays, as it does for a body over the limit: net/http
+	// would otherwise wait for the rest of the body before answering.)
+	if int64(len(data)) <= max {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	r.Body = &readAheadBody{Reader: bytes.NewReader(data), data: data, orig: r.Body}
+	return nil
+}
+
+// decodeInput decodes one post strictly (post.DecodeInput): field problems
+// are validation failures (422), anything that is not one JSON object is a
+// 400.
+func decodeInput(data []byte) (post.Input, error) {
+	if len(bytes.TrimLeft(data, " \t\r\n")) == 0 {
+		return post.Input{}, badRequest(http.StatusBadRequest, "malformed JSON: the body is empty")
+	}
+	in, err := post.DecodeInput(data)
+	if err != nil {
+		return post.Input{}, classifyDecodeError(err, "the body")
 	}
 	return in, nil
 }
 
-// decodeBatch decodes a JSON array of posts in one pass over the body:
-// the batch path is where decoding is most of the CPU, so the array is not
-// first validated and split into raw elements. A body that is not a JSON
-// array is an error; items[i] is valid only where itemErrs[i] is nil (a
-// wrong type or unknown field fails that item alone). More than max posts
-// is an error naming how many there were.
+// decodeBatch decodes a JSON array of posts in one pass over the body
+// (post.DecodeBatch). A body that is not a JSON array is an error; items[i]
+// is valid only where itemErrs[i] is nil (a wrong type, unknown field or bad
+// string fails that item alone). More than max posts is an error naming how
+// many there were.
 func decodeBatch(data []byte, max int) (items []post.Input, itemErrs []error, err error) {
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '[' {
-		if json.Valid(data) {
-			return nil, nil, badRequest(http.StatusBadRequest, "the body must be a JSON array of posts")
+	if len(bytes.TrimLeft(data, " \t\r\n")) == 0 {
+		return nil, nil, badRequest(http.StatusBadRequest, "malformed JSON: the body is empty")
+	}
+	items, itemErrs, err = post.DecodeBatch(data, max)
+	if err != nil {
+		return nil, nil, classifyDecodeError(err, "the body")
+	}
+	for i, e := range itemErrs {
+		if e != nil {
+			itemErrs[i] = classifyDecodeError(e, "a post")
 		}
-		var v any
-		return nil, nil, classifyJSONError(json.Unmarshal(data, &v))
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if _, err := dec.Token(); err != nil { // the '['
-		return nil, nil, classifyJSONError(err)
-	}
-	n := 0
-	for dec.More() {
-		n++
-		if n > max {
-			// Count the rest for the answer without decoding them.
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, nil, classifyJSONError(err)
-			}
-			continue
-		}
-		var in post.Input
-		err := dec.Decode(&in)
-		var (
-			syntax *json.SyntaxError
-			typ    *json.UnmarshalTypeError
-		)
-		switch {
-		case err == nil:
-		case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			return nil, nil, classifyJSONError(err)
-		case errors.As(err, &typ), strings.HasPrefix(err.Error(), "json: unknown field "):
-			// The decoder has read the whole element: the rest still decode.
-			in, err = post.Input{}, classifyJSONError(err)
-		default:
-			return nil, nil, classifyJSONError(err)
-		}
-		items = append(items, in)
-		itemErrs = append(itemErrs, err)
-	}
-	if n > max {
-		return nil, nil, badRequest(http.StatusUnprocessableEntity, fmt.Sprintf("the batch has %d posts; the limit is %d", n, max))
-	}
-	if _, err := dec.Token(); err != nil { // the ']'
-		return nil, nil, classifyJSONError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, badRequest(http.StatusBadRequest, "malformed JSON: unexpected data after the array")
 	}
 	return items, itemErrs, nil
 }
 
-func classifyJSONError(err error) error {
+// classifyDecodeError turns a decoding error into the client error it
+// answers; what names the value that should have been an object.
+func classifyDecodeError(err error, what string) error {
 	var (
-		syntax  *json.SyntaxError
-		typeErr *json.UnmarshalTypeError
+		syntax  *post.SyntaxError
+		notObj  *post.NotObjectError
+		valErr  *post.ValidationError
+		tooMany *post.TooManyError
 	)
 	switch {
-	case errors.Is(err, io.EOF):
-		return badRequest(http.StatusBadRequest, "malformed JSON: the body is empty")
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.As(err, &syntax) && syntax.EOF:
 		return badRequest(http.StatusBadRequest, "malformed JSON: the body ends too early")
 	case errors.As(err, &syntax):
-		return badRequest(http.StatusBadRequest, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return badRequest(http.StatusBadRequest, fmt.Sprintf("the body must be a JSON object, not %s", typeErr.Value))
-		}
-		kind := jsonKind(typeErr.Type.String())
-		if strings.HasPrefix(field, "tags") { // an element of tags reports the element's type
-			kind = "an array of strings"
-		}
-		msg := fmt.Sprintf("must be %s, not %s", kind, typeErr.Value)
-		return &requestError{status: http.StatusUnprocessableEntity, detail: "invalid post: " + field + ": " + msg,
-			fields: []post.FieldError{{Field: field, Message: msg}}}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &requestError{status: http.StatusUnprocessableEntity, detail: "invalid post: unknown field " + name,
-			fields: []post.FieldError{{Field: name, Message: "is not a field of a post"}}}
+		return badRequest(http.StatusBadRequest, syntax.Error())
+	case errors.As(err, &notObj):
+		return badRequest(http.StatusBadRequest, fmt.Sprintf("%s must be a JSON object, not %s", what, notObj.Kind))
+	case errors.As(err, &valErr):
+		return &requestError{status: http.StatusUnprocessableEntity, detail: valErr.Error(), fields: valErr.Fields}
+	case errors.As(err, &tooMany):
+		return badRequest(http.StatusUnprocessableEntity, tooMany.Error())
+	case errors.Is(err, post.ErrNotArray):
+		return badRequest(http.StatusBadRequest, err.Error())
 	default:
 		return badRequest(http.StatusBadRequest, "malformed JSON: "+err.Error())
-	}
-}
-
-func jsonKind(goType string) string {
-	switch goType {
-	case "string":
-		return "a string"
-	case "[]string":
-		return "an array of strings"
-	default:
-		return "a JSON object"
 	}
 }

@@ -51,6 +51,10 @@ type unavailableError struct {
 func (e *unavailableError) Error() string { return e.dependency + " unavailable: " + e.err.Error() }
 func (e *unavailableError) Unwrap() error { return e.err }
 
+// problemKeyConflict is the problem type of a reused Idempotency-Key with a
+// different body.
+const problemKeyConflict = "https://github.com/postpipe/postpipe/blob/main/docs/api-input.md#idempotency-key-conflict"
+
 // errOverloaded refuses a request beyond Limits.MaxInFlight.
 var errOverloaded = errors.New("too many requests in flight")
 
@@ -66,6 +70,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		valErr  *post.ValidationError
 		unavErr *unavailableError
 		rateErr *rateLimitedError
+		keyErr  *keyConflictError
 	)
 	switch {
 	case errors.Is(err, errNoKey), errors.Is(err, errBadKey):
@@ -74,6 +79,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &rateErr):
 		p.Status, p.Detail = http.StatusTooManyRequests, "over the rate limit; retry after the time in Retry-After"
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(rateErr.retryAfter)))
+	case errors.As(err, &keyErr):
+		p.Status, p.Detail, p.ID = http.StatusConflict, keyErr.Error(), keyErr.id
+		p.Type, p.Title = problemKeyConflict, "Idempotency-Key conflict"
 	case errors.As(err, &reqErr):
 		p.Status, p.Detail, p.Errors = reqErr.status, reqErr.detail, reqErr.fields
 	case errors.As(err, &valErr):
@@ -96,7 +104,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail = http.StatusInternalServerError, "internal error"
 		a.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
 	}
-	p.Title = http.StatusText(p.Status)
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
 	writeProblem(w, p)
 }
 

@@ -33,6 +33,7 @@ func ProducerOpts(timeout, linger time.Duration) []kgo.Opt {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(timeout),
 		kgo.ProducerLinger(linger),
+		kgo.ProducerBatchMaxBytes(MaxRecordBytes),
 	}
 }
 

@@ -96,3 +96,27 @@ func ValidID(s string) bool {
 	}
 	return true
 }
+
+// ScopedKeyedID returns the id of the post an identity (the name of the API
+// key a request presented; "" when keys are off or none was presented) creates
+// with an Idempotency-Key, so two clients that pick the same key never share a
+// post. The anonymous identity keeps KeyedID, so ids of posts sent without API
+// keys stay what they were before keys were scoped; named identities hash the
+// name's length with it, so no choice of name and key collides with another.
+func ScopedKeyedID(identity, key string) string {
+	if identity == "" {
+		return KeyedID(key)
+	}
+	h := sha256.New()
+	h.Write([]byte("postpipe/idempotency-key/v2\x00"))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(identity)))
+	h.Write(n[:])
+	h.Write([]byte(identity))
+	h.Write([]byte(key))
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	return format(b)
+}

@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-// Limits on what a post may contain. They keep a single record well under
-// Kafka's default 1 MB message limit and reject obvious garbage early.
+// Limits on what a post may contain. The character limits reject obvious
+// garbage early; MaxEncodedBytes is what decides whether a post fits a Kafka
+// record: 262,144 characters of 4-byte UTF-8 alone are 1,048,576 bytes, so a
+// post within every character limit can still be too large to carry.
 const (
 	MaxAuthorLen   = 200
 	MaxTitleLen    = 300
@@ -15,6 +17,10 @@ const (
 	MaxContentLen  = 256 << 10
 	MaxTags        = 20
 	MaxTagLen      = 50
+	// MaxEncodedBytes bounds the record value (Marshal's output). The
+	// Kafka record around it adds the key, trace headers and framing;
+	// kafka.MaxRecordBytes (1,048,576) leaves 8,576 bytes for them.
+	MaxEncodedBytes = 1_040_000
 )
 
 // Input is what a client sends to create a post.
@@ -37,6 +43,12 @@ type Post struct {
 	Tags       []string  `json:"tags,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
 	IngestedAt time.Time `json:"ingestedAt,omitzero"`
+	// Fingerprint identifies the client's input (see Input.Fingerprint)
+	// of a post created with an Idempotency-Key; empty otherwise. It
+	// travels in the record and the stored document but is not part of
+	// the public JSON: it says nothing a client does not know already and
+	// would only freeze an internal hash into the API.
+	Fingerprint string `json:"-"`
 }
 
 // New turns validated input into a post with the given id, created now.

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
+	"unicode/utf8"
 )
 
 // The Kafka record value is the post as JSON. The sink trusts nothing on the
@@ -16,27 +16,93 @@ import (
 // ErrBadRecord marks a record the sink can never store; it goes to the DLQ.
 var ErrBadRecord = errors.New("bad record")
 
-// Marshal encodes p as a record value.
-func Marshal(p Post) ([]byte, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode post %s: %w", p.ID, err)
-	}
-	return b, nil
+// record is the record value: the post plus its input fingerprint, which
+// the public JSON of a post leaves out.
+type record struct {
+	Post
+	Fingerprint string `json:"fp,omitempty"`
 }
 
-// Unmarshal decodes and validates a record value. Every failure wraps
+// Marshal encodes p as a record value. HTML characters are not escaped: a
+// '<' stays one byte instead of six, so the record is never much larger than
+// the post (see EncodedLen).
+func Marshal(p Post) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(EncodedLen(p) + 1)
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(record{Post: p, Fingerprint: p.Fingerprint}); err != nil {
+		return nil, fmt.Errorf("encode post %s: %w", p.ID, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// EncodedLen returns len(Marshal(p)) without encoding: one pass over the
+// strings, no allocation, so the API can refuse a post that could not fit a
+// record before it goes anywhere.
+func EncodedLen(p Post) int {
+	n := len(`{"id":,"author":,"title":,"content":,"createdAt":}`)
+	n += quotedLen(p.ID) + quotedLen(p.Author) + quotedLen(p.Title) + quotedLen(p.Content)
+	if p.Subtitle != "" {
+		n += len(`,"subtitle":`) + quotedLen(p.Subtitle)
+	}
+	if len(p.Tags) > 0 {
+		n += len(`,"tags":[]`) + len(p.Tags) - 1
+		for _, t := range p.Tags {
+			n += quotedLen(t)
+		}
+	}
+	var tb [64]byte
+	n += len(p.CreatedAt.AppendFormat(tb[:0], time.RFC3339Nano)) + 2
+	if !p.IngestedAt.IsZero() {
+		n += len(`,"ingestedAt":`) + len(p.IngestedAt.AppendFormat(tb[:0], time.RFC3339Nano)) + 2
+	}
+	if p.Fingerprint != "" {
+		n += len(`,"fp":`) + quotedLen(p.Fingerprint)
+	}
+	return n
+}
+
+// quotedLen is the length of s as encoding/json writes it without HTML
+// escaping: quotes, two-byte escapes for '"', '\\' and \b \f \n \r \t,
+// \u00XX for other control characters, \ufffd for each invalid byte and
+// \u2028, \u2029 for those two separators.
+func quotedLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
+// Unmarshal decodes and validates a record value by the rules the API
+// applies to input (docs/api-input.md), so everything the API produces is
+// accepted and nothing it would refuse is stored. Every failure wraps
 // ErrBadRecord and says why.
 func Unmarshal(key, value []byte) (Post, error) {
-	var p Post
-	dec := json.NewDecoder(bytes.NewReader(value))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	p, err := decodeRecord(value)
+	if err != nil {
 		return Post{}, fmt.Errorf("%w: not a post in JSON: %v", ErrBadRecord, err)
-	}
-	// dec.More would miss a stray '}' or ']': only io.EOF means nothing follows.
-	if _, err := dec.Token(); err != io.EOF {
-		return Post{}, fmt.Errorf("%w: trailing data after the post", ErrBadRecord)
 	}
 	switch {
 	case !ValidID(p.ID):
@@ -45,10 +111,25 @@ func Unmarshal(key, value []byte) (Post, error) {
 		return Post{}, fmt.Errorf("%w: key %q does not match id %q", ErrBadRecord, key, p.ID)
 	case p.CreatedAt.IsZero():
 		return Post{}, fmt.Errorf("%w: createdAt missing", ErrBadRecord)
+	case p.Fingerprint != "" && !validFingerprint(p.Fingerprint):
+		return Post{}, fmt.Errorf("%w: fp %q is not a fingerprint", ErrBadRecord, p.Fingerprint)
 	}
 	if err := p.Input().Validate(); err != nil {
 		return Post{}, fmt.Errorf("%w: %v", ErrBadRecord, err)
 	}
+	p.CreatedAt = p.CreatedAt.UTC()
 	p.IngestedAt = time.Time{} // the sink sets it when the post lands
 	return p, nil
+}
+
+func validFingerprint(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -21,6 +21,10 @@ type ValidationError struct {
 func (e *ValidationError) Error() string {
 	parts := make([]string, len(e.Fields))
 	for i, f := range e.Fields {
+		if f.Message == MsgUnknownField {
+			parts[i] = fmt.Sprintf("unknown field %q (field names are case-sensitive)", f.Field)
+			continue
+		}
 		parts[i] = f.Field + ": " + f.Message
 	}
 	return "invalid post: " + strings.Join(parts, "; ")
@@ -33,13 +37,34 @@ func (in Input) Validate() error {
 	add := func(field, format string, args ...any) {
 		fs = append(fs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
+	// text checks a string field in one pass: required, valid UTF-8, no
+	// C0 control character but tab, line feed and carriage return (they
+	// are invisible, break logs and terminals, and U+0000 ends strings in
+	// C), at most max characters.
 	text := func(field, v string, required bool, max int) {
-		switch {
-		case required && strings.TrimSpace(v) == "":
+		if required && strings.TrimSpace(v) == "" {
 			add(field, "is required")
-		case !utf8.ValidString(v):
-			add(field, "must be valid UTF-8")
-		case utf8.RuneCountInString(v) > max:
+			return
+		}
+		n := 0
+		for i := 0; i < len(v); n++ {
+			c := v[i]
+			if c < utf8.RuneSelf {
+				if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+					add(field, "must not contain control characters (U+%04X at character %d)", c, n)
+					return
+				}
+				i++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(v[i:])
+			if r == utf8.RuneError && size == 1 {
+				add(field, "must be valid UTF-8")
+				return
+			}
+			i += size
+		}
+		if n > max {
 			add(field, "must be at most %d characters", max)
 		}
 	}

@@ -30,9 +30,16 @@ const (
 // committed unless everything in the batch is stored or dead-lettered.
 func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	posts := make([]post.Post, 0, len(recs))
-	seen := make(map[string]bool, len(recs))
-	var dead []*kgo.Record
-	repeated := 0
+	from := make([]*kgo.Record, 0, len(recs)) // posts[j] came from from[j]
+	firstFP := make(map[string]string, len(recs))
+	var (
+		dead []*kgo.Record
+		// variants repeat an id of posts with another input; the
+		// stored post decides which of them conflict.
+		variants    []post.Post
+		variantRecs []*kgo.Record
+	)
+	repeated, conflicts := 0, 0
 	for _, r := range recs {
 		p, err := post.Unmarshal(r.Key, r.Value)
 		if err != nil {
@@ -42,16 +49,45 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		// A retried request (same Idempotency-Key) can put one id on the
 		// topic twice, often in the same batch: write it once. FerretDB
 		// also fails a bulk insert that repeats an _id in itself.
-		if seen[p.ID] {
+		if fp, ok := firstFP[p.ID]; ok {
+			if fingerprintsDiffer(fp, p.Fingerprint) {
+				variants = append(variants, p)
+				variantRecs = append(variantRecs, r)
+				continue
+			}
 			repeated++
 			continue
 		}
-		seen[p.ID] = true
+		firstFP[p.ID] = p.Fingerprint
 		posts = append(posts, p)
+		from = append(from, r)
 	}
 
 	wctx, span := s.startWriteSpan(ctx, recs)
 	inserted, dups, err := s.write(wctx, posts)
+	if err == nil && (dups > 0 || len(variants) > 0) {
+		// Some ids were stored already: a redelivery, a retry, or a
+		// reused key whose first post reached the store first (from
+		// another API instance, or past one instance's window). What is
+		// stored stands; a keyed post with other input is dead-lettered.
+		var stored map[string]string
+		stored, err = s.storedFingerprints(wctx, append(posts, variants...))
+		for j, p := range posts {
+			if fp, ok := stored[p.ID]; ok && fingerprintsDiffer(fp, p.Fingerprint) {
+				dead = append(dead, deadLetter(s.cfg.DLQTopic, from[j], keyConflict(p.ID)))
+				dups--
+				conflicts++
+			}
+		}
+		for k, p := range variants {
+			if fp, ok := stored[p.ID]; ok && !fingerprintsDiffer(fp, p.Fingerprint) {
+				repeated++
+				continue
+			}
+			dead = append(dead, deadLetter(s.cfg.DLQTopic, variantRecs[k], keyConflict(p.ID)))
+			conflicts++
+		}
+	}
 	dups += repeated
 	endWriteSpan(span, inserted, dups, err)
 	if err != nil {
@@ -74,6 +110,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		}
 	}
 
+	s.stats.keyConflicts.Add(int64(conflicts))
 	s.stats.batches.Add(1)
 	s.stats.inserted.Add(int64(inserted))
 	s.stats.duplicates.Add(int64(dups))
@@ -92,6 +129,47 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		s.log.Warn("commit failed; the batch may be delivered again", "records", len(recs), "err", err)
 	}
 	return nil
+}
+
+// ErrKeyConflict is the reason a keyed post goes to the DLQ when another
+// post with different input is stored under its id: the same
+// Idempotency-Key was used for two posts, and the API could not tell (the
+// two reached different instances, or came further apart than an
+// instance's window).
+var ErrKeyConflict = errors.New("idempotency key conflict")
+
+func keyConflict(id string) error {
+	return fmt.Errorf("%w: a different post is already stored under id %s (its Idempotency-Key was used with another body); this post was not stored", ErrKeyConflict, id)
+}
+
+// fingerprintsDiffer tells two inputs apart; a post without a fingerprint
+// (sent without a key, or stored before fingerprints were kept) matches any.
+func fingerprintsDiffer(a, b string) bool { return a != "" && b != "" && a != b }
+
+// storedFingerprints reads the stored fingerprints of the keyed posts in
+// one query, retried like a write.
+func (s *Sink) storedFingerprints(ctx context.Context, posts []post.Post) (map[string]string, error) {
+	var ids []string
+	for _, p := range posts {
+		if p.Fingerprint != "" {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var stored map[string]string
+	if err := retry(ctx, func() error {
+		var err error
+		stored, err = s.w.Fingerprints(ctx, ids)
+		if err != nil {
+			s.log.Warn("reading stored fingerprints failed; retrying", "posts", len(ids), "err", err)
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("read stored fingerprints: %w", err)
+	}
+	return stored, nil
 }
 
 // minPerWriter keeps the parts of a split batch large enough that a bulk

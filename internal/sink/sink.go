@@ -20,9 +20,15 @@ import (
 )
 
 // Writer stores a batch of posts idempotently: writing a post that is
-// already stored must succeed and count it as a duplicate.
+// already stored must succeed and count it as a duplicate, leaving the
+// stored post as it was.
 type Writer interface {
 	WriteBatch(ctx context.Context, posts []post.Post) (inserted, duplicates int, err error)
+	// Fingerprints returns the stored post.Post.Fingerprint of each of ids
+	// that is stored ("" for a post stored without one); an id that is
+	// not stored is absent. The sink calls it only after a write reported
+	// duplicates, to tell a redelivery from a reused Idempotency-Key.
+	Fingerprints(ctx context.Context, ids []string) (map[string]string, error)
 }
 
 // Config says what the sink reads and how it batches.
@@ -67,6 +73,9 @@ type Stats struct {
 	Inserted     int64
 	Duplicates   int64
 	DeadLettered int64
+	// KeyConflicts counts the dead-lettered posts whose id was stored (or
+	// earlier in the batch) with a different input: reused keys.
+	KeyConflicts int64
 }
 
 // Sink is one consumer-group member. Run it once.
@@ -78,7 +87,7 @@ type Sink struct {
 	obs Observer
 	// running is true while Run consumes.
 	running atomic.Bool
-	stats   struct{ batches, inserted, duplicates, deadLettered atomic.Int64 }
+	stats   struct{ batches, inserted, duplicates, deadLettered, keyConflicts atomic.Int64 }
 
 	lagMu sync.Mutex
 	lag   map[int32]*partitionLag
@@ -130,6 +139,7 @@ func (s *Sink) Stats() Stats {
 		Inserted:     s.stats.inserted.Load(),
 		Duplicates:   s.stats.duplicates.Load(),
 		DeadLettered: s.stats.deadLettered.Load(),
+		KeyConflicts: s.stats.keyConflicts.Load(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,11 +63,25 @@ func (w *fakeWriter) WriteBatch(_ context.Context, posts []post.Post) (inserted,
 			duplicates++
 		}
 		w.counts[p.ID]++
-		w.posts[p.ID] = p
+		if _, ok := w.posts[p.ID]; !ok { // a store keeps the first
+			w.posts[p.ID] = p
+		}
 	}
 	w.inserted += inserted
 	w.dups += duplicates
 	return inserted, duplicates, nil
+}
+
+func (w *fakeWriter) Fingerprints(_ context.Context, ids []string) (map[string]string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fps := map[string]string{}
+	for _, id := range ids {
+		if p, ok := w.posts[id]; ok {
+			fps[id] = p.Fingerprint
+		}
+	}
+	return fps, nil
 }
 
 func (w *fakeWriter) setFailing(v bool) {
@@ -755,6 +770,89 @@ func TestRepeatedIDInOneBatchIsWrittenOnce(t *testing.T) {
 	}
 	if st := s.Stats(); st.Inserted != 1 || st.Duplicates != 2 {
 		t.Errorf("Stats() = %+v, want 1 inserted and 2 duplicates", st)
+	}
+	checkAllCommitted(t, adm, group)
+}
+
+// keyedPost is the post the API makes for Idempotency-Key key and title.
+func keyedPost(key, title string) post.Post {
+	in := post.Input{Author: "a", Title: title, Content: "c"}
+	p := post.New(post.KeyedID(key), in, time.Now())
+	p.Fingerprint = in.Fingerprint()
+	return p
+}
+
+// TestReusedKeyWithOtherInputGoesToDLQ is the case the API cannot see: a
+// key reused with another body on another instance (or past its window).
+// What is stored first stands; the other post is dead-lettered with the
+// reason, never dropped as a duplicate.
+func TestReusedKeyWithOtherInputGoesToDLQ(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	const group = "sink-key-conflict"
+
+	stored := keyedPost("k1", "stored first")
+	w := newFakeWriter()
+	w.posts[stored.ID], w.counts[stored.ID] = stored, 1
+
+	other := keyedPost("k1", "another post, same key")
+	first, second := keyedPost("k2", "first in the batch"), keyedPost("k2", "second, same key")
+	produce(t, cl,
+		postRecord(t, other),                                 // conflicts with the store
+		postRecord(t, stored),                                // a retry of the stored post: a duplicate
+		postRecord(t, first),                                 // new
+		postRecord(t, second),                                // conflicts with first, in the same batch
+		postRecord(t, newPost(t, 1)),                         // unkeyed
+		postRecord(t, keyedPost("k2", "first in the batch")), // a retry of first
+	)
+	s, stop := startSink(t, brokers, sinkConfig(group, 50), w)
+
+	dlq := newClient(t, brokers, kgo.ConsumeTopics(dlqTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var dead []*kgo.Record
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for len(dead) < 2 {
+		fs := dlq.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("got %d dead letters, want 2: %v", len(dead), err)
+		}
+		dead = append(dead, fs.Records()...)
+	}
+	waitFor(t, 30*time.Second, "all six records counted", func() bool {
+		st := s.Stats()
+		return st.Inserted+st.Duplicates+st.DeadLettered == 6
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var titles []string
+	for _, d := range dead {
+		p, err := post.Unmarshal(d.Key, d.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		titles = append(titles, p.Title)
+		var reason string
+		for _, h := range d.Headers {
+			if h.Key == sink.HeaderError {
+				reason = string(h.Value)
+			}
+		}
+		if !strings.Contains(reason, "idempotency key conflict") || !strings.Contains(reason, p.ID) {
+			t.Errorf("dead letter %q has reason %q", p.Title, reason)
+		}
+	}
+	slices.Sort(titles)
+	if want := []string{"another post, same key", "second, same key"}; !slices.Equal(titles, want) {
+		t.Errorf("dead-lettered %q, want %q", titles, want)
+	}
+	got := w.posts
+	if got[stored.ID].Title != "stored first" || got[first.ID].Title != "first in the batch" {
+		t.Errorf("stored %q and %q, want the first posts to stand", got[stored.ID].Title, got[first.ID].Title)
+	}
+	if st := s.Stats(); st.KeyConflicts != 2 || st.DeadLettered != 2 || st.Inserted != 2 || st.Duplicates != 2 {
+		t.Errorf("Stats() = %+v, want 2 inserted, 2 duplicates, 2 dead-lettered key conflicts", st)
 	}
 	checkAllCommitted(t, adm, group)
 }

@@ -17,18 +17,21 @@ type document struct {
 	Tags       []string  `bson:"tags,omitempty"`
 	CreatedAt  time.Time `bson:"createdAt"`
 	IngestedAt time.Time `bson:"ingestedAt"`
+	// Fingerprint is the input fingerprint of a post sent with an
+	// Idempotency-Key: what a later post under the same id is compared with.
+	Fingerprint string `bson:"fp,omitempty"`
 }
 
 func toDocument(p post.Post, ingestedAt time.Time) document {
 	return document{
 		ID: p.ID, Author: p.Author, Title: p.Title, Subtitle: p.Subtitle, Content: p.Content, Tags: p.Tags,
-		CreatedAt: p.CreatedAt, IngestedAt: ingestedAt,
+		CreatedAt: p.CreatedAt, IngestedAt: ingestedAt, Fingerprint: p.Fingerprint,
 	}
 }
 
 func (d document) post() post.Post {
 	return post.Post{
 		ID: d.ID, Author: d.Author, Title: d.Title, Subtitle: d.Subtitle, Content: d.Content, Tags: d.Tags,
-		CreatedAt: d.CreatedAt.UTC(), IngestedAt: d.IngestedAt.UTC(),
+		CreatedAt: d.CreatedAt.UTC(), IngestedAt: d.IngestedAt.UTC(), Fingerprint: d.Fingerprint,
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -449,5 +450,43 @@ func TestOpenFailsOnClosedPort(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Open did not return although its context ended")
+	}
+}
+
+// TestFingerprints checks that a keyed post's input fingerprint is stored
+// (not overwritten by a duplicate with another) and read back in one query,
+// while the post as the API returns it keeps it out of its JSON.
+func TestFingerprints(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	in := post.Input{Author: "ann", Title: "t", Content: "c"}
+	keyed := post.New(post.KeyedID("k"), in, time.Now())
+	keyed.Fingerprint = in.Fingerprint()
+	plain := makePosts(1, "bob", time.Now())[0]
+	if _, _, err := s.WriteBatch(ctx, []post.Post{keyed, plain}); err != nil {
+		t.Fatal(err)
+	}
+	other := keyed
+	other.Title, other.Fingerprint = "other", post.Input{Author: "ann", Title: "other", Content: "c"}.Fingerprint()
+	if _, dup, err := s.WriteBatch(ctx, []post.Post{other}); err != nil || dup != 1 {
+		t.Fatalf("WriteBatch of a reused id = (dup %d, %v), want 1 duplicate", dup, err)
+	}
+	fps, err := s.Fingerprints(ctx, []string{keyed.ID, plain.ID, post.KeyedID("not stored")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{keyed.ID: keyed.Fingerprint, plain.ID: ""}
+	if len(fps) != len(want) || fps[keyed.ID] != want[keyed.ID] || fps[plain.ID] != "" {
+		t.Errorf("Fingerprints = %v, want %v", fps, want)
+	}
+	got, err := s.Get(ctx, keyed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Fingerprint != keyed.Fingerprint {
+		t.Errorf("Get().Fingerprint = %q, want %q (the direct path compares it)", got.Fingerprint, keyed.Fingerprint)
+	}
+	if b, _ := json.Marshal(got); strings.Contains(string(b), keyed.Fingerprint) {
+		t.Errorf("the public JSON of a post shows its fingerprint: %s", b)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -55,4 +56,30 @@ func (s *Store) Insert(ctx context.Context, p post.Post) (post.Post, error) {
 		return post.Post{}, fmt.Errorf("insert post %s: %w", p.ID, err)
 	}
 	return d.post(), nil
+}
+
+// Fingerprints returns the stored input fingerprint of each post in ids
+// that is stored ("" for one stored without a fingerprint), in one query
+// that reads nothing else.
+func (s *Store) Fingerprints(ctx context.Context, ids []string) (map[string]string, error) {
+	fps := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return fps, nil
+	}
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "fp", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("read fingerprints of %d posts: %w", len(ids), err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+		FP string `bson:"fp"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("read fingerprints of %d posts: %w", len(ids), err)
+	}
+	for _, d := range docs {
+		fps[d.ID] = d.FP
+	}
+	return fps, nil
 }
