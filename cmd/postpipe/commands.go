@@ -104,7 +104,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 		}
 	}
 
-	checks := []api.Check{{Name: "kafka", Ping: prod.Ping}, {Name: "mongodb", Ping: st.Ping}}
+	// The kafka check fails while the broker answers pings but refuses
+	// writes (a full disk): every post would be answered 503.
+	kafkaReady := func(ctx context.Context) error {
+		if err := pub.CheckProduce(ctx); err != nil {
+			return err
+		}
+		return prod.Ping(ctx)
+	}
+	checks := []api.Check{{Name: "kafka", Ping: kafkaReady}, {Name: "mongodb", Ping: st.Ping}}
 	handler := api.New(api.Limits{
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,

@@ -58,6 +58,8 @@ type API struct {
 	now    func() time.Time
 	mux    *routeMux
 	slots  chan struct{} // one per request in flight; nil: no bound
+	// quietProbes: /readyz shows reason codes, not errors (keys are on).
+	quietProbes bool
 }
 
 // New wires the routes.
