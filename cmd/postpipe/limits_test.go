@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -32,7 +33,8 @@ func TestListMemoryBounded(t *testing.T) {
 	// The server's write timeout is the produce timeout plus 30 s: six
 	// such reads at once on FerretDB on SQLite take longer than the
 	// default's 35 s here.
-	api := startBinary(t, "api", "api", with(env, "POSTPIPE_HTTP_ADDR", addr, "POSTPIPE_LOG_LEVEL", "warn", "POSTPIPE_PRODUCE_TIMEOUT", "2m"))
+	api := startBinary(t, "api", "api", with(env, "POSTPIPE_HTTP_ADDR", addr, "POSTPIPE_LOG_LEVEL", "warn", "POSTPIPE_PRODUCE_TIMEOUT", "2m",
+		"POSTPIPE_MAX_CONNS_PER_CLIENT", strconv.Itoa(connsPerClient)))
 	base := "http://" + addr
 	waitReady(t, base)
 
@@ -91,9 +93,37 @@ func TestListMemoryBounded(t *testing.T) {
 	peak := procStatusKB(pid, "VmHWM:")
 	t.Logf("API process: VmRSS %d MB before the reads, peak (VmHWM) %d MB; %d posts answered in 6 pages", before/1024, peak/1024, posts)
 	if peak == 0 || peak > 300*1024 {
-		t.Fatalf("API peak RSS %d MB, bound 300 MB", peak/1024)
+		t.Errorf("API peak RSS %d MB, bound 300 MB", peak/1024)
+	}
+
+	// The same process bounds connections per client: from 127.0.0.3,
+	// which nothing else here uses, connsPerClient kept-alive connections
+	// are served and one more is closed unanswered.
+	for i := range connsPerClient + 1 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		_, err = fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+		if err == nil {
+			var resp *http.Response
+			if resp, err = http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+		if served := err == nil; served != (i < connsPerClient) {
+			t.Fatalf("connection %d of one client, bound %d: served=%v (%v)", i+1, connsPerClient, served, err)
+		}
 	}
 }
+
+// connsPerClient is the API's POSTPIPE_MAX_CONNS_PER_CLIENT in
+// TestListMemoryBounded: above the 6 concurrent reads and the probes' client.
+const connsPerClient = 16
 
 // procStatusKB is a "kB" field of /proc/<pid>/status, 0 when it cannot be read.
 func procStatusKB(pid int, field string) int64 {
