@@ -106,7 +106,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 		}
 	}
 
-	checks := []api.Check{{Name: "kafka", Ping: prod.Ping}, {Name: "mongodb", Ping: st.Ping}}
+	// The kafka check fails while the broker answers pings but refuses
+	// writes (a full disk): every post would be answered 503.
+	kafkaReady := func(ctx context.Context) error {
+		if err := pub.CheckProduce(ctx); err != nil {
+			return err
+		}
+		return prod.Ping(ctx)
+	}
+	checks := []api.Check{{Name: "kafka", Ping: kafkaReady}, {Name: "mongodb", Ping: st.Ping}}
 	handler := api.New(api.Limits{
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,
@@ -127,7 +135,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer stopSink()
-		err := serveHTTP(gctx, srv, cfg.ShutdownTimeout/2, log)
+		err := serveHTTP(gctx, srv, cfg.MaxConnsPerClient, cfg.ShutdownTimeout/2, log)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout/2)
 		defer cancel()
 		if ferr := pub.Flush(fctx); ferr != nil {
@@ -182,12 +190,14 @@ func startTracing(ctx context.Context, getenv func(string) string, log *slog.Log
 }
 
 // serveHTTP serves until ctx ends, then stops accepting and lets in-flight
-// requests finish for up to grace.
-func serveHTTP(ctx context.Context, srv *http.Server, grace time.Duration, log *slog.Logger) error {
+// requests finish for up to grace. One client address holds at most
+// connsPerClient connections (0: no bound).
+func serveHTTP(ctx context.Context, srv *http.Server, connsPerClient int, grace time.Duration, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
 	}
+	ln = api.LimitConnsPerClient(ln, connsPerClient)
 	log.Info("HTTP API listening", "addr", ln.Addr().String(), "dashboard", "http://"+dialable(ln.Addr())+"/",
 		"try", fmt.Sprintf(`curl -i -H 'Content-Type: application/json' -d '{"author":"ada","title":"Hello","content":"First post"}' http://%s/v1/posts`, dialable(ln.Addr())))
 	served := make(chan error, 1)

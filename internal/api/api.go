@@ -20,10 +20,13 @@ type Publisher interface {
 
 // Store reads posts and writes them on the direct path. Insert returns
 // post.ErrExists for an id already stored; Get returns post.ErrNotFound.
+// List calls each with the posts q selects, in order, until each returns
+// false or q.Limit posts were given; it holds no more of them at once than
+// it must, so a caller that stops early has not paid for the rest.
 type Store interface {
 	Insert(ctx context.Context, p post.Post) (post.Post, error)
 	Get(ctx context.Context, id string) (post.Post, error)
-	List(ctx context.Context, q post.Query) ([]post.Post, error)
+	List(ctx context.Context, q post.Query, each func(post.Post) bool) error
 }
 
 // Check is a readiness probe of one dependency.
@@ -63,6 +66,8 @@ type API struct {
 	mux    *routeMux
 	slots  chan struct{} // one per request in flight; nil: no bound
 	keys   *keyCache
+	// quietProbes: /readyz shows reason codes, not errors (keys are on).
+	quietProbes bool
 }
 
 // New wires the routes.

@@ -28,7 +28,8 @@ type Guard struct {
 }
 
 // Guarded returns the API behind g: keys are checked first, so the rate
-// limit applies per key name.
+// limit applies per key name. With keys, /readyz names reason codes only.
+// Call it before serving.
 func (a *API) Guarded(g Guard) http.Handler {
 	var h http.Handler = a
 	if g.RateLimit > 0 {
@@ -36,6 +37,8 @@ func (a *API) Guarded(g Guard) http.Handler {
 	}
 	if g.Keys != nil {
 		h = a.requireKey(h, g.Keys, g.Exempt)
+		// /readyz is exempt (probes carry no key): anyone may read it.
+		a.quietProbes = true
 	}
 	return h
 }

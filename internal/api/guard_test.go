@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -160,5 +162,44 @@ func TestNoGuardIsTheAPI(t *testing.T) {
 	a := api.New(testLimits, &fakePublisher{}, newFakeStore(), nil, slog.New(slog.DiscardHandler))
 	if h := a.Guarded(api.Guard{}); h != http.Handler(a) {
 		t.Fatalf("the zero Guard wraps the API in %T", h)
+	}
+}
+
+// TestRateLimitExtremes: a rate so small that its wait overflows a
+// time.Duration still limits, and Retry-After stays whole seconds within
+// the hour; a huge rate is no limit but does not break either.
+func TestRateLimitExtremes(t *testing.T) {
+	for _, tt := range []struct {
+		rate        float64
+		burst       int
+		wantLimited bool
+	}{
+		{1e-10, 1, true},
+		{1e-9, 1, true},
+		{1e-300, 1, true},
+		{math.SmallestNonzeroFloat64, 1, true},
+		{1e6, 1, false},
+		{1e308, 1, false},
+		{math.MaxFloat64, math.MaxInt32, false},
+	} {
+		t.Run(fmt.Sprint(tt.rate), func(t *testing.T) {
+			h, _ := guardedAPI(t, api.Guard{RateLimit: tt.rate, RateBurst: tt.burst}, false)
+			var last *httptest.ResponseRecorder
+			for range tt.burst%8 + 1 { // the burst (when small), then one more
+				req := httptest.NewRequest(http.MethodPost, "/v1/posts", strings.NewReader(postJSON("t")))
+				req.RemoteAddr = "10.0.0.1:1000"
+				last = serve(h, req)
+			}
+			if limited := last.Code == http.StatusTooManyRequests; limited != tt.wantLimited {
+				t.Fatalf("status %d after the burst, want limited=%v: %s", last.Code, tt.wantLimited, last.Body)
+			}
+			if !tt.wantLimited {
+				return
+			}
+			ra, err := strconv.Atoi(last.Header().Get("Retry-After"))
+			if err != nil || ra < 1 || ra > 3600 {
+				t.Fatalf("Retry-After = %q, want whole seconds from 1 to 3600", last.Header().Get("Retry-After"))
+			}
+		})
 	}
 }

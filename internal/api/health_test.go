@@ -1,13 +1,16 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/postpipe/postpipe/internal/api"
+	"github.com/postpipe/postpipe/internal/apikey"
 )
 
 func TestHealthz(t *testing.T) {
@@ -126,6 +129,46 @@ func TestWrongMethod(t *testing.T) {
 			}
 			if a.pub.callCount() != 0 || len(a.store.queries) != 0 || a.store.gets != 0 {
 				t.Error("a handler ran for the wrong method")
+			}
+		})
+	}
+}
+
+// TestReadyzWithKeysShowsReasonCodes: with API keys on, the exempt /readyz
+// names each failing check with a reason code, never its error text (a
+// store's address, a driver's message); the error goes to the log.
+func TestReadyzWithKeysShowsReasonCodes(t *testing.T) {
+	internal := "connection(127.0.0.1:18902[-3]) incomplete read of message header"
+	checks := []api.Check{
+		{Name: "mongodb", Ping: func(context.Context) error { return errors.New(internal) }},
+		{Name: "kafka", Ping: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
+	}
+	keys, err := apikey.Parse(strings.NewReader(apikey.Line("client-a", testKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name       string
+		keys       bool
+		wantDetail string
+	}{
+		{"keys on", true, "not ready: kafka: timeout; mongodb: unavailable"},
+		{"keys off", false, "not ready: kafka: context deadline exceeded; mongodb: " + internal},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			a := api.New(testLimits, &fakePublisher{}, newFakeStore(), checks, slog.New(slog.NewTextHandler(&logged, nil)))
+			g := api.Guard{Exempt: []string{"/healthz", "/readyz"}}
+			if tt.keys {
+				g.Keys = keys
+			}
+			rec := do(t, a.Guarded(g), http.MethodGet, "/readyz", "")
+			p := problemOf(t, rec, http.StatusServiceUnavailable)
+			if p.Detail != tt.wantDetail {
+				t.Errorf("detail %q, want %q", p.Detail, tt.wantDetail)
+			}
+			if tt.keys && !strings.Contains(logged.String(), "incomplete read of message header") {
+				t.Errorf("the error is not in the log: %s", logged.String())
 			}
 		})
 	}

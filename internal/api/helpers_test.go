@@ -72,6 +72,7 @@ type fakeStore struct {
 	listErr   error
 	gets      int
 	queries   []post.Query
+	listed    int // posts List handed out
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{posts: map[string]post.Post{}} }
@@ -107,12 +108,12 @@ func (s *fakeStore) Get(_ context.Context, id string) (post.Post, error) {
 	return p, nil
 }
 
-func (s *fakeStore) List(_ context.Context, q post.Query) ([]post.Post, error) {
+func (s *fakeStore) List(_ context.Context, q post.Query, each func(post.Post) bool) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.queries = append(s.queries, q)
 	if s.listErr != nil {
-		return nil, s.listErr
+		s.mu.Unlock()
+		return s.listErr
 	}
 	var out []post.Post
 	for _, p := range s.sortedLocked() {
@@ -127,7 +128,16 @@ func (s *fakeStore) List(_ context.Context, q post.Query) ([]post.Post, error) {
 			break
 		}
 	}
-	return out, nil
+	s.mu.Unlock()
+	for _, p := range out {
+		s.mu.Lock()
+		s.listed++
+		s.mu.Unlock()
+		if !each(p) {
+			break
+		}
+	}
+	return nil
 }
 
 // before reports whether p comes after pos in newest-first order.

@@ -88,39 +88,48 @@ func (m *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(ctx)
 
 	sw := statusWriters.Get().(*statusWriter)
-	sw.ResponseWriter, sw.status = w, 0
-	// The ServeMux sets r.Pattern on the request it is given; read it
-	// after it served.
+	sw.ResponseWriter, sw.status, sw.route, sw.routed = w, 0, "", false
 	m.next.ServeHTTP(sw, r)
 	status := sw.status
 	if status == 0 {
 		status = http.StatusOK
+	}
+	// The API's mux reports its route through sw: a handler between here
+	// and the mux (requireKey) passes the mux a copy of r, and the
+	// ServeMux sets Pattern on that copy only. A bare ServeMux given r
+	// itself sets r.Pattern.
+	route := r.Pattern
+	if sw.routed {
+		route = sw.route
 	}
 	sw.ResponseWriter = nil
 	statusWriters.Put(sw)
 
 	d := time.Since(start)
 	if span != nil {
-		endServerSpan(span, r, status)
+		endServerSpan(span, r.Method, route, status)
 	}
 	if m.ins.Requests != nil {
-		m.ins.Requests.Served(r.Pattern, status, d)
+		m.ins.Requests.Served(route, status, d)
 	}
 	if m.ins.AccessLogSample > 0 && m.ins.Log != nil && rand.Float64() < m.ins.AccessLogSample {
 		m.ins.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("route", r.Pattern),
+			slog.String("method", r.Method), slog.String("route", route),
 			slog.Int("status", status), slog.Duration("duration", d))
 	}
 }
 
 // endServerSpan names the span after the route that matched (the
 // OpenTelemetry HTTP convention: "METHOD route", never the raw path).
-func endServerSpan(span trace.Span, r *http.Request, status int) {
-	route := r.Pattern
+func endServerSpan(span trace.Span, method, route string, status int) {
 	if _, path, ok := strings.Cut(route, " "); ok {
 		route = path
 	}
-	span.SetName(r.Method + " " + route)
+	name := method // no route matched (refused before the mux): the method alone, as the convention says
+	if route != "" {
+		name += " " + route
+	}
+	span.SetName(name)
 	span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status))
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))
@@ -160,11 +169,35 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// statusWriter remembers the status a handler answered. They are pooled:
-// one per request would be an allocation on the hot path.
+// statusWriter remembers the status a handler answered and the route the
+// mux chose. They are pooled: one per request would be an allocation on
+// the hot path.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	route  string
+	routed bool // route was reported, even as "" (no route matched)
+}
+
+// routeReporter is the statusWriter as recordRoute finds it.
+type routeReporter interface{ reportRoute(pattern string) }
+
+func (w *statusWriter) reportRoute(pattern string) { w.route, w.routed = pattern, true }
+
+// recordRoute tells the Instrument above w (if any) the pattern that
+// served the request, looking through writers that wrap it.
+func recordRoute(w http.ResponseWriter, pattern string) {
+	for {
+		if rr, ok := w.(routeReporter); ok {
+			rr.reportRoute(pattern)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}

@@ -4,16 +4,23 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/postpipe/postpipe/internal/api"
+	"github.com/postpipe/postpipe/internal/apikey"
 	"github.com/postpipe/postpipe/internal/logging"
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -232,5 +239,53 @@ func TestInFlightGauge(t *testing.T) {
 				t.Errorf("in flight while served = %d, after = %d (max %d); want 1, 0", during, g.now, g.max)
 			}
 		})
+	}
+}
+
+// TestRouteWithKeysOn: behind requireKey (which hands the mux a copy of the
+// request) metrics, access log and span still carry the route; they used
+// to get "".
+func TestRouteWithKeysOn(t *testing.T) {
+	keys, err := apikey.Parse(strings.NewReader(apikey.Line("client-a", testKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &routeRecorder{}
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	buf := &syncBuffer{}
+	log := slog.New(logging.NewHandler(slog.NewJSONHandler(buf, nil)))
+	a := api.New(testLimits, &fakePublisher{}, newFakeStore(), nil, log)
+	h := api.Instrument(a.Guarded(api.Guard{Keys: keys, Exempt: []string{"/healthz"}}), api.Instruments{
+		Requests: obs, Log: log, AccessLogSample: 1, Tracer: tp.Tracer("test"),
+	})
+	auth := []string{"Authorization", "Bearer " + testKey}
+	do(t, h, http.MethodPost, "/v1/posts", postJSON("x"), auth...)
+	do(t, h, http.MethodGet, "/v1/posts/0190d9e2-0000-7000-8000-000000000000", "", auth...)
+	do(t, h, http.MethodGet, "/healthz", "") // exempt: not through requireKey's copy
+	do(t, h, http.MethodPost, "/v1/posts", postJSON("x"))
+	do(t, h, http.MethodGet, "/nowhere", "", auth...)
+
+	want := []string{"POST /v1/posts Accepted", "GET /v1/posts/{id} Not Found", "GET /healthz OK", " Unauthorized", "/ Not Found"}
+	if strings.Join(obs.seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("metrics routes:\n%s\nwant:\n%s", strings.Join(obs.seen, "\n"), strings.Join(want, "\n"))
+	}
+	var routes []any
+	for _, l := range logLines(t, &buf.Buffer) {
+		if l["msg"] == "request" {
+			routes = append(routes, l["route"])
+		}
+	}
+	if wantLog := []any{"POST /v1/posts", "GET /v1/posts/{id}", "GET /healthz", "", "/"}; fmt.Sprint(routes) != fmt.Sprint(wantLog) {
+		t.Errorf("access log routes %q, want %q", routes, wantLog)
+	}
+	var names []string
+	for _, s := range exp.GetSpans() {
+		if s.SpanKind == trace.SpanKindServer {
+			names = append(names, s.Name)
+		}
+	}
+	if wantSpans := []string{"POST /v1/posts", "GET /v1/posts/{id}", "GET /healthz", "POST", "GET /"}; !slices.Equal(names, wantSpans) {
+		t.Errorf("span names %q, want %q", names, wantSpans)
 	}
 }

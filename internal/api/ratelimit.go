@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // rateLimitedError is a request over its client's rate.
@@ -15,7 +17,7 @@ type rateLimitedError struct {
 }
 
 func (e *rateLimitedError) Error() string {
-	return fmt.Sprintf("too many requests; retry in %s", e.retryAfter)
+	return fmt.Sprintf("too many requests; retry in %ds", retryAfter(e.retryAfter))
 }
 
 func (a *API) limitRate(next http.Handler, l *limiter) http.Handler {
@@ -47,27 +49,28 @@ func clientOf(r *http.Request) string {
 // client sends from.
 const maxClients = 10000
 
-// limiter is a token bucket per client.
+// limiter is a token bucket per client, each a rate.Limiter.
 type limiter struct {
-	rate  float64 // tokens per second
-	burst float64
+	rate  rate.Limit // tokens per second
+	burst int
 	now   func() time.Time
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*rate.Limiter
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time // when tokens was last brought up to date
+func newLimiter(perSecond float64, burst int, now func() time.Time) *limiter {
+	return &limiter{rate: rate.Limit(perSecond), burst: max(burst, 1), now: now, buckets: map[string]*rate.Limiter{}}
 }
 
-func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
-	return &limiter{rate: rate, burst: float64(max(burst, 1)), now: now, buckets: map[string]*bucket{}}
-}
+// maxRetryAfter caps the wait a 429 announces. At a tiny rate the true wait
+// can be years (or, computed in time.Duration, overflow); a client told to
+// come back within the hour and refused again loses nothing.
+const maxRetryAfter = time.Hour
 
 // take spends a token of client's bucket and returns 0, or, when the bucket
-// is empty, how long until the next token.
+// is empty, how long until the next token, at most maxRetryAfter and at
+// least 1ns.
 func (l *limiter) take(client string) time.Duration {
 	now := l.now()
 	l.mu.Lock()
@@ -77,34 +80,38 @@ func (l *limiter) take(client string) time.Duration {
 		if len(l.buckets) >= maxClients {
 			l.evict(now)
 		}
-		b = &bucket{tokens: l.burst, at: now}
+		b = rate.NewLimiter(l.rate, l.burst) // starts full
 		l.buckets[client] = b
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.AllowN(now, 1) {
 		return 0
 	}
-	return time.Duration(math.Ceil((1 - b.tokens) / l.rate * float64(time.Second)))
+	// The wait in float seconds, clamped before it becomes a Duration, so
+	// no rate, however small, can overflow it.
+	secs := (1 - b.TokensAt(now)) / float64(l.rate)
+	if !(secs < maxRetryAfter.Seconds()) { // NaN and +Inf too
+		return maxRetryAfter
+	}
+	return max(time.Duration(math.Ceil(secs*float64(time.Second))), 1)
 }
 
 // evict drops the buckets that have refilled (forgetting them changes
-// nothing: a new bucket starts full). If every client is active, one
-// arbitrary bucket goes, so memory stays bounded at the price of a fresh
-// allowance for that client.
+// nothing: a new bucket starts full). If that frees less than an eighth of
+// the room, arbitrary buckets go too, down to seven eighths: memory stays
+// bounded at the price of a fresh allowance for those clients, and the
+// next eviction (a scan of every bucket) is at least maxClients/8 new
+// clients away, so many active addresses cannot make each request a scan.
 func (l *limiter) evict(now time.Time) {
 	for c, b := range l.buckets {
-		if b.tokens+now.Sub(b.at).Seconds()*l.rate >= l.burst {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, c)
 		}
 	}
-	if len(l.buckets) < maxClients {
-		return
-	}
 	for c := range l.buckets {
+		if len(l.buckets) <= maxClients-maxClients/8 {
+			return
+		}
 		delete(l.buckets, c)
-		return
 	}
 }
 
@@ -115,7 +122,9 @@ func (l *limiter) size() int {
 	return len(l.buckets)
 }
 
-// retryAfter is the Retry-After value for a wait: whole seconds, at least 1.
+// retryAfter is the Retry-After value for a wait: whole seconds, at least 1
+// and at most maxRetryAfter.
 func retryAfter(wait time.Duration) int {
+	wait = min(wait, maxRetryAfter) // a Duration is at most ~292 years: no overflow below
 	return max(1, int(math.Ceil(wait.Seconds())))
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -49,10 +50,13 @@ func TestLimiterStaysBounded(t *testing.T) {
 	if n := l.size(); n > maxClients {
 		t.Fatalf("%d clients remembered, bound %d", n, maxClients)
 	}
-	c.t = c.t.Add(2 * time.Second) // every bucket has refilled: all idle
-	l.take("new")
-	if n := l.size(); n != 1 {
-		t.Fatalf("%d clients remembered after the idle ones could go", n)
+	c.t = c.t.Add(2 * time.Second)     // every bucket has refilled: all idle
+	fresh := maxClients - l.size() + 1 // the last one finds no room
+	for i := range fresh {
+		l.take(fmt.Sprint("new-", i))
+	}
+	if n := l.size(); n > fresh {
+		t.Fatalf("%d clients remembered after the idle ones could go, want at most the %d new ones", n, fresh)
 	}
 	// A limited client that stays active keeps its (empty) bucket.
 	l.take("busy")
@@ -65,9 +69,29 @@ func TestRetryAfter(t *testing.T) {
 	for _, tt := range []struct {
 		wait time.Duration
 		want int
-	}{{time.Millisecond, 1}, {time.Second, 1}, {1001 * time.Millisecond, 2}, {90 * time.Second, 90}} {
+	}{{time.Millisecond, 1}, {time.Second, 1}, {1001 * time.Millisecond, 2}, {90 * time.Second, 90},
+		{time.Hour + 1, 3600}, {math.MaxInt64, 3600}, {-time.Second, 1}} {
 		if got := retryAfter(tt.wait); got != tt.want {
 			t.Errorf("retryAfter(%s) = %d, want %d", tt.wait, got, tt.want)
+		}
+	}
+}
+
+// TestLimiterTinyRates: the wait of an empty bucket is positive and capped
+// whatever the rate; at 1e-10/s it used to overflow time.Duration and turn
+// negative, which let every request through.
+func TestLimiterTinyRates(t *testing.T) {
+	for _, r := range []float64{1e-10, 1e-9, 1e-6, 1e-300} {
+		c := &clock{t: time.Unix(1000, 0)}
+		l := newLimiter(r, 1, c.now)
+		if w := l.take("a"); w != 0 {
+			t.Fatalf("rate %v: first request waited %s", r, w)
+		}
+		for range 3 {
+			c.t = c.t.Add(time.Second)
+			if w := l.take("a"); w <= 0 || w > maxRetryAfter {
+				t.Fatalf("rate %v: wait %s, want within (0, %s]", r, w, maxRetryAfter)
+			}
 		}
 	}
 }

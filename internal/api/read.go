@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -32,10 +34,12 @@ func (a *API) getPost(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-type page struct {
-	Posts      []post.Post `json:"posts"`
-	NextCursor string      `json:"nextCursor,omitempty"`
-}
+// maxPageBytes bounds a listing's answer: posts stop before the one that
+// would take it past this many bytes (the first post always goes, and a
+// post is at most about a megabyte), so a page costs at most about this
+// much memory however large its posts, and nextCursor continues after the
+// last one given.
+const maxPageBytes = 4 << 20
 
 func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -58,21 +62,60 @@ func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
 	}
 	want := query.Limit
 	query.Limit++ // one more tells whether another page exists
-	posts, err := a.store.List(r.Context(), query)
+
+	// The page is encoded post by post as the store's cursor yields them,
+	// so neither the posts past the cut nor a second copy of the page are
+	// ever held. It is answered only once complete: a store failing
+	// half-way is a 503, not a truncated 200.
+	var (
+		buf    bytes.Buffer
+		n      int
+		last   post.Post
+		more   bool
+		encErr error
+	)
+	buf.WriteString(`{"posts":[`)
+	err := a.store.List(r.Context(), query, func(p post.Post) bool {
+		if n == want {
+			more = true
+			return false
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			encErr = fmt.Errorf("encode post %s: %w", p.ID, err)
+			return false
+		}
+		if n > 0 && buf.Len()+1+len(b) > maxPageBytes {
+			more = true
+			return false
+		}
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+		n, last = n+1, p
+		return true
+	})
 	if err != nil {
 		a.fail(w, r, &unavailableError{dependency: "mongodb", err: err})
 		return
 	}
-	res := page{Posts: posts}
-	if len(posts) > want {
-		res.Posts = posts[:want]
-		last := res.Posts[want-1]
-		res.NextCursor = encodeCursor(post.Position{CreatedAt: last.CreatedAt, ID: last.ID})
+	if encErr != nil { // a stored post JSON cannot carry: a 500, logged
+		a.fail(w, r, encErr)
+		return
 	}
-	if res.Posts == nil {
-		res.Posts = []post.Post{}
+	buf.WriteByte(']')
+	if more {
+		buf.WriteString(`,"nextCursor":`)
+		c, _ := json.Marshal(encodeCursor(post.Position{CreatedAt: last.CreatedAt, ID: last.ID}))
+		buf.Write(c)
 	}
-	writeJSON(w, http.StatusOK, res)
+	buf.WriteString("}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // Cursors are opaque to clients: base64url of the position as JSON.

@@ -238,3 +238,74 @@ func TestListPostsStoreFails(t *testing.T) {
 	problemOf(t, rec, http.StatusServiceUnavailable)
 	assertRetryAfter(t, rec)
 }
+
+// TestListPostsCutBySize: posts whose JSON is about 1.5 MiB each (the
+// 262,144 '<' of the issue, escaped six-fold) fill a page of limit 100 only
+// up to the byte budget; nextCursor continues after the last one given and
+// paging still yields every post once; the store is not read past the cut.
+func TestListPostsCutBySize(t *testing.T) {
+	a := newTestAPI(t)
+	base := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	content := strings.Repeat("<", 262144)
+	for i := range 9 {
+		p := post.New(post.KeyedID("big-"+strconv.Itoa(i)), post.Input{Author: "ann", Title: "t", Content: content}, base.Add(time.Duration(i)*time.Second))
+		if _, err := a.store.Insert(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.store.mu.Lock()
+	all := a.store.sortedLocked()
+	a.store.mu.Unlock()
+
+	const budget = 4 << 20
+	var seen []post.Post
+	cursor, pages := "", 0
+	listed := func() int {
+		a.store.mu.Lock()
+		defer a.store.mu.Unlock()
+		return a.store.listed
+	}
+	for page := 0; ; page++ {
+		if page > len(all) {
+			t.Fatal("paging does not end")
+		}
+		pages++
+		target := "/v1/posts?author=ann&limit=100"
+		if cursor != "" {
+			target += "&cursor=" + url.QueryEscape(cursor)
+		}
+		listedBefore := listed()
+		rec := do(t, a.h, http.MethodGet, target, "")
+		size := rec.Body.Len()
+		got := decodeJSON[pageBody](t, rec, http.StatusOK)
+		if len(got.Posts) == 0 {
+			t.Fatalf("page %d is empty", page)
+		}
+		if len(got.Posts) > 1 && size > budget {
+			t.Errorf("page %d: %d posts in %d bytes, over the %d-byte budget", page, len(got.Posts), size, budget)
+		}
+		if got.NextCursor != "" && len(got.Posts) == len(all)-len(seen) {
+			t.Errorf("page %d: a cursor although this page holds every post left", page)
+		}
+		if n := listed() - listedBefore; n > len(got.Posts)+1 {
+			t.Errorf("page %d: the store handed out %d posts for a page of %d", page, n, len(got.Posts))
+		}
+		seen = append(seen, got.Posts...)
+		if got.NextCursor == "" {
+			break
+		}
+		if len(got.Posts) >= 100 {
+			t.Fatalf("page %d was cut by count, not size", page)
+		}
+		cursor = got.NextCursor
+	}
+	if pages < 3 {
+		t.Errorf("%d pages for 9 posts of ~1.5 MiB: not cut by size", pages)
+	}
+	if !slices.Equal(ids(seen), ids(all)) {
+		t.Errorf("paging gave %q, want every post once, newest first: %q", ids(seen), ids(all))
+	}
+	if seen := len(seen); seen != 9 {
+		t.Fatalf("saw %d posts, want 9", seen)
+	}
+}

@@ -14,6 +14,14 @@ type routeMux struct {
 
 func newRouteMux() *routeMux { return &routeMux{ServeMux: http.NewServeMux()} }
 
+// ServeHTTP serves r and reports the pattern that matched to Instrument,
+// which cannot read it from its own request when a handler in between
+// (requireKey) passed the mux a copy.
+func (m *routeMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.ServeMux.ServeHTTP(w, r)
+	recordRoute(w, r.Pattern)
+}
+
 func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
 	m.ServeMux.HandleFunc(pattern, h)
 	m.patterns = append(m.patterns, pattern)

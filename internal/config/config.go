@@ -29,6 +29,9 @@ type Config struct {
 	// MaxInFlight bounds the requests served at once; beyond it the API
 	// answers 503 with Retry-After at once (0: no bound).
 	MaxInFlight int
+	// MaxConnsPerClient bounds the connections one client address holds
+	// open at once; one more is closed as it is accepted (0: no bound).
+	MaxConnsPerClient int
 
 	KafkaBrokers     []string
 	KafkaTopic       string
@@ -119,6 +122,11 @@ func Default() Config {
 		ProduceTimeout:    5 * time.Second,
 		ShutdownTimeout:   8 * time.Second,
 		MaxInFlight:       1024,
+		// Half of MaxInFlight, so one address can never hold every request
+		// slot; five times the 100 virtual users (a connection each) of the
+		// heaviest bench profile, seed, on one loopback address (see
+		// docs/limits.md).
+		MaxConnsPerClient: 512,
 
 		KafkaTopic:          "posts",
 		KafkaDLQTopic:       "posts.dlq",
@@ -230,6 +238,9 @@ func (c Config) Validate() error {
 	if c.MaxInFlight < 0 {
 		bad("POSTPIPE_MAX_IN_FLIGHT", "must be 0 (no bound) or positive, got %d", c.MaxInFlight)
 	}
+	if c.MaxConnsPerClient < 0 {
+		bad("POSTPIPE_MAX_CONNS_PER_CLIENT", "must be 0 (no bound) or positive, got %d", c.MaxConnsPerClient)
+	}
 	if c.KafkaMaxBufferedRecords < 1 {
 		bad("POSTPIPE_KAFKA_MAX_BUFFERED_RECORDS", "must be positive, got %d", c.KafkaMaxBufferedRecords)
 	}
@@ -310,6 +321,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Float64("access_log_sample", c.AccessLogSample),
 		slog.Int("max_in_flight", c.MaxInFlight),
+		slog.Int("max_conns_per_client", c.MaxConnsPerClient),
 		slog.Int("kafka_max_buffered_records", c.KafkaMaxBufferedRecords),
 		slog.Int("kafka_max_buffered_bytes", c.KafkaMaxBufferedBytes),
 	}

@@ -52,6 +52,9 @@ func TestValidateAccepts(t *testing.T) {
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
 		{"every request logged", func(c *Config) { c.AccessLogSample = 1 }},
+		{"rate limit bounds", func(c *Config) { c.RateLimit, c.RateBurst = MinRateLimit, MaxRateBurst }},
+		{"rate limit upper bound", func(c *Config) { c.RateLimit, c.RateBurst = MaxRateLimit, 1 }},
+		{"no connection bound", func(c *Config) { c.MaxConnsPerClient = 0 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +117,12 @@ func TestValidateRejects(t *testing.T) {
 		{"negative rate", func(c *Config) { c.RateLimit = -1 }, "POSTPIPE_RATE_LIMIT"},
 		{"NaN rate", func(c *Config) { c.RateLimit = math.NaN() }, "POSTPIPE_RATE_LIMIT"},
 		{"zero burst", func(c *Config) { c.RateLimit, c.RateBurst = 10, 0 }, "POSTPIPE_RATE_BURST"},
+		{"tiny rate", func(c *Config) { c.RateLimit = 1e-10 }, "POSTPIPE_RATE_LIMIT"},
+		{"rate under one a day", func(c *Config) { c.RateLimit = 1e-9 }, "POSTPIPE_RATE_LIMIT"},
+		{"huge rate", func(c *Config) { c.RateLimit = 1e300 }, "POSTPIPE_RATE_LIMIT"},
+		{"infinite rate", func(c *Config) { c.RateLimit = math.Inf(1) }, "POSTPIPE_RATE_LIMIT"},
+		{"huge burst", func(c *Config) { c.RateLimit, c.RateBurst = 10, 1_000_001 }, "POSTPIPE_RATE_BURST"},
+		{"negative conns per client", func(c *Config) { c.MaxConnsPerClient = -1 }, "POSTPIPE_MAX_CONNS_PER_CLIENT"},
 		{"tls file without tls", func(c *Config) { c.KafkaTLSCAFile = "/ca.pem" }, "POSTPIPE_KAFKA_TLS"},
 		{"client cert without key", func(c *Config) { c.KafkaTLS, c.KafkaTLSCertFile = true, "/c.pem" }, "POSTPIPE_KAFKA_TLS_CERT_FILE"},
 		{"sasl mechanism", func(c *Config) {

@@ -66,6 +66,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBatchBodyBytes, "max-batch-body-bytes", c.MaxBatchBodyBytes, "largest request body accepted by POST /v1/posts:batch")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", c.ProduceTimeout, "how long a request waits for the broker's acknowledgement before answering 503")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "most requests served at once; beyond it 503 with Retry-After at once (0: no bound)")
+	fs.IntVar(&c.MaxConnsPerClient, "max-conns-per-client", c.MaxConnsPerClient, "most connections one client address may hold open; one more is closed at once (0: no bound)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown may take to finish in-flight work")
 
 	fs.Var((*listValue)(&c.KafkaBrokers), "kafka-brokers", "comma-separated Kafka bootstrap brokers; empty starts an embedded broker")

@@ -4,9 +4,18 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
+)
+
+// The range of POSTPIPE_RATE_LIMIT and POSTPIPE_RATE_BURST. Below one
+// request a day a key is as good as off, and waits that long are announced
+// as at most an hour anyway; above a million a second (or a burst of a
+// million) the limit is no limit.
+const (
+	MinRateLimit = 1.0 / 86400
+	MaxRateLimit = 1e6
+	MaxRateBurst = 1_000_000
 )
 
 // SASL mechanisms POSTPIPE_KAFKA_SASL_MECHANISM accepts.
@@ -22,11 +31,12 @@ func (s Security) validate() []error {
 			bad("POSTPIPE_AUTH_EXEMPT", "%q is not a path (must start with /)", p)
 		}
 	}
-	if s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0) {
-		bad("POSTPIPE_RATE_LIMIT", "must be 0 (off) or a positive number of requests per second, got %v", s.RateLimit)
+	// NaN fails both comparisons, so it is refused too.
+	if s.RateLimit != 0 && !(s.RateLimit >= MinRateLimit && s.RateLimit <= MaxRateLimit) {
+		bad("POSTPIPE_RATE_LIMIT", "must be 0 (off) or requests per second from %g (one a day) to %g, got %v", MinRateLimit, MaxRateLimit, s.RateLimit)
 	}
-	if s.RateLimit > 0 && s.RateBurst < 1 {
-		bad("POSTPIPE_RATE_BURST", "must be at least 1, got %d", s.RateBurst)
+	if s.RateLimit > 0 && (s.RateBurst < 1 || s.RateBurst > MaxRateBurst) {
+		bad("POSTPIPE_RATE_BURST", "must be from 1 to %d, got %d", MaxRateBurst, s.RateBurst)
 	}
 	if !s.KafkaTLS && (s.KafkaTLSCAFile != "" || s.KafkaTLSCertFile != "" || s.KafkaTLSKeyFile != "") {
 		bad("POSTPIPE_KAFKA_TLS", "must be true when a POSTPIPE_KAFKA_TLS_* file is set")

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -31,6 +32,7 @@ type Publisher struct {
 	acked  atomic.Int64
 	obs    Observer
 	tracer trace.Tracer
+	health produceHealth
 }
 
 // Observer is told how each produced record ended and how long it took;
@@ -104,6 +106,7 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 			return
 		}
 		errs[i] = err
+		p.health.record(ctx, err)
 		outcome := OutcomeAcked
 		if err != nil {
 			outcome = OutcomeFailed
@@ -146,6 +149,7 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 		for i, err := range errs {
 			if err == errPending {
 				errs[i] = fmt.Errorf("produce %s: %w (%v)", posts[i].ID, ErrNotAcknowledged, ctx.Err())
+				p.health.record(ctx, errs[i])
 				p.obs.Produced(OutcomeTimeout, time.Since(start))
 			}
 		}
@@ -177,3 +181,77 @@ func (p *Publisher) Flush(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ErrRefusingWrites is what CheckProduce returns while the broker refuses
+// (or never acknowledges) every record: a disk full, say, where metadata
+// and pings still answer.
+var ErrRefusingWrites = errors.New("the broker refuses writes")
+
+// Produce health. The check fails while at least failingAfter records in a
+// row have failed with nothing acknowledged since, and the last of them
+// failed within failingFor. A success ends it at once. The time bound is
+// what keeps it from sticking: once readiness has taken the instance out
+// of rotation no posts arrive, nothing can succeed, and without it the
+// instance would stay unready after the broker recovered. After failingFor
+// without a failure it reports ready again; the next posts show whether the
+// broker takes writes, and if not, failingAfter of them take it out again.
+const (
+	failingAfter = 3
+	failingFor   = 30 * time.Second
+)
+
+// produceHealth tracks outcomes with atomics only: every record passes
+// through record, and a success when all is well is one load.
+type produceHealth struct {
+	streak   atomic.Int64 // records failed in a row
+	lastFail atomic.Int64 // unix nanoseconds of the last failure
+	lastErr  atomic.Pointer[string]
+	now      func() time.Time // nil: time.Now
+}
+
+// record notes how one record ended. A record refused for what it is
+// (too large, invalid) says nothing about the broker, and neither does one
+// whose request was abandoned by its client (ctx cancelled): neither
+// counts.
+func (h *produceHealth) record(ctx context.Context, err error) {
+	if err == nil {
+		if h.streak.Load() != 0 {
+			h.streak.Store(0)
+		}
+		return
+	}
+	if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) || errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
+	msg := err.Error()
+	h.lastErr.Store(&msg)
+	h.lastFail.Store(h.clock().UnixNano())
+	h.streak.Add(1)
+}
+
+func (h *produceHealth) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now()
+}
+
+func (h *produceHealth) check() error {
+	if h.streak.Load() < failingAfter {
+		return nil
+	}
+	if h.clock().Sub(time.Unix(0, h.lastFail.Load())) > failingFor {
+		return nil
+	}
+	last := ""
+	if p := h.lastErr.Load(); p != nil {
+		last = *p
+	}
+	return fmt.Errorf("%w: the last %d records failed, none acknowledged since (last: %s)", ErrRefusingWrites, h.streak.Load(), last)
+}
+
+// CheckProduce is a readiness check of the write path: it fails with
+// ErrRefusingWrites while the recent records all failed (see failingAfter).
+// A ping alone answers while a broker with a full disk refuses every write.
+func (p *Publisher) CheckProduce(context.Context) error { return p.health.check() }

@@ -24,8 +24,16 @@ func (s *Store) Get(ctx context.Context, id string) (post.Post, error) {
 	return d.post(), nil
 }
 
-// List returns up to q.Limit posts newest first, after q.After.
-func (s *Store) List(ctx context.Context, q post.Query) ([]post.Post, error) {
+// listBatch is how many documents List asks the server for at a time: a
+// caller that stops early (the API cuts a page at a few MiB) then leaves
+// the rest on the server, and one batch of posts of about a megabyte each
+// stays around 16 MiB however large q.Limit is.
+const listBatch = 16
+
+// List calls each with up to q.Limit posts newest first, after q.After,
+// decoding one document at a time from the cursor, until each returns
+// false.
+func (s *Store) List(ctx context.Context, q post.Query, each func(post.Post) bool) error {
 	filter := bson.D{}
 	if q.Author != "" {
 		filter = append(filter, bson.E{Key: "author", Value: q.Author})
@@ -38,18 +46,25 @@ func (s *Store) List(ctx context.Context, q post.Query) ([]post.Post, error) {
 	}
 	opts := options.Find().
 		SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}).
-		SetLimit(int64(q.Limit))
+		SetLimit(int64(q.Limit)).
+		SetBatchSize(int32(min(q.Limit, listBatch)))
 	cur, err := s.coll.Find(ctx, filter, opts)
 	if err != nil {
-		return nil, fmt.Errorf("list posts: %w", err)
+		return fmt.Errorf("list posts: %w", err)
 	}
-	var docs []document
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("list posts: %w", err)
+	// Closing kills the server-side cursor when each stopped early.
+	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	for cur.Next(ctx) {
+		var d document
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("list posts: %w", err)
+		}
+		if !each(d.post()) {
+			return nil
+		}
 	}
-	posts := make([]post.Post, len(docs))
-	for i, d := range docs {
-		posts[i] = d.post()
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("list posts: %w", err)
 	}
-	return posts, nil
+	return nil
 }

@@ -367,7 +367,7 @@ func TestList(t *testing.T) {
 			{"", 1}, {"", 5}, {"", 100}, {"ann", 4}, {"dan", 3}, {"bob", 50}, {"nobody", 5},
 		}
 		for _, tt := range tests {
-			got, err := s.List(ctx, post.Query{Author: tt.author, Limit: tt.limit})
+			got, err := collect(ctx, s, post.Query{Author: tt.author, Limit: tt.limit})
 			if err != nil {
 				t.Fatalf("List(author %q, limit %d): %v", tt.author, tt.limit, err)
 			}
@@ -399,7 +399,7 @@ func TestList(t *testing.T) {
 				if page > len(want)+1 {
 					t.Fatalf("author %q, limit %d: paging does not end; so far %d posts", tt.author, tt.limit, len(got))
 				}
-				ps, err := s.List(ctx, post.Query{Author: tt.author, Limit: tt.limit, After: after})
+				ps, err := collect(ctx, s, post.Query{Author: tt.author, Limit: tt.limit, After: after})
 				if err != nil {
 					t.Fatalf("List page %d: %v", page, err)
 				}
@@ -416,6 +416,18 @@ func TestList(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("author %q, limit %d: pages gave %d posts %q\nwant %d posts %q", tt.author, tt.limit, len(got), got, len(want), want)
 			}
+		}
+	})
+
+	t.Run("stopping early", func(t *testing.T) {
+		want := newestFirst("")[:3]
+		var got []post.Post
+		err := s.List(ctx, post.Query{Limit: 100}, func(p post.Post) bool {
+			got = append(got, p)
+			return len(got) < 3
+		})
+		if err != nil || !slices.Equal(ids(got), want) {
+			t.Errorf("List stopped after 3: %q, %v; want %q", ids(got), err, want)
 		}
 	})
 }
@@ -489,4 +501,11 @@ func TestFingerprints(t *testing.T) {
 	if b, _ := json.Marshal(got); strings.Contains(string(b), keyed.Fingerprint) {
 		t.Errorf("the public JSON of a post shows its fingerprint: %s", b)
 	}
+}
+
+// collect is every post List gives for q.
+func collect(ctx context.Context, s *Store, q post.Query) ([]post.Post, error) {
+	var out []post.Post
+	err := s.List(ctx, q, func(p post.Post) bool { out = append(out, p); return true })
+	return out, err
 }

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestConnLimitRealListener: over a real TCP listener and http.Server, a
+// client's connection beyond its bound is closed unanswered, another
+// address is unaffected, and a closed connection frees its place.
+func TestConnLimitRealListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(LimitConnsPerClient(ln, 2)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	a1, a2 := dialFrom(t, ln, "127.0.0.1"), dialFrom(t, ln, "127.0.0.1")
+	for i, c := range []net.Conn{a1, a2} {
+		if err := roundTrip(c); err != nil {
+			t.Fatalf("connection %d of 2 not served: %v", i+1, err)
+		}
+	}
+	if err := roundTrip(dialFrom(t, ln, "127.0.0.1")); err == nil {
+		t.Fatal("a third connection from one address was served, bound 2")
+	}
+	// 127.0.0.2 is another client (Linux routes all of 127/8 to lo).
+	if err := roundTrip(dialFrom(t, ln, "127.0.0.2")); err != nil {
+		t.Fatalf("another address was refused: %v", err)
+	}
+	// The kept-alive connections still work: refusing others took nothing.
+	if err := roundTrip(a1); err != nil {
+		t.Fatalf("an admitted connection broke: %v", err)
+	}
+	// Closing one gives its place back once the server has seen the close;
+	// no timing is asserted, only that it happens.
+	_ = a2.Close()
+	for attempt := 0; ; attempt++ {
+		err := roundTrip(dialFrom(t, ln, "127.0.0.1"))
+		if err == nil {
+			break
+		}
+		if attempt == 200 {
+			t.Fatalf("the place of a closed connection never came back: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func dialFrom(t *testing.T, ln net.Listener, local string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// roundTrip sends one keep-alive request on c and reads the answer.
+func roundTrip(c net.Conn) error {
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
+		return err
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(io.Discard, res.Body)
+	return err
+}
+
+func TestClientPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 1}, "192.0.2.7/32"},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.7"), Port: 1}, "192.0.2.7/32"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::1"), Port: 1}, "2001:db8:1:2::/64"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:bbbb::9"), Port: 2}, "2001:db8:1:2::/64"},
+		{&net.UnixAddr{Name: "/tmp/s", Net: "unix"}, ""},
+	} {
+		got, ok := clientPrefix(tt.addr)
+		if tt.want == "" {
+			if ok {
+				t.Errorf("clientPrefix(%v) = %v, want none", tt.addr, got)
+			}
+			continue
+		}
+		if want := netip.MustParsePrefix(tt.want); !ok || got != want {
+			t.Errorf("clientPrefix(%v) = %v, %v; want %v", tt.addr, got, ok, want)
+		}
+	}
+}
