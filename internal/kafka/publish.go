@@ -177,3 +177,20 @@ func (p *Publisher) Flush(ctx context.Context) error {
 	}
 	return nil
 }
+
+// PublishNoWait produces pst through the same client as Publish, as the
+// same record, but returns at once: done hears later whether the broker
+// acknowledged it (nil) or not. It promises nothing to anyone and is not
+// counted in Acknowledged. It exists for the bench's fire-and-forget
+// comparison (POST /v1/bench/fire-and-forget), which prices what waiting
+// for acks=all costs; no client-facing route may use it.
+func (p *Publisher) PublishNoWait(pst post.Post, done func(error)) {
+	value, err := post.Marshal(pst)
+	if err != nil {
+		done(err)
+		return
+	}
+	// Not the request's context: it ends with the answer, long before the ack.
+	p.cl.TryProduce(context.Background(), &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value},
+		func(_ *kgo.Record, err error) { done(err) })
+}
