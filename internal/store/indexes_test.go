@@ -33,11 +33,10 @@ type keyPart struct {
 
 // queryShape is what an index must serve of one find.
 type queryShape struct {
-	name  string
-	eq    []string  // fields compared for equality
-	rng   []string  // fields bounded by a range ($lt, … also inside $or)
-	sort  []keyPart // in order
-	index string    // the index found to serve it, once checked
+	name string
+	eq   []string  // fields compared for equality
+	rng  []string  // fields bounded by a range ($lt, … also inside $or)
+	sort []keyPart // in order
 }
 
 func keyParts(t *testing.T, doc bson.Raw) []keyPart {
