@@ -330,8 +330,12 @@ func (r *runner) scenario(ctx context.Context, sc scenario) (ScenarioResult, err
 		return sr, errors.Join(note, fmt.Errorf("verification of %s failed: %w", sc.name, err))
 	}
 	sr.Verification = v
-	fmt.Fprintf(r.progress, "%s: %d accepted, %d landed (%s), %d lost, %d duplicated; lag p50 %.0f ms, p99 %.0f ms\n",
-		sc.name, v.Accepted, v.Landed, v.Where, v.Lost, v.Duplicated, v.LagP50, v.LagP99)
+	lag := fmt.Sprintf("; lag p50 %.0f ms, p99 %.0f ms", v.LagP50, v.LagP99)
+	if v.Where == "topic" {
+		lag = ""
+	}
+	fmt.Fprintf(r.progress, "%s: %d accepted, %d landed (%s), %d lost, %d duplicated%s\n",
+		sc.name, v.Accepted, v.Landed, v.Where, v.Lost, v.Duplicated, lag)
 	if v.Where == "store" && v.Lost == 0 && !sc.unpromised && sc.reads == 0 {
 		r.readAuthors = append(r.readAuthors, authorFor(r.id, sc.name))
 		for _, a := range promised.accepted {

@@ -212,7 +212,7 @@ func renderHTML(res *Results) ([]byte, error) {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf,
+	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell,
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -276,7 +276,7 @@ ul { padding-left: 1.2rem; }
 <p>{{.VerificationTitle}}</p>
 <table>
 <tr><th>scenario</th><th>accepted</th><th>landed</th><th>lost</th><th>duplicated</th><th>lag p50 ms</th><th>lag p99 ms</th><th>lag max ms</th><th>check s</th></tr>
-{{range .Verifications}}<tr><td>{{.Name}}</td><td>{{.Accepted}}</td><td>{{.Landed}}</td><td{{if .Lost}} class="bad"{{end}}>{{.Lost}}</td><td{{if .Duplicated}} class="bad"{{end}}>{{.Duplicated}}</td><td>{{ms .LagP50}}</td><td>{{ms .LagP99}}</td><td>{{ms .LagMax}}</td><td>{{num .CheckS}}</td></tr>
+{{range .Verifications}}<tr><td>{{.Name}}</td><td>{{.Accepted}}</td><td>{{.Landed}}</td><td{{if .Lost}} class="bad"{{end}}>{{.Lost}}</td><td{{if .Duplicated}} class="bad"{{end}}>{{.Duplicated}}</td><td>{{lag .Verification .LagP50}}</td><td>{{lag .Verification .LagP99}}</td><td>{{lag .Verification .LagMax}}</td><td>{{num .CheckS}}</td></tr>
 {{end}}</table>
 {{range .VerificationNotes}}<p class="sub">{{.}}</p>
 {{end}}

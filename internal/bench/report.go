@@ -89,7 +89,7 @@ func Markdown(res *Results) string {
 		for _, r := range rows {
 			v := r.v
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s |\n",
-				r.label(), v.Accepted, v.Landed, v.Lost, v.Duplicated, ms(v.LagP50), ms(v.LagP99), ms(v.LagMax))
+				r.label(), v.Accepted, v.Landed, v.Lost, v.Duplicated, lagCell(v, v.LagP50), lagCell(v, v.LagP99), lagCell(v, v.LagMax))
 		}
 		b.WriteString("\n")
 		for _, l := range verificationNotes(res) {
@@ -196,6 +196,9 @@ func setupLines(res *Results) []string {
 // answered 503 where there were any.
 func verificationNotes(res *Results) []string {
 	notes := []string{"Lost: accepted (202) but not in the store. Duplicated: documents of the run beyond one per post — a second copy under another id, or a post never answered with an id. Lag: ingestedAt − createdAt, from the API accepting a post to the sink storing it."}
+	if res.Run.Verify == "topic" {
+		notes = []string{"Lost: accepted (202) but no record with its id on the topic. Duplicated: more than one record with the id of an accepted post. No lag: no sink ran."}
+	}
 	for _, r := range verificationRows(res) {
 		if r.v.Unacknowledged > 0 && r.name != "all" {
 			notes = append(notes, fmt.Sprintf("%s: %d posts were answered 503 (the broker did not acknowledge them in time; they may land once under the id the 503 named); %d of them landed.",
@@ -417,4 +420,13 @@ func ms(x float64) string {
 	default:
 		return fmt.Sprintf("%.2f", x)
 	}
+}
+
+// lagCell is a lag for the table: none where the posts were looked for on
+// the topic (no sink stored them).
+func lagCell(v *Verification, x float64) string {
+	if v.Where == "topic" {
+		return "–"
+	}
+	return ms(x)
 }

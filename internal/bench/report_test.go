@@ -236,3 +236,15 @@ func TestReportShowsThePriceOfThePromise(t *testing.T) {
 	requireKeys(t, "scenario kafka", scs[1], "cpu_us_per_post", "cpu_s", "warmup_s")
 	requireKeys(t, "results.json", m, "ratios")
 }
+
+func TestReportOfATopicCheck(t *testing.T) {
+	res := sampleResults(t, true)
+	res.Run.Verify = "topic"
+	res.Scenarios[1].Verification.Where = "topic"
+	md := Markdown(res)
+	for _, want := range []string{"Topic check (no sink ran)", "| kafka | 100 | 99 | 1 | 0 | – | – | – |", "no record with its id on the topic"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}
