@@ -60,6 +60,11 @@ export POSTPIPE_KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
 export POSTPIPE_MONGODB_URI=mongodb://${STORE_ADDR:-127.0.0.1:27017}/
 export POSTPIPE_MONGODB_DATABASE=postpipe_bench
 export POSTPIPE_KAFKA_TOPIC=bench.posts POSTPIPE_KAFKA_DLQ_TOPIC=bench.posts.dlq POSTPIPE_KAFKA_GROUP=bench-sink
+if [[ $SINK == 0 ]]; then
+	# Nothing consumes what a run without the sink produces: on its own topic,
+	# it is not a backlog the next run's sink must store before its own posts.
+	export POSTPIPE_KAFKA_TOPIC=bench.ingest.posts POSTPIPE_KAFKA_DLQ_TOPIC=bench.ingest.posts.dlq
+fi
 export POSTPIPE_LOG_LEVEL=warn
 
 POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
