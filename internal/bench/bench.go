@@ -467,7 +467,7 @@ func (r *runner) load(ctx context.Context, sc scenario, pool *readPool) (Scenari
 	for k, v := range sr.CPUSeconds {
 		sr.CPUSeconds[k] = round3(v)
 	}
-	if sc.reads < 1 {
+	if sc.reads == 0 { // mostly reads: per request says more
 		sr.CPUUsPerPost = perUnit(sr.CPUSeconds, sr.Posts)
 	}
 	sr.CPUUsPerRequest = perUnit(sr.CPUSeconds, sr.Requests)

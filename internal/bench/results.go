@@ -117,7 +117,8 @@ type ScenarioResult struct {
 
 	// CPU of each process over the measured window (--processes, and the
 	// bench client itself): seconds, and microseconds per post accepted in
-	// the window (per request for the read scenario, which accepts none).
+	// the window — per request only for read and mixed, whose requests are
+	// (mostly) reads.
 	CPUSeconds      map[string]float64    `json:"cpu_s,omitempty"`
 	CPUUsPerPost    map[string]float64    `json:"cpu_us_per_post,omitempty"`
 	CPUUsPerRequest map[string]float64    `json:"cpu_us_per_request,omitempty"`
