@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all go-version build run test test-ui test-kafka test-chaos test-deploy bench bench-quick benchmarks lint vet fmt clean fuzz
+.PHONY: all go-version build run test test-ui test-kafka test-chaos test-deploy bench bench-quick bench-ingest benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -56,13 +56,18 @@ test-chaos: build
 	deploy/test-chaos.sh
 
 ## bench: the original k6 stages against real Kafka and FerretDB on PostgreSQL, all scenarios
-## (BENCH_OUT=DIR chooses where the results go)
+## (writes, reads), each after a 10 s warm-up (BENCH_OUT=DIR chooses where the results go)
 bench: build
 	deploy/bench.sh seed
 
-## bench-quick: the same in under two minutes
+## bench-quick: the write scenarios (no reads), each 3 s warm-up + 6 s measured at up to 50 VUs, in a few minutes
 bench-quick: build
 	deploy/bench.sh quick
+
+## bench-ingest: the write path's front with the sink stopped: noop, fire-and-forget, kafka, batch,
+## each 5 s warm-up + 20 s measured at 100 VUs; accepted posts checked on the topic (docs/benchmark.md)
+bench-ingest: build
+	deploy/bench.sh ingest
 
 ## test-schema: schemathesis (from PyPI, into .tools/) against 'postpipe run' on 127.0.0.1:18680,
 ## checking every answer against api/openapi.yaml (SCHEMA_EXAMPLES, SCHEMA_SEED, SCHEMA_ADDR)

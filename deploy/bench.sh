@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# make bench / make bench-quick: the whole benchmark end to end. Starts real
-# Apache Kafka (one broker) and FerretDB on PostgreSQL, a 'postpipe api'
-# (with the noop ceiling endpoint) and a 'postpipe sink', runs every scenario
-# of 'postpipe bench' with the given profile, stops everything, and prints
-# where the report is. Usage: deploy/bench.sh seed|quick   (BENCH_OUT=DIR)
+# make bench / make bench-quick / make bench-ingest: the whole benchmark end
+# to end. Starts real Apache Kafka (one broker) and FerretDB on PostgreSQL, a
+# 'postpipe api' (with the bench endpoints: noop, fire-and-forget) and — but
+# for the ingest profile — a 'postpipe sink', runs the profile's scenarios of
+# 'postpipe bench', stops everything, and prints where the report is.
+# Usage: deploy/bench.sh seed|quick|ingest   (BENCH_OUT=DIR)
+# See docs/benchmark.md.
 #
 # For profiling (see docs/benchmark-results.md, "Where the time goes"):
 #   BENCH_SCENARIOS=noop,kafka   only these scenarios
 #   BENCH_ARGS='--stages 3s:100,20s:100,1s:0'   more flags for 'postpipe bench'
-#   BENCH_SINK=0                 no sink process (nothing is stored, so nothing is verified)
+#   BENCH_SINK=0|1               no sink process: the accepted posts are checked on the topic
+#                                instead of in the store (default 0 for ingest, 1 otherwise)
 #   BENCH_ADMIN=127.0.0.1:6060   the API's admin listener, for pprof during the run
-# Afterwards it prints (and writes to $OUT/cpu.txt) the CPU seconds each process used during the run.
+# Each scenario reports the CPU per accepted post of the api, broker, sink, store (FerretDB and
+# PostgreSQL with its backends) and the bench client over its measured window; afterwards this
+# script also prints (and writes to $OUT/cpu.txt) the CPU seconds each process used during the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +28,8 @@ case $PROFILE in
 seed) DRAIN=${BENCH_DRAIN_TIMEOUT:-30m} ;;
 *) DRAIN=${BENCH_DRAIN_TIMEOUT:-5m} ;;
 esac
+# The ingest profile measures the write path's front: no consumer competes for the CPUs.
+SINK=${BENCH_SINK:-$([[ $PROFILE == ingest ]] && echo 0 || echo 1)}
 KAFKA=deploy/kafka/kafka.sh
 STORE=deploy/store/store.sh
 RUN=.bench-run
@@ -53,6 +60,11 @@ export POSTPIPE_KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
 export POSTPIPE_MONGODB_URI=mongodb://${STORE_ADDR:-127.0.0.1:27017}/
 export POSTPIPE_MONGODB_DATABASE=postpipe_bench
 export POSTPIPE_KAFKA_TOPIC=bench.posts POSTPIPE_KAFKA_DLQ_TOPIC=bench.posts.dlq POSTPIPE_KAFKA_GROUP=bench-sink
+if [[ $SINK == 0 ]]; then
+	# Nothing consumes what a run without the sink produces: on its own topic,
+	# it is not a backlog the next run's sink must store before its own posts.
+	export POSTPIPE_KAFKA_TOPIC=bench.ingest.posts POSTPIPE_KAFKA_DLQ_TOPIC=bench.ingest.posts.dlq
+fi
 export POSTPIPE_LOG_LEVEL=warn
 
 POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
@@ -60,7 +72,7 @@ api_pid=$!
 pids+=($!)
 sink_pid=
 runner=()
-if [[ ${BENCH_SINK:-1} != 0 ]]; then
+if [[ $SINK != 0 ]]; then
 	./bin/postpipe sink >"$RUN/sink.log" 2>&1 &
 	sink_pid=$!
 	pids+=($!)
@@ -85,6 +97,15 @@ cputicks() {
 kafka_pid=$(cat .kafka/single/kafka.pid 2>/dev/null || true)
 store_pid=$(cat .store/ferretdb.pid 2>/dev/null || true)
 pg_pids() { pgrep -u postgres postgres 2>/dev/null | tr '\n' ' '; }
+# pg_masters: the postmasters (postgres processes whose parent is not one);
+# the bench counts each with its descendants, the backends.
+pg_masters() {
+	local p pp
+	for p in $(pgrep -x postgres 2>/dev/null); do
+		pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) || continue
+		[[ $(cat "/proc/$pp/comm" 2>/dev/null) == postgres ]] || printf '+%s' "$p"
+	done
+}
 declare -A cpu0
 for who in api sink kafka store; do
 	var=${who}_pid
@@ -93,7 +114,9 @@ done
 cpu0[pg]=$(cputicks $(pg_pids))
 
 echo "== bench: profile $PROFILE, results in $OUT"
+processes="api=$api_pid,broker=$kafka_pid,sink=$sink_pid,store=$store_pid$(pg_masters)"
 "${runner[@]}" ./bin/postpipe bench --target "http://$ADDR" --profile "$PROFILE" --out "$OUT" --drain-timeout "$DRAIN" --server-pid "$api_pid" \
+	--processes "$processes" \
 	${BENCH_SCENARIOS:+--scenarios "$BENCH_SCENARIOS"} ${BENCH_ARGS:-} \
 	--kafka-label "Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml | head -1) (1 broker, KRaft, same machine)" \
 	--store-label "${backend:-FerretDB 1.24 on PostgreSQL}" &

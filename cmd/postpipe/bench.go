@@ -20,12 +20,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	var (
 		cfg                              bench.Config
 		profile, scenarios, stages, rate string
-		duration                         time.Duration
+		duration, warmup                 time.Duration
 		mongoURI, mongoDB, mongoCl       string
+		processes, brokers, topic        string
 	)
 	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL of the running server")
-	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0) or quick (1s:50,4s:50,1s:0); explicit flags override it")
-	fs.StringVar(&scenarios, "scenarios", strings.Join(bench.ScenarioNames(), ","), "scenarios to run, one after another")
+	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0, 10s warm-up, every scenario), quick (1s:50,4s:50,1s:0, 3s warm-up, no reads) or ingest (0s:100,20s:100, 5s warm-up, the write paths only); explicit flags override it")
+	fs.StringVar(&scenarios, "scenarios", "", "scenarios to run, one after another, from "+strings.Join(bench.ScenarioNames(), ",")+" (default: the profile's)")
+	fs.DurationVar(&warmup, "warmup", -1, "how long each scenario runs at the peak of the stages before its measured window (default: the profile's; 0: none)")
+	fs.StringVar(&processes, "processes", "", "processes whose CPU per accepted post each scenario reports, name=pid[+pid…] (descendants included), e.g. api=12,broker=34,sink=56,store=78+90; the bench's own is always reported")
+	fs.StringVar(&brokers, "kafka-brokers", "", "with no store to check: check the Kafka scenarios' posts on the topic through these brokers (default $POSTPIPE_KAFKA_BROKERS when no store is given)")
+	fs.StringVar(&topic, "kafka-topic", "", "the topic for that check (default $POSTPIPE_KAFKA_TOPIC, else posts)")
 	fs.StringVar(&stages, "stages", "", "closed model: virtual-user stages duration:target,… ramping linearly from 0 as in k6, e.g. 30s:60,60s:100,30s:0")
 	fs.StringVar(&rate, "rate", "", "open model: requests per second, constant (500, for --duration) or as stages (10s:200,30s:200,5s:0); latency counts from when each request was due")
 	fs.DurationVar(&duration, "duration", 0, "how long a constant --rate lasts (default: as long as the profile)")
@@ -59,11 +64,27 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	if err != nil {
 		return fmt.Errorf("postpipe bench: %w", err)
 	}
+	if warmup >= 0 {
+		load.Warmup = warmup
+	}
 	cfg.Load = load
-	cfg.Scenarios = strings.Split(scenarios, ",")
+	if scenarios == "" {
+		cfg.Scenarios, _ = bench.ProfileScenarios(profile) // the profile is known: ResolveLoad took it
+	} else {
+		cfg.Scenarios = strings.Split(scenarios, ",")
+	}
+	if cfg.Processes, err = bench.ParseProcessGroups(processes); err != nil {
+		return fmt.Errorf("postpipe bench: --processes: %w", err)
+	}
 	cfg.MongoURI = cmp.Or(mongoURI, getenv("POSTPIPE_MONGODB_URI"))
 	cfg.MongoDatabase = cmp.Or(mongoDB, getenv("POSTPIPE_MONGODB_DATABASE"), "postpipe")
 	cfg.MongoCollection = cmp.Or(mongoCl, getenv("POSTPIPE_MONGODB_COLLECTION"), "posts")
+	if cfg.MongoURI == "" {
+		if b := cmp.Or(brokers, getenv("POSTPIPE_KAFKA_BROKERS")); b != "" {
+			cfg.KafkaBrokers = strings.Split(b, ",")
+			cfg.KafkaTopic = cmp.Or(topic, getenv("POSTPIPE_KAFKA_TOPIC"), "posts")
+		}
+	}
 	cfg.Args = args
 	cfg.Version = version()
 	cfg.Progress = os.Stderr

@@ -35,7 +35,28 @@ func newFakeServer(t *testing.T, benchEndpoints bool) (*fakeServer, string) {
 		mux.HandleFunc("POST /v1/bench/noop", func(w http.ResponseWriter, r *http.Request) {
 			f.single(w, r, http.StatusAccepted, func(id string, _ post.Input) any { return map[string]string{"id": id, "status": "accepted"} })
 		})
+		mux.HandleFunc("POST /v1/bench/fire-and-forget", func(w http.ResponseWriter, r *http.Request) {
+			f.single(w, r, http.StatusAccepted, func(id string, _ post.Input) any { return map[string]string{"id": id, "status": "accepted"} })
+		})
+		mux.HandleFunc("GET /v1/bench/fire-and-forget", func(w http.ResponseWriter, r *http.Request) {
+			f.mu.Lock()
+			n := f.posts["/v1/bench/fire-and-forget"]
+			f.mu.Unlock()
+			writeJSONAnswer(w, http.StatusOK, map[string]int{"sent": n, "acknowledged": n, "failed": 0})
+		})
 	}
+	mux.HandleFunc("GET /v1/posts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		f.count("GET /v1/posts/{id}", 0)
+		writeJSONAnswer(w, http.StatusOK, map[string]string{"id": r.PathValue("id")})
+	})
+	mux.HandleFunc("GET /v1/posts", func(w http.ResponseWriter, r *http.Request) {
+		f.count("GET /v1/posts", 0)
+		next := ""
+		if r.URL.Query().Get("cursor") == "" {
+			next = "page2"
+		}
+		writeJSONAnswer(w, http.StatusOK, map[string]any{"posts": []any{}, "nextCursor": next})
+	})
 	mux.HandleFunc("POST /v1/posts", func(w http.ResponseWriter, r *http.Request) {
 		f.single(w, r, http.StatusAccepted, func(id string, _ post.Input) any { return map[string]string{"id": id, "status": "accepted"} })
 	})
@@ -117,7 +138,12 @@ type scenarioJSON struct {
 	Series         []struct {
 		VUs int64 `json:"vus"`
 	} `json:"series"`
-	Verification *struct{} `json:"verification"`
+	Verification   *struct{}          `json:"verification"`
+	WarmupRequests int64              `json:"warmup_requests"`
+	CPUUsPerPost   map[string]float64 `json:"cpu_us_per_post"`
+	Ops            map[string]struct {
+		Requests int64 `json:"requests"`
+	} `json:"ops"`
 }
 
 // TestBenchCommandEndToEnd runs the command, shortened, against the fake
@@ -130,14 +156,15 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 		// model), 0 for the closed model.
 		due int64
 	}{
-		{name: "closed", load: []string{"--stages", "1s:5"}},
-		{name: "open", load: []string{"--rate", "40", "--duration", "1s", "--max-vus", "20"}, due: 40},
+		{name: "closed, warmed up", load: []string{"--stages", "1s:5", "--warmup", "300ms"}},
+		{name: "open", load: []string{"--rate", "40", "--duration", "1s", "--max-vus", "20", "--warmup", "0s"}, due: 40},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, target := newFakeServer(t, true)
 			out := filepath.Join(t.TempDir(), "results")
 			args := append([]string{"bench", "--target", target, "--out", out, "--batch-size", "10", "--content-bytes", "120",
+				"--scenarios", "noop,fire-and-forget,kafka,direct,batch",
 				"--kafka-label", "fake broker", "--store-label", "fake store"}, tt.load...)
 			if err := run(t.Context(), args, noEnv); err != nil {
 				t.Fatalf("postpipe %s: %v", strings.Join(args, " "), err)
@@ -170,7 +197,7 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 				t.Errorf("the server got %d invalid posts", f.invalid.Load())
 			}
 
-			paths := map[string]string{"noop": "/v1/bench/noop", "kafka": "/v1/posts", "direct": "/v1/posts:direct", "batch": "/v1/posts:batch"}
+			paths := map[string]string{"noop": "/v1/bench/noop", "fire-and-forget": "/v1/bench/fire-and-forget", "kafka": "/v1/posts", "direct": "/v1/posts:direct", "batch": "/v1/posts:batch"}
 			var names []string
 			for _, s := range res.Scenarios {
 				names = append(names, s.Name)
@@ -180,11 +207,18 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 				if s.Requests == 0 || s.Errors != 0 || len(s.ErrorsByStatus) != 0 {
 					t.Errorf("%s: %d requests, %d errors %v", s.Name, s.Requests, s.Errors, s.ErrorsByStatus)
 				}
-				if s.Requests != int64(served) {
-					t.Errorf("%s: %d requests counted, the server answered %d", s.Name, s.Requests, served)
+				// The warm-up's requests reach the server but not the figures.
+				if s.Requests+s.WarmupRequests != int64(served) {
+					t.Errorf("%s: %d requests counted + %d warming up, the server answered %d", s.Name, s.Requests, s.WarmupRequests, served)
 				}
-				if s.Posts != int64(posts) {
+				if warm := tt.due == 0; warm != (s.WarmupRequests > 0) {
+					t.Errorf("%s: %d warm-up requests, want some: %v", s.Name, s.WarmupRequests, warm)
+				}
+				if perReq := map[bool]int64{true: 10, false: 1}[s.Name == "batch"]; s.Posts+s.WarmupRequests*perReq != int64(posts) {
 					t.Errorf("%s: %d posts counted, the server took %d", s.Name, s.Posts, posts)
+				}
+				if _, ok := s.CPUUsPerPost["bench"]; !ok {
+					t.Errorf("%s: no CPU per post of the bench client: %v", s.Name, s.CPUUsPerPost)
 				}
 				if perReq := map[bool]int64{true: 10, false: 1}[s.Name == "batch"]; s.Posts != s.Requests*perReq {
 					t.Errorf("%s: %d posts in %d requests, want %d per request", s.Name, s.Posts, s.Requests, perReq)
@@ -202,8 +236,8 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 					t.Errorf("%s: verified without a store", s.Name)
 				}
 			}
-			if got := strings.Join(names, ","); got != "noop,kafka,direct,batch" {
-				t.Errorf("scenarios ran %s, want noop,kafka,direct,batch", got)
+			if got := strings.Join(names, ","); got != "noop,fire-and-forget,kafka,direct,batch" {
+				t.Errorf("scenarios ran %s, want noop,fire-and-forget,kafka,direct,batch", got)
 			}
 
 			md, err := os.ReadFile(filepath.Join(out, "report.md"))
@@ -238,6 +272,7 @@ func TestBenchCommandRejectsBadSettings(t *testing.T) {
 		{[]string{"--rate", "10", "--max-vus", "0"}, "--max-vus 0"},
 		{[]string{"--stages", "5s:0"}, "no stage has a virtual user"},
 		{[]string{"leftover"}, `unexpected argument "leftover"`},
+		{[]string{"--processes", "api"}, "--processes"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -255,8 +290,12 @@ func TestBenchCommandExplainsMissingBenchEndpoints(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "POSTPIPE_BENCH_ENDPOINTS=true") {
 		t.Errorf("got %v, want an error naming POSTPIPE_BENCH_ENDPOINTS=true", err)
 	}
+	err = run(t.Context(), []string{"bench", "--target", target, "--stages", "1s:1", "--scenarios", "fire-and-forget", "--out", t.TempDir()}, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "POSTPIPE_BENCH_ENDPOINTS=true") {
+		t.Errorf("fire-and-forget: got %v, want an error naming POSTPIPE_BENCH_ENDPOINTS=true", err)
+	}
 	// Without noop the run needs no bench endpoint.
-	if err := run(t.Context(), []string{"bench", "--target", target, "--stages", "300ms:1", "--scenarios", "kafka", "--out", t.TempDir()}, noEnv); err != nil {
+	if err := run(t.Context(), []string{"bench", "--target", target, "--stages", "300ms:1", "--warmup", "0s", "--scenarios", "kafka", "--out", t.TempDir()}, noEnv); err != nil {
 		t.Errorf("kafka alone: %v", err)
 	}
 }
@@ -276,7 +315,8 @@ func TestBenchCommandHelp(t *testing.T) {
 		t.Errorf("--help returned %v, want flag.ErrHelp", err)
 	}
 	for _, flag := range []string{"--target", "--profile", "--scenarios", "--stages", "--rate", "--duration", "--out", "--content-bytes",
-		"--batch-size", "--mongodb-uri", "--mongodb-database", "--drain-timeout", "--kafka-label", "--store-label"} {
+		"--batch-size", "--mongodb-uri", "--mongodb-database", "--drain-timeout", "--kafka-label", "--store-label",
+		"--warmup", "--processes", "--kafka-brokers", "--kafka-topic"} {
 		if !strings.Contains(string(help), flag+" ") {
 			t.Errorf("help lacks %s:\n%s", flag, help)
 		}
@@ -300,5 +340,53 @@ func TestBenchCommandTakesTheStoreFromTheEnvironment(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "secret") {
 		t.Errorf("the error shows the password: %v", err)
+	}
+}
+
+// TestBenchCommandReads runs the read and mixed scenarios against the fake
+// server: with no store to say which posts landed, the reads first store
+// posts of their own through /v1/posts:direct, then get them by id and
+// walk pages by author; mixed also writes through /v1/posts.
+func TestBenchCommandReads(t *testing.T) {
+	f, target := newFakeServer(t, true)
+	out := t.TempDir()
+	args := []string{"bench", "--target", target, "--out", out, "--stages", "1s:4", "--warmup", "0s", "--scenarios", "read,mixed"}
+	if err := run(t.Context(), args, noEnv); err != nil {
+		t.Fatalf("postpipe %s: %v", strings.Join(args, " "), err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Scenarios []scenarioJSON `json:"scenarios"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	gets, lists, writes, seeded := f.requests["GET /v1/posts/{id}"], f.requests["GET /v1/posts"], f.requests["/v1/posts"], f.posts["/v1/posts:direct"]
+	f.mu.Unlock()
+	if len(res.Scenarios) != 2 {
+		t.Fatalf("scenarios %+v", res.Scenarios)
+	}
+	read, mixed := res.Scenarios[0], res.Scenarios[1]
+	if seeded != 400 {
+		t.Errorf("%d posts stored to read, want 200 per scenario", seeded)
+	}
+	if read.Errors != 0 || mixed.Errors != 0 {
+		t.Errorf("errors: read %v, mixed %v", read.ErrorsByStatus, mixed.ErrorsByStatus)
+	}
+	if read.Ops["get by id"].Requests == 0 || read.Ops["list by author"].Requests == 0 || read.Ops["write"].Requests != 0 {
+		t.Errorf("read ops %+v: want gets and lists, no writes", read.Ops)
+	}
+	if mixed.Ops["write"].Requests == 0 || mixed.Ops["write"].Requests != int64(writes) || mixed.Posts != int64(writes) {
+		t.Errorf("mixed ops %+v, %d posts; the server took %d writes", mixed.Ops, mixed.Posts, writes)
+	}
+	if got := read.Requests + mixed.Requests - mixed.Ops["write"].Requests; got != int64(gets+lists) {
+		t.Errorf("%d reads counted, the server answered %d", got, gets+lists)
+	}
+	if share := float64(mixed.Ops["write"].Requests) / float64(mixed.Requests); share > 0.3 {
+		t.Errorf("mixed: %.0f %% writes, want about 10 %%", 100*share)
 	}
 }

@@ -40,7 +40,8 @@ type Limits struct {
 	MaxBodyBytes      int64
 	MaxBatchBodyBytes int64
 	MaxBatchPosts     int
-	// BenchEndpoints adds POST /v1/bench/noop.
+	// BenchEndpoints adds POST /v1/bench/noop and, when the publisher can
+	// produce without waiting, POST /v1/bench/fire-and-forget (see bench.go).
 	BenchEndpoints bool
 	// MaxInFlight bounds the requests served at once (0: no bound). One
 	// more is answered 503 at once: queueing it would only hold its memory
@@ -85,7 +86,7 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("GET /openapi.yaml", serveSpec)
 	if limits.BenchEndpoints {
-		a.mux.HandleFunc("POST /v1/bench/noop", a.benchNoop)
+		a.benchRoutes()
 	}
 	a.mux.HandleFunc("/", a.notFound)
 	if limits.MaxInFlight > 0 {

@@ -9,16 +9,20 @@
 package bench
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,9 +44,18 @@ type Config struct {
 	Timeout      time.Duration // per request
 	MaxVUs       int           // open model: most requests in flight
 
-	// The store the sink writes to; without MongoURI nothing is verified.
+	// The store the sink writes to: the accepted posts are looked for
+	// there. Without it, but with KafkaBrokers and KafkaTopic (no sink
+	// running), they are looked for on the topic; with neither, nowhere.
 	MongoURI, MongoDatabase, MongoCollection string
 	DrainTimeout                             time.Duration // longest wait for the sink after a scenario
+	KafkaBrokers                             []string
+	KafkaTopic                               string
+
+	// Processes whose CPU each scenario's measured window is accounted
+	// for, beside the bench's own; ProcRoot is where /proc is.
+	Processes []ProcessGroup
+	ProcRoot  string
 
 	KafkaLabel, StoreLabel string // what the server runs on, for the report
 	// ServerPID, when the server runs on this machine, has its resident
@@ -83,9 +96,13 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			StartedAt:       started.UTC(),
 			ScenariosWanted: cfg.Scenarios,
 			ServerPID:       cfg.ServerPID,
+			WarmupS:         cfg.Load.Warmup.Seconds(),
+			Processes:       map[string][]int{BenchClient: {os.Getpid()}},
+			Verify:          "none",
 		},
-		Notes: []string{},
-		Dir:   cmp.Or(cfg.Out, filepath.Join("bench-results", started.Format("20060102-150405"))),
+		Ratios: []Ratio{},
+		Notes:  []string{},
+		Dir:    cmp.Or(cfg.Out, filepath.Join("bench-results", started.Format("20060102-150405"))),
 	}
 	conns := peak(cfg.Load.Stages)
 	if cfg.Load.Model == Open {
@@ -98,13 +115,27 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		return nil, err
 	}
 
-	var ver *verifier
+	for _, g := range cfg.Processes {
+		res.Run.Processes[g.Name] = g.PIDs
+	}
+	var (
+		ver  *verifier
+		tver *topicVerifier
+	)
 	switch {
 	case !anyVerified(scs):
-		res.Notes = append(res.Notes, "verification: none of the scenarios writes through Kafka (kafka, batch)")
+		res.Notes = append(res.Notes, "verification: none of the scenarios writes through Kafka (kafka, batch, mixed)")
+	case cfg.MongoURI == "" && len(cfg.KafkaBrokers) > 0 && cfg.KafkaTopic != "":
+		if tver, err = openTopicVerifier(ctx, cfg.KafkaBrokers, cfg.KafkaTopic); err != nil {
+			return nil, fmt.Errorf("topic %s: %w", cfg.KafkaTopic, err)
+		}
+		defer tver.close()
+		res.Run.Verify = "topic"
+		res.Notes = append(res.Notes, fmt.Sprintf("verification on the topic %s (no store given: the sink was not running): every post answered 202 must be a record there, keyed by its id, exactly once", cfg.KafkaTopic))
 	case cfg.MongoURI == "":
-		res.Notes = append(res.Notes, "verification skipped: no store given (--mongodb-uri or POSTPIPE_MONGODB_URI); lost and duplicated posts were not counted")
+		res.Notes = append(res.Notes, "verification skipped: no store given (--mongodb-uri or POSTPIPE_MONGODB_URI) and no topic (--kafka-brokers, --kafka-topic); lost and duplicated posts were not counted")
 	default:
+		res.Run.Verify = "store"
 		if ver, err = openVerifier(ctx, cfg.MongoURI, cfg.MongoDatabase, cfg.MongoCollection, cfg.DrainTimeout, progress); err != nil {
 			return nil, fmt.Errorf("store at %s: %w", config.RedactURI(cfg.MongoURI), config.RedactError(err, cfg.MongoURI))
 		}
@@ -126,7 +157,8 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Notes = append(res.Notes, note)
 	}
 
-	r := &runner{cfg: cfg, client: client, ver: ver, words: newWords(cfg.ContentBytes), id: res.Run.ID, progress: progress}
+	r := &runner{cfg: cfg, client: client, ver: ver, tver: tver, words: newWords(cfg.ContentBytes), id: res.Run.ID, progress: progress,
+		procs: procfs{root: cmp.Or(cfg.ProcRoot, "/proc")}, groups: append(slices.Clone(cfg.Processes), ProcessGroup{Name: BenchClient, PIDs: []int{os.Getpid()}})}
 	var (
 		verified []*Verification
 		problems []error
@@ -140,7 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			problems = append(problems, err)
 			res.Notes = append(res.Notes, err.Error())
 		}
-		if sr.Verification != nil {
+		if sr.Verification != nil && !sr.Unpromised {
 			verified = append(verified, sr.Verification)
 		}
 		if sr.Unsent > 0 {
@@ -149,6 +181,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Scenarios = append(res.Scenarios, sr)
 	}
 	res.Verification = combine(verified)
+	res.Ratios = ratios(res.Scenarios)
 	if v := res.Verification; v != nil && (v.Lost > 0 || v.Duplicated > 0) {
 		err := fmt.Errorf("the store check found %d lost and %d duplicated posts", v.Lost, v.Duplicated)
 		if !v.Drained {
@@ -219,80 +252,274 @@ func anyVerified(scs []scenario) bool {
 type runner struct {
 	cfg      Config
 	client   *http.Client
-	ver      *verifier // nil: no store check
+	ver      *verifier      // nil: no store check
+	tver     *topicVerifier // nil: no topic check
 	words    *words
 	id       string // the run's, in every post's markers
 	progress io.Writer
+	procs    procfs
+	groups   []ProcessGroup // whose CPU is accounted, the bench's own last
+
+	// What the read scenarios read: posts of this run's earlier scenarios
+	// that the store check found stored, and their authors.
+	readIDs, readAuthors []string
 }
 
+// maxReadIDs bounds the ids kept for the read scenarios.
+const maxReadIDs = 200_000
+
+// seedPosts is how many posts the read scenarios store first (through
+// /v1/posts:direct) when no earlier scenario left any known to be stored.
+const seedPosts = 200
+
 // scenario puts one scenario under the load and, when its posts go through
-// Kafka and a store is given, checks that they landed. The error says why
-// the check could not be made.
+// Kafka and a store or topic is given, checks that they landed. The error
+// says why the check could not be made.
 func (r *runner) scenario(ctx context.Context, sc scenario) (ScenarioResult, error) {
-	verify := sc.verify && r.ver != nil
+	verify := sc.verify && (r.ver != nil || r.tver != nil)
 	before := int64(-1) // the documents stored before the load, for the drain wait
-	if verify {
+	var offsets map[int32]int64
+	var note error
+	if verify && r.ver != nil {
 		if n, err := r.ver.count(ctx); err == nil {
 			before = n
 		}
 	}
-	fmt.Fprintf(r.progress, "scenario %s: POST %s, %s %s\n", sc.name, sc.path, r.cfg.Load.Model, r.cfg.Load.StagesString())
-	sr, promised := r.load(ctx, sc)
-	r.client.CloseIdleConnections() // every scenario starts from cold connections
-	if !verify || sr.Interrupted {
-		return sr, nil
+	if verify && r.tver != nil {
+		var err error
+		if offsets, err = r.tver.ends(ctx); err != nil {
+			return ScenarioResult{Name: sc.name, Path: sc.path, About: sc.about}, fmt.Errorf("%s: %w", sc.name, err)
+		}
 	}
-	v, err := r.ver.check(ctx, sc.name, authorFor(r.id, sc.name), promised, before)
+	var pool *readPool
+	var docs int64
+	if sc.reads > 0 {
+		pool, note = r.readPool(ctx, sc)
+		if r.ver != nil {
+			docs, _ = r.ver.count(ctx)
+		}
+	}
+	var ff0 *FireAndForgetOutcome
+	if sc.name == "fire-and-forget" {
+		ff0, _ = r.fireAndForgetCounts(ctx)
+	}
+	fmt.Fprintf(r.progress, "scenario %s: %s, %s %s after a %s warm-up\n", sc.name, sc.path, r.cfg.Load.Model, r.cfg.Load.StagesString(), r.cfg.Load.Warmup)
+	sr, promised := r.load(ctx, sc, pool)
+	r.client.CloseIdleConnections() // every scenario starts from cold connections
+	sr.StoreDocs = docs
+	sr.Unpromised = sc.unpromised
+	if ff0 != nil {
+		sr.FireAndForget = r.settleFireAndForget(ctx, ff0)
+	}
+	if !verify || sr.Interrupted {
+		return sr, note
+	}
+	var (
+		v   *Verification
+		err error
+	)
+	if r.ver != nil {
+		v, err = r.ver.check(ctx, sc.name, authorFor(r.id, sc.name), promised, before)
+	} else {
+		v, err = r.tver.check(ctx, offsets, promised)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return sr, nil // interrupted: Run says so
 		}
-		return sr, fmt.Errorf("verification of %s failed: %w", sc.name, err)
+		return sr, errors.Join(note, fmt.Errorf("verification of %s failed: %w", sc.name, err))
 	}
 	sr.Verification = v
-	fmt.Fprintf(r.progress, "%s: %d accepted, %d landed, %d lost, %d duplicated; lag p50 %.0f ms, p99 %.0f ms\n",
-		sc.name, v.Accepted, v.Landed, v.Lost, v.Duplicated, v.LagP50, v.LagP99)
-	return sr, nil
+	lag := fmt.Sprintf("; lag p50 %.0f ms, p99 %.0f ms", v.LagP50, v.LagP99)
+	if v.Where == "topic" {
+		lag = ""
+	}
+	fmt.Fprintf(r.progress, "%s: %d accepted, %d landed (%s), %d lost, %d duplicated%s\n",
+		sc.name, v.Accepted, v.Landed, v.Where, v.Lost, v.Duplicated, lag)
+	if v.Where == "store" && v.Lost == 0 && !sc.unpromised && sc.reads == 0 {
+		r.readAuthors = append(r.readAuthors, authorFor(r.id, sc.name))
+		for _, a := range promised.accepted {
+			if len(r.readIDs) >= maxReadIDs {
+				break
+			}
+			r.readIDs = append(r.readIDs, a.ID)
+		}
+	}
+	return sr, note
 }
 
-// load runs the load against one scenario and returns what it measured
-// and what the server promised to store.
-func (r *runner) load(ctx context.Context, sc scenario) (ScenarioResult, promises) {
+// readPool is what a reading scenario reads: the posts earlier scenarios
+// stored, or, when none is known to be stored, seedPosts posts it stores
+// itself through /v1/posts:direct first.
+func (r *runner) readPool(ctx context.Context, sc scenario) (*readPool, error) {
+	if len(r.readIDs) > 0 {
+		return newReadPool(r.readIDs, r.readAuthors), nil
+	}
+	author := authorFor(r.id, sc.name+"-seed")
+	ps := newPosts(r.words, r.id, sc.name+"-seed", r.cfg.ContentBytes)
+	ps.author = author
+	var ids []string
+	for range seedPosts {
+		in := ps.next()
+		body, _ := json.Marshal(in) // a post.Input always encodes
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.cfg.Target+"/v1/posts:direct", bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("%s: seed posts to read: %w", sc.name, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := r.client.Do(req)
+		if err != nil {
+			return newReadPool(ids, []string{author}), fmt.Errorf("%s: seed posts to read: %w", sc.name, err)
+		}
+		var a struct {
+			ID string `json:"id"`
+		}
+		derr := json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBytes)).Decode(&a)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || derr != nil || a.ID == "" {
+			return newReadPool(ids, []string{author}), fmt.Errorf("%s: seed posts to read: POST /v1/posts:direct answered %d", sc.name, resp.StatusCode)
+		}
+		ids = append(ids, a.ID)
+	}
+	fmt.Fprintf(r.progress, "%s: no earlier scenario's posts known stored; stored %d posts through /v1/posts:direct to read\n", sc.name, len(ids))
+	return newReadPool(ids, []string{author}), nil
+}
+
+// fireAndForgetCounts asks the server how its fire-and-forget posts ended.
+func (r *runner) fireAndForgetCounts(ctx context.Context) (*FireAndForgetOutcome, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.Target+"/v1/bench/fire-and-forget", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /v1/bench/fire-and-forget answered %d", resp.StatusCode)
+	}
+	var c FireAndForgetOutcome
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswerBytes)).Decode(&c); err != nil {
+		return nil, fmt.Errorf("GET /v1/bench/fire-and-forget: %w", err)
+	}
+	return &c, nil
+}
+
+// settleFireAndForget waits, up to ten seconds, until every post the
+// scenario sent is acknowledged or refused, and returns the scenario's
+// share of the server's counts (before0 is from just before it).
+func (r *runner) settleFireAndForget(ctx context.Context, before0 *FireAndForgetOutcome) *FireAndForgetOutcome {
+	var out *FireAndForgetOutcome
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := r.fireAndForgetCounts(ctx)
+		if err != nil {
+			return out
+		}
+		out = &FireAndForgetOutcome{Sent: c.Sent - before0.Sent, Acknowledged: c.Acknowledged - before0.Acknowledged, Failed: c.Failed - before0.Failed}
+		out.InFlight = out.Sent - out.Acknowledged - out.Failed
+		if out.InFlight <= 0 || !time.Now().Before(deadline) || sleep(ctx, 200*time.Millisecond) != nil {
+			return out
+		}
+	}
+}
+
+// load warms the scenario up, then runs the measured load against it, and
+// returns what it measured and what the server promised to store (warm-up
+// included).
+func (r *runner) load(ctx context.Context, sc scenario, pool *readPool) (ScenarioResult, promises) {
 	cfg := r.cfg
-	start := time.Now()
-	rec := newRecorder(start)
-	s := &sender{sc: sc, client: r.client, url: cfg.Target + sc.path, posts: newPosts(r.words, r.id, sc.name, cfg.ContentBytes), batchSize: cfg.BatchSize, rec: rec}
+	s := &sender{sc: sc, client: r.client, url: cfg.Target + sc.path, posts: newPosts(r.words, r.id, sc.name, cfg.ContentBytes),
+		batchSize: cfg.BatchSize, target: cfg.Target, pool: pool}
+	if sc.reads > 0 && sc.path != "/v1/posts" {
+		s.url = cfg.Target + "/v1/posts" // only the writes of a mixed scenario use it
+	}
 	perRequest := 1
 	if sc.batch {
 		perRequest = cfg.BatchSize
 	}
 
-	var (
-		vus  atomic.Int64 // users running (closed) or requests in flight (open)
-		done = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	wg.Go(func() { sample(done, rec, &vus, start, cfg.Load, sc.name, r.progress) })
-	var rssMax float64
-	if cfg.ServerPID > 0 {
-		wg.Go(func() { rssMax = watchRSS(done, cfg.ServerPID) })
+	var warm promises
+	var warmReqs int64
+	if cfg.Load.Warmup > 0 && ctx.Err() == nil {
+		wl := Load{Model: cfg.Load.Model, Stages: cfg.Load.warmupStages()}
+		wrec := newRecorder(time.Now())
+		s.rec = wrec
+		r.drive(ctx, wl, wrec, s, sc.name+" warm-up")
+		warm = wrec.promises()
+		warmReqs, _ = wrec.totals()
 	}
-	var unsent int64
-	if cfg.Load.Model == Open {
-		unsent = runOpen(ctx, cfg.Load.Stages, start, cfg.MaxVUs, s.fire, &vus)
-	} else {
-		runClosed(ctx, cfg.Load.Stages, start, s.fire, &vus)
-	}
-	elapsed := time.Since(start)
-	close(done)
-	wg.Wait()
+
+	start := time.Now()
+	rec := newRecorder(start)
+	s.rec = rec
+	cpu0 := r.procs.sample(r.groups)
+	elapsed, unsent, rssMax := r.drive(ctx, cfg.Load, rec, s, sc.name)
+	cpu1 := r.procs.sample(r.groups)
 
 	sr := rec.result(sc.name, elapsed)
 	sr.Path, sr.About, sr.PostsPerRequest = sc.path, sc.about, perRequest
 	sr.Unsent = unsent
 	sr.ServerRSSMaxMB = rssMax
 	sr.Interrupted = ctx.Err() != nil
-	return sr, rec.promises()
+	sr.WarmupS, sr.WarmupRequests = cfg.Load.Warmup.Seconds(), warmReqs
+	sr.CPUSeconds = cpuSeconds(cpu0, cpu1)
+	for k, v := range sr.CPUSeconds {
+		sr.CPUSeconds[k] = round3(v)
+	}
+	if sc.reads == 0 { // mostly reads: per request says more
+		sr.CPUUsPerPost = perUnit(sr.CPUSeconds, sr.Posts)
+	}
+	sr.CPUUsPerRequest = perUnit(sr.CPUSeconds, sr.Requests)
+	p := rec.promises()
+	p.accepted = append(warm.accepted, p.accepted...)
+	p.maybe = append(warm.maybe, p.maybe...)
+	return sr, p
+}
+
+// drive puts load on the sender's scenario until the stages end, recording
+// into rec, and returns how long it lasted, the requests due but never
+// sent (open model) and the server's peak resident memory.
+func (r *runner) drive(ctx context.Context, load Load, rec *recorder, s *sender, label string) (elapsed time.Duration, unsent int64, rssMax float64) {
+	cfg := r.cfg
+	start := rec.start
+
+	var (
+		vus  atomic.Int64 // users running (closed) or requests in flight (open)
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Go(func() { sample(done, rec, &vus, start, load, label, r.progress) })
+	if cfg.ServerPID > 0 {
+		wg.Go(func() { rssMax = watchRSS(done, cfg.ServerPID) })
+	}
+	if load.Model == Open {
+		unsent = runOpen(ctx, load.Stages, start, cfg.MaxVUs, s.fire, &vus)
+	} else {
+		runClosed(ctx, load.Stages, start, s.fire, &vus)
+	}
+	elapsed = time.Since(start)
+	close(done)
+	wg.Wait()
+	return elapsed, unsent, rssMax
+}
+
+// ratios compares the write paths of the run, in posts per second.
+func ratios(scs []ScenarioResult) []Ratio {
+	rate := map[string]float64{}
+	for _, s := range scs {
+		if !s.Interrupted {
+			rate[s.Name] = s.PostsPerS
+		}
+	}
+	out := []Ratio{}
+	for _, pair := range [][2]string{{"kafka", "fire-and-forget"}, {"kafka", "noop"}, {"kafka", "direct"}, {"fire-and-forget", "noop"}} {
+		of, over := rate[pair[0]], rate[pair[1]]
+		if of > 0 && over > 0 {
+			out = append(out, Ratio{Name: pair[0] + " ÷ " + pair[1], Of: pair[0], Over: pair[1], Value: round3(of / over)})
+		}
+	}
+	return out
 }
 
 // sample closes a second of the series every second, and prints it, until

@@ -59,6 +59,13 @@ func preflight(ctx context.Context, client *http.Client, target string, scs []sc
 		return fmt.Errorf("target %s: GET /healthz answered %d, want 200", target, resp.StatusCode)
 	}
 	for _, sc := range scs {
+		if sc.name == "fire-and-forget" {
+			// Its GET only counts: probing it sends nothing to the broker.
+			if err := probeCounts(ctx, client, target, sc); err != nil {
+				return err
+			}
+			continue
+		}
 		if sc.name != "noop" {
 			continue // the others write: a probe would leave a post behind
 		}
@@ -83,4 +90,26 @@ func preflight(ctx context.Context, client *http.Client, target string, scs []sc
 		}
 	}
 	return nil
+}
+
+// probeCounts checks that GET on the fire-and-forget endpoint answers.
+func probeCounts(ctx context.Context, client *http.Client, target string, sc scenario) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target+sc.path, nil)
+	if err != nil {
+		return fmt.Errorf("target %q: %w", target, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s%s: %w", target, sc.path, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return fmt.Errorf("GET %s answered %d: start the server with POSTPIPE_BENCH_ENDPOINTS=true (and a Kafka publisher), or leave %s out of --scenarios", sc.path, resp.StatusCode, sc.name)
+	default:
+		return fmt.Errorf("GET %s answered %d, want 200", sc.path, resp.StatusCode)
+	}
 }

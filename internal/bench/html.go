@@ -22,10 +22,13 @@ type line struct {
 
 // palette gives each scenario the same colour in every chart.
 var palette = map[string]string{
-	"noop":   "#6b7280",
-	"kafka":  "#2563eb",
-	"direct": "#dc2626",
-	"batch":  "#059669",
+	"noop":            "#6b7280",
+	"fire-and-forget": "#d97706",
+	"kafka":           "#2563eb",
+	"direct":          "#dc2626",
+	"batch":           "#059669",
+	"read":            "#0891b2",
+	"mixed":           "#be185d",
 }
 
 func colorOf(name string) string {
@@ -176,8 +179,14 @@ type htmlView struct {
 	Setup             string
 	SetupLines        []string
 	Verifications     []verificationView
+	VerificationTitle string
 	VerificationNotes []string
 	Charts            charts
+	CPUSource         string
+	CPUCols           []string
+	CPURows           [][]string
+	OpRows            [][]string
+	ReadNote          string
 }
 
 type verificationView struct {
@@ -186,9 +195,14 @@ type verificationView struct {
 }
 
 func renderHTML(res *Results) ([]byte, error) {
-	view := htmlView{Results: res, Setup: setupSentence(res), SetupLines: setupLines(res), VerificationNotes: verificationNotes(res), Charts: buildCharts(res)}
+	view := htmlView{Results: res, Setup: setupSentence(res), SetupLines: setupLines(res), VerificationNotes: verificationNotes(res), Charts: buildCharts(res),
+		VerificationTitle: verificationTitle(res), CPUSource: cpuSource(res), OpRows: opRows(res)}
+	view.CPUCols, view.CPURows = cpuTable(res)
+	if len(view.OpRows) > 0 {
+		view.ReadNote = readNote(res)
+	}
 	for _, r := range verificationRows(res) {
-		view.Verifications = append(view.Verifications, verificationView{r.name, r.v})
+		view.Verifications = append(view.Verifications, verificationView{r.label(), r.v})
 	}
 	var b bytes.Buffer
 	if err := page.Execute(&b, view); err != nil {
@@ -198,7 +212,7 @@ func renderHTML(res *Results) ([]byte, error) {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf,
+	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell,
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -240,17 +254,34 @@ ul { padding-left: 1.2rem; }
 <tr><th>scenario</th><th>endpoint</th><th>requests</th><th>req/s</th><th>peak req/s</th><th>posts/s</th><th>errors</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th></tr>
 {{range .Scenarios}}<tr><td><span class="sw" style="background: {{colorOf .Name}}"></span>{{.Name}}</td><td>POST {{.Path}}</td><td>{{.Requests}}</td><td>{{num .RPS}}</td><td>{{num .PeakRPS}}</td><td>{{num .PostsPerS}}</td><td{{if .Errors}} class="bad"{{end}}>{{errors .}}</td><td>{{ms .P50}}</td><td>{{ms .P90}}</td><td>{{ms .P99}}</td><td>{{ms .P999}}</td><td>{{ms .Max}}</td></tr>
 {{end}}</table>
+{{if .Ratios}}<p>Throughput ratios (posts/s, same run): {{range $i, $r := .Ratios}}{{if $i}}, {{end}}<strong>{{$r.Name}} = {{printf "%.2f" $r.Value}}</strong>{{end}}</p>{{end}}
+{{if .CPURows}}
+<h2>CPU per accepted post</h2>
+<p class="sub">µs of CPU per post accepted in each measured window (per request where marked /req), by process: {{.CPUSource}}.</p>
+<table>
+<tr><th>scenario</th>{{range .CPUCols}}<th>{{.}}</th>{{end}}</tr>
+{{range .CPURows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+{{end}}
+{{if .OpRows}}
+<h2>Reads</h2>
+<table>
+<tr><th>scenario</th><th>request</th><th>requests</th><th>req/s</th><th>errors</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>
+{{range .OpRows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+<p class="sub">{{.ReadNote}}</p>
+{{end}}
 {{if .Verifications}}
-<h2>Store check</h2>
-<p>Every post accepted through Kafka, looked up in the store after the sink drained: each must be there exactly once.</p>
+<h2>Check of the accepted posts</h2>
+<p>{{.VerificationTitle}}</p>
 <table>
 <tr><th>scenario</th><th>accepted</th><th>landed</th><th>lost</th><th>duplicated</th><th>lag p50 ms</th><th>lag p99 ms</th><th>lag max ms</th><th>check s</th></tr>
-{{range .Verifications}}<tr><td>{{.Name}}</td><td>{{.Accepted}}</td><td>{{.Landed}}</td><td{{if .Lost}} class="bad"{{end}}>{{.Lost}}</td><td{{if .Duplicated}} class="bad"{{end}}>{{.Duplicated}}</td><td>{{ms .LagP50}}</td><td>{{ms .LagP99}}</td><td>{{ms .LagMax}}</td><td>{{num .CheckS}}</td></tr>
+{{range .Verifications}}<tr><td>{{.Name}}</td><td>{{.Accepted}}</td><td>{{.Landed}}</td><td{{if .Lost}} class="bad"{{end}}>{{.Lost}}</td><td{{if .Duplicated}} class="bad"{{end}}>{{.Duplicated}}</td><td>{{lag .Verification .LagP50}}</td><td>{{lag .Verification .LagP99}}</td><td>{{lag .Verification .LagMax}}</td><td>{{num .CheckS}}</td></tr>
 {{end}}</table>
 {{range .VerificationNotes}}<p class="sub">{{.}}</p>
 {{end}}
 {{else}}
-<h2>Store check</h2>
+<h2>Check of the accepted posts</h2>
 <p>Not run (see the notes above).</p>
 {{end}}
 <h2>Over time</h2>

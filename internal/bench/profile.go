@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,10 +37,22 @@ type Load struct {
 	Model  Model
 	Stages []Stage
 	Source string // where the shape came from: "profile quick", "--stages", "--rate"
+	// Warmup is how long each scenario runs at the stages' peak, against
+	// its own endpoint, before its measured window: the JIT of the broker's
+	// JVM, the producer's connections and batches, the store's caches and
+	// the client's connections are warm when the measurement starts. What
+	// the warm-up sends is not measured but is verified like the rest.
+	Warmup time.Duration
 }
 
-// Duration is how long the load lasts.
+// Duration is how long the measured load lasts.
 func (l Load) Duration() time.Duration { return totalDuration(l.Stages) }
+
+// warmupStages hold the peak of the stages for the warm-up.
+func (l Load) warmupStages() []Stage {
+	p := peak(l.Stages)
+	return []Stage{{0, p}, {l.Warmup, p}}
+}
 
 // StagesString gives the stages as --stages takes them.
 func (l Load) StagesString() string {
@@ -50,17 +63,45 @@ func (l Load) StagesString() string {
 	return strings.Join(parts, ",")
 }
 
+// profile is a named load shape with the scenarios it runs by default.
+type profile struct {
+	stages    []Stage
+	warmup    time.Duration
+	scenarios []string
+}
+
 // Profiles are the named load shapes. seed is the original k6 test: ramp to
 // 100 VUs over 30 s, hold for 60 s, ramp down over 30 s. quick has the same
-// shape, short enough that make bench-quick, broker and store start-up and the
-// store check included, stays under two minutes.
-var profiles = map[string][]Stage{
-	"seed":  {{30 * time.Second, 100}, {60 * time.Second, 100}, {30 * time.Second, 0}},
-	"quick": {{1 * time.Second, 50}, {4 * time.Second, 50}, {1 * time.Second, 0}},
+// shape, short enough that make bench-quick stays around two minutes.
+// ingest measures only the write path's front (the sink is stopped): 100
+// VUs for 20 s after a 5 s warm-up, the shape the issue-11 comparison with
+// a fire-and-forget server used.
+//
+// The warm-up runs before every scenario rather than once per run: each
+// scenario drives a different path (no broker, produce without waiting,
+// acks=all, the store, large batches, reads), and a warm-up of one path
+// leaves another cold — the first kafka scenario after noop used to
+// measure the broker's JIT, not the pipeline.
+var profiles = map[string]profile{
+	"seed": {stages: []Stage{{30 * time.Second, 100}, {60 * time.Second, 100}, {30 * time.Second, 0}}, warmup: 10 * time.Second,
+		scenarios: []string{"noop", "fire-and-forget", "kafka", "direct", "batch", "read", "mixed"}},
+	"quick": {stages: []Stage{{1 * time.Second, 50}, {4 * time.Second, 50}, {1 * time.Second, 0}}, warmup: 3 * time.Second,
+		scenarios: []string{"noop", "fire-and-forget", "kafka", "direct", "batch"}},
+	"ingest": {stages: []Stage{{0, 100}, {20 * time.Second, 100}}, warmup: 5 * time.Second,
+		scenarios: []string{"noop", "fire-and-forget", "kafka", "batch"}},
 }
 
 // ProfileNames lists the profiles, for help texts.
-func ProfileNames() []string { return []string{"seed", "quick"} }
+func ProfileNames() []string { return []string{"seed", "quick", "ingest"} }
+
+// ProfileScenarios are the scenarios a profile runs unless told otherwise.
+func ProfileScenarios(name string) ([]string, error) {
+	p, ok := profiles[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(ProfileNames(), ", "))
+	}
+	return slices.Clone(p.scenarios), nil
+}
 
 // ResolveLoad builds the load from a profile and the flags that override
 // it: stages (closed model, "30s:60,60s:100,30s:0"), or rate, which selects
@@ -68,7 +109,8 @@ func ProfileNames() []string { return []string{"seed", "quick"} }
 // or as long as the profile when duration is zero) or rate stages
 // ("10s:200,30s:200,5s:0", ramping from 0 requests/s).
 func ResolveLoad(profile, stages, rate string, duration time.Duration) (Load, error) {
-	base, ok := profiles[profile]
+	prof, ok := profiles[profile]
+	base := prof.stages
 	if !ok {
 		return Load{}, fmt.Errorf("unknown profile %q (known: %s)", profile, strings.Join(ProfileNames(), ", "))
 	}
@@ -83,7 +125,7 @@ func ResolveLoad(profile, stages, rate string, duration time.Duration) (Load, er
 			if duration <= 0 {
 				duration = totalDuration(base)
 			}
-			return Load{Model: Open, Stages: []Stage{{0, r}, {duration, r}}, Source: "--rate"}, nil
+			return Load{Model: Open, Stages: []Stage{{0, r}, {duration, r}}, Source: "--rate", Warmup: prof.warmup}, nil
 		}
 		if duration > 0 {
 			return Load{}, fmt.Errorf("--duration goes with a constant --rate, not with rate stages")
@@ -92,17 +134,17 @@ func ResolveLoad(profile, stages, rate string, duration time.Duration) (Load, er
 		if err != nil {
 			return Load{}, fmt.Errorf("--rate: %w", err)
 		}
-		return Load{Model: Open, Stages: st, Source: "--rate"}, nil
+		return Load{Model: Open, Stages: st, Source: "--rate", Warmup: prof.warmup}, nil
 	case stages != "":
 		st, err := ParseStages(stages)
 		if err != nil {
 			return Load{}, fmt.Errorf("--stages: %w", err)
 		}
-		return Load{Model: Closed, Stages: st, Source: "--stages"}, nil
+		return Load{Model: Closed, Stages: st, Source: "--stages", Warmup: prof.warmup}, nil
 	case duration > 0:
 		return Load{}, fmt.Errorf("--duration goes with a constant --rate; the closed model takes --stages")
 	}
-	return Load{Model: Closed, Stages: append([]Stage(nil), base...), Source: "profile " + profile}, nil
+	return Load{Model: Closed, Stages: append([]Stage(nil), base...), Source: "profile " + profile, Warmup: prof.warmup}, nil
 }
 
 // ParseStages reads "30s:100,60s:100,30s:0": duration:target pairs.

@@ -53,17 +53,19 @@ func TestResolveLoad(t *testing.T) {
 		wantErr               string
 	}{
 		{name: "seed is the original k6 test", profile: "seed",
-			want: Load{Closed, []Stage{{30 * sec, 100}, {60 * sec, 100}, {30 * sec, 0}}, "profile seed"}},
+			want: Load{Closed, []Stage{{30 * sec, 100}, {60 * sec, 100}, {30 * sec, 0}}, "profile seed", 10 * sec}},
 		{name: "quick", profile: "quick",
-			want: Load{Closed, []Stage{{1 * sec, 50}, {4 * sec, 50}, {1 * sec, 0}}, "profile quick"}},
-		{name: "stages override the profile", profile: "seed", stages: "1s:5",
-			want: Load{Closed, []Stage{{sec, 5}}, "--stages"}},
+			want: Load{Closed, []Stage{{1 * sec, 50}, {4 * sec, 50}, {1 * sec, 0}}, "profile quick", 3 * sec}},
+		{name: "ingest: 100 VUs at once for 20 s after a 5 s warm-up", profile: "ingest",
+			want: Load{Closed, []Stage{{0, 100}, {20 * sec, 100}}, "profile ingest", 5 * sec}},
+		{name: "stages override the profile, not its warm-up", profile: "seed", stages: "1s:5",
+			want: Load{Closed, []Stage{{sec, 5}}, "--stages", 10 * sec}},
 		{name: "constant rate lasts the profile", profile: "quick", rate: "200",
-			want: Load{Open, []Stage{{0, 200}, {6 * sec, 200}}, "--rate"}},
+			want: Load{Open, []Stage{{0, 200}, {6 * sec, 200}}, "--rate", 3 * sec}},
 		{name: "constant rate with a duration", profile: "seed", rate: "200", duration: 3 * sec,
-			want: Load{Open, []Stage{{0, 200}, {3 * sec, 200}}, "--rate"}},
+			want: Load{Open, []Stage{{0, 200}, {3 * sec, 200}}, "--rate", 10 * sec}},
 		{name: "rate stages", profile: "seed", rate: "2s:100,1s:0",
-			want: Load{Open, []Stage{{2 * sec, 100}, {sec, 0}}, "--rate"}},
+			want: Load{Open, []Stage{{2 * sec, 100}, {sec, 0}}, "--rate", 10 * sec}},
 		{name: "unknown profile", profile: "huge", wantErr: "unknown profile"},
 		{name: "both models", profile: "seed", stages: "1s:5", rate: "10", wantErr: "exclude each other"},
 		{name: "zero rate", profile: "seed", rate: "0", wantErr: "must be positive"},
@@ -80,7 +82,7 @@ func TestResolveLoad(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got.Model != tt.want.Model || got.Source != tt.want.Source || !slices.Equal(got.Stages, tt.want.Stages) {
+			if err != nil || got.Model != tt.want.Model || got.Source != tt.want.Source || got.Warmup != tt.want.Warmup || !slices.Equal(got.Stages, tt.want.Stages) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
@@ -99,7 +101,7 @@ func TestResolveLoadDoesNotShareTheProfile(t *testing.T) {
 }
 
 func TestVUsAt(t *testing.T) {
-	seed := profiles["seed"]
+	seed := profiles["seed"].stages
 	tests := []struct {
 		name    string
 		stages  []Stage

@@ -17,6 +17,11 @@ type outcome struct {
 	// accepted are the posts answered 202 that must land in the store;
 	// maybe the posts answered 503 with an id, which may land there.
 	accepted, maybe []sentPost
+	// op names the kind of request in a scenario that mixes them (reads
+	// and writes), which the result shows apart; "" in the others.
+	op string
+	// next is the cursor of the next page a list read was answered with.
+	next string
 }
 
 // sentPost is a post the server named in its answer: its id and the marker
@@ -64,13 +69,20 @@ type recorder struct {
 	failedPosts map[string]int64
 	promised    promises
 	series      []Point
+	ops         map[string]*opTally
+}
+
+// opTally is what one kind of request measured in a scenario.
+type opTally struct {
+	lat              *latencies
+	requests, errors int64
 }
 
 func newRecorder(start time.Time) *recorder {
 	return &recorder{
 		start: start, windowStart: start,
 		all: newLatencies(), window: newLatencies(),
-		byStatus: map[string]int64{}, failedPosts: map[string]int64{},
+		byStatus: map[string]int64{}, failedPosts: map[string]int64{}, ops: map[string]*opTally{},
 	}
 }
 
@@ -92,6 +104,18 @@ func (r *recorder) record(o outcome) {
 	}
 	r.promised.accepted = append(r.promised.accepted, o.accepted...)
 	r.promised.maybe = append(r.promised.maybe, o.maybe...)
+	if o.op != "" {
+		t := r.ops[o.op]
+		if t == nil {
+			t = &opTally{lat: newLatencies()}
+			r.ops[o.op] = t
+		}
+		t.lat.record(o.latency)
+		t.requests++
+		if o.failure != "" {
+			t.errors++
+		}
+	}
 }
 
 // tick closes the current second: it appends the point and starts the next
@@ -150,6 +174,16 @@ func (r *recorder) result(name string, elapsed time.Duration) ScenarioResult {
 	if secs > 0 {
 		res.RPS = round3(float64(r.requests) / secs)
 		res.PostsPerS = round3(float64(r.posts) / secs)
+	}
+	if len(r.ops) > 0 {
+		res.Ops = map[string]OpResult{}
+		for name, t := range r.ops {
+			op := OpResult{Requests: t.requests, Errors: t.errors, P50: t.lat.ms(50), P99: t.lat.ms(99), Max: t.lat.maxMS()}
+			if secs > 0 {
+				op.RPS = round3(float64(t.requests) / secs)
+			}
+			res.Ops[name] = op
+		}
 	}
 	for _, p := range r.series {
 		if p.Seconds >= 0.5 { // a sliver at the end says little about a rate

@@ -60,14 +60,36 @@ func Markdown(res *Results) string {
 			s.Name, s.Requests, num(s.RPS), num(s.PostsPerS), errorsCell(s),
 			ms(s.P50), ms(s.P90), ms(s.P99), ms(s.P999), ms(s.Max))
 	}
+	if len(res.Ratios) > 0 {
+		b.WriteString("\nThroughput ratios (posts/s, same run): ")
+		b.WriteString(ratioText(res.Ratios))
+		b.WriteString("\n")
+	}
+	if cols, rows := cpuTable(res); len(rows) > 0 {
+		fmt.Fprintf(&b, "\nCPU per accepted post, µs, by process, over each measured window (%s):\n\n", cpuSource(res))
+		b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n")
+		b.WriteString("|---|" + strings.Repeat("---:|", len(cols)) + "\n")
+		for _, r := range rows {
+			b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+		}
+	}
+	if rows := opRows(res); len(rows) > 0 {
+		b.WriteString("\nReads, by kind of request:\n\n")
+		b.WriteString("| scenario | request | requests | req/s | errors | p50 ms | p99 ms | max ms |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range rows {
+			b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+		}
+		b.WriteString("\n" + readNote(res) + "\n")
+	}
 	if rows := verificationRows(res); len(rows) > 0 {
-		b.WriteString("\nStore check of the posts accepted through Kafka, after the sink drained:\n\n")
+		fmt.Fprintf(&b, "\n%s\n\n", verificationTitle(res))
 		b.WriteString("| scenario | accepted | landed | lost | duplicated | lag p50 ms | lag p99 ms | lag max ms |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range rows {
 			v := r.v
 			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s |\n",
-				r.name, v.Accepted, v.Landed, v.Lost, v.Duplicated, ms(v.LagP50), ms(v.LagP99), ms(v.LagMax))
+				r.label(), v.Accepted, v.Landed, v.Lost, v.Duplicated, lagCell(v, v.LagP50), lagCell(v, v.LagP99), lagCell(v, v.LagMax))
 		}
 		b.WriteString("\n")
 		for _, l := range verificationNotes(res) {
@@ -150,10 +172,17 @@ func setupLines(res *Results) []string {
 		fmt.Sprintf("store: %s", label(m.Store, "--store-label")),
 		fmt.Sprintf("target: %s (postpipe %s)", r.Target, cmp.Or(r.Version, "dev")),
 		fmt.Sprintf("load: %s (from %s); scenarios one after another, each from cold connections", loadSentence(res), cmp.Or(r.LoadFrom, "the caller")),
+		warmupLine(res),
 		fmt.Sprintf("posts: author, title, subtitle and %d bytes of random content; %d posts per batch request", r.ContentBytes, r.BatchSize),
 		serverMemory(res),
 		"latency: from when a request was due to when its answer was read, every request counted (errors too); HDR histograms, 3 significant digits",
 		fmt.Sprintf("run %s, %s to %s UTC", r.ID, r.StartedAt.Format("2006-01-02 15:04:05"), r.FinishedAt.Format("15:04:05")),
+	}
+	for _, s := range res.Scenarios {
+		if f := s.FireAndForget; f != nil {
+			lines = append(lines, fmt.Sprintf("%s at the broker (the server's counts, warm-up included): %d sent, %d acknowledged, %d refused, %d still in flight when asked — its clients heard 202 for all of them",
+				s.Name, f.Sent, f.Acknowledged, f.Failed, f.InFlight))
+		}
 	}
 	for _, s := range res.Scenarios {
 		if len(s.ErrorsByStatus) > 0 || len(s.FailedPostsByStatus) > 0 {
@@ -167,6 +196,9 @@ func setupLines(res *Results) []string {
 // answered 503 where there were any.
 func verificationNotes(res *Results) []string {
 	notes := []string{"Lost: accepted (202) but not in the store. Duplicated: documents of the run beyond one per post — a second copy under another id, or a post never answered with an id. Lag: ingestedAt − createdAt, from the API accepting a post to the sink storing it."}
+	if res.Run.Verify == "topic" {
+		notes = []string{"Lost: accepted (202) but no record with its id on the topic. Duplicated: more than one record with the id of an accepted post. No lag: no sink ran."}
+	}
 	for _, r := range verificationRows(res) {
 		if r.v.Unacknowledged > 0 && r.name != "all" {
 			notes = append(notes, fmt.Sprintf("%s: %d posts were answered 503 (the broker did not acknowledge them in time; they may land once under the id the 503 named); %d of them landed.",
@@ -177,21 +209,163 @@ func verificationNotes(res *Results) []string {
 }
 
 type verificationRow struct {
-	name string
-	v    *Verification
+	name       string
+	v          *Verification
+	unpromised bool
+}
+
+func (r verificationRow) label() string {
+	if r.unpromised {
+		return r.name + " (nothing promised)"
+	}
+	return r.name
 }
 
 func verificationRows(res *Results) []verificationRow {
 	var rows []verificationRow
+	promised := 0
 	for _, s := range res.Scenarios {
 		if s.Verification != nil {
-			rows = append(rows, verificationRow{s.Name, s.Verification})
+			rows = append(rows, verificationRow{s.Name, s.Verification, s.Unpromised})
+			if !s.Unpromised {
+				promised++
+			}
 		}
 	}
-	if len(rows) > 1 && res.Verification != nil {
-		rows = append(rows, verificationRow{"all", res.Verification})
+	if promised > 1 && res.Verification != nil {
+		rows = append(rows, verificationRow{name: "all promised", v: res.Verification})
 	}
 	return rows
+}
+
+// verificationTitle says where the accepted posts were looked for.
+func verificationTitle(res *Results) string {
+	if res.Run.Verify == "topic" {
+		return "Topic check (no sink ran): every post answered 202 looked for on the topic by its id (the record key), from the offsets just before the scenario's warm-up to the end after it:"
+	}
+	return "Store check of the posts accepted through Kafka (warm-up included), after the sink drained:"
+}
+
+// warmupLine says how each scenario was warmed up.
+func warmupLine(res *Results) string {
+	if res.Run.WarmupS <= 0 {
+		return "warm-up: none (--warmup 0): each measured window starts cold"
+	}
+	unit := "virtual users"
+	if res.Run.Model == Open {
+		unit = "requests/s"
+	}
+	return fmt.Sprintf("warm-up: %gs before each scenario's measured window, at the peak of the stages (%d %s) against the scenario's own endpoint; not in the figures, but its posts are checked like the rest",
+		res.Run.WarmupS, peakOf(res.Run.Stages), unit)
+}
+
+func peakOf(stages string) int {
+	st, err := ParseStages(stages)
+	if err != nil {
+		return 0
+	}
+	return peak(st)
+}
+
+// ratioText is the ratios as one line.
+func ratioText(rs []Ratio) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("**%s = %.2f**", r.Name, r.Value)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cpuSource names what the CPU figures were read from.
+func cpuSource(res *Results) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(res.Run.Processes)) {
+		pids := res.Run.Processes[name]
+		ps := make([]string, len(pids))
+		for i, p := range pids {
+			ps[i] = fmt.Sprint(p)
+		}
+		parts = append(parts, name+" "+cmp.Or(strings.Join(ps, "+"), "not running"))
+	}
+	return "utime+stime of /proc/<pid>/stat, descendants included, at the start and end of the window; pids: " + strings.Join(parts, ", ")
+}
+
+// cpuTable is the CPU per accepted post (per request for read) of each
+// process in each scenario, with api + broker beside.
+func cpuTable(res *Results) (cols []string, rows [][]string) {
+	all := map[string]float64{}
+	for _, s := range res.Scenarios {
+		for k := range s.CPUSeconds {
+			all[k] = 0
+		}
+	}
+	names := cpuOrder(all)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	_, hasAPI := all["api"]
+	_, hasBroker := all["broker"]
+	cols = append(cols, names...)
+	if hasAPI && hasBroker {
+		cols = append(cols, "api + broker")
+	}
+	cols = append(cols, "all")
+	for _, s := range res.Scenarios {
+		per, unit := s.CPUUsPerPost, ""
+		if per == nil {
+			per, unit = s.CPUUsPerRequest, " /req"
+		}
+		if per == nil {
+			continue
+		}
+		row := []string{s.Name + unit}
+		var total float64
+		for _, n := range names {
+			row = append(row, num(per[n]))
+			total += per[n]
+		}
+		if hasAPI && hasBroker {
+			row = append(row, num(per["api"]+per["broker"]))
+		}
+		row = append(row, num(total))
+		rows = append(rows, row)
+	}
+	return cols, rows
+}
+
+// opRows are the kinds of request of the reading scenarios.
+func opRows(res *Results) [][]string {
+	var rows [][]string
+	for _, s := range res.Scenarios {
+		for _, name := range []string{opGet, opList, opWrite} {
+			o, ok := s.Ops[name]
+			if !ok {
+				continue
+			}
+			rows = append(rows, []string{s.Name, name, fmt.Sprint(o.Requests), num(o.RPS), fmt.Sprint(o.Errors), ms(o.P50), ms(o.P99), ms(o.Max)})
+		}
+	}
+	return rows
+}
+
+// readNote says what served the reads, and why they are slow where they
+// are: the store label is the run's own, never "MongoDB" for FerretDB.
+func readNote(res *Results) string {
+	store := label(res.Machine.Store, "--store-label")
+	var docs []string
+	for _, s := range res.Scenarios {
+		if s.StoreDocs > 0 {
+			docs = append(docs, fmt.Sprintf("%s started with %d documents in the collection", s.Name, s.StoreDocs))
+		}
+	}
+	note := "The reads were served by " + store + "."
+	if len(docs) > 0 {
+		note += " " + strings.Join(docs, "; ") + "."
+	}
+	if strings.Contains(strings.ToLower(store), "ferretdb") {
+		note += " FerretDB 1.x serves a get by id by scanning: it pushes {_id: x} down as `_jsonb->$1 @> $2`, which no btree index serves, and it sorts list pages in memory, so both grow with the collection. MongoDB serves both from the indexes postpipe creates (_id, and author + createdAt + _id)."
+	}
+	return note
 }
 
 func errorsCell(s ScenarioResult) string {
@@ -246,4 +420,13 @@ func ms(x float64) string {
 	default:
 		return fmt.Sprintf("%.2f", x)
 	}
+}
+
+// lagCell is a lag for the table: none where the posts were looked for on
+// the topic (no sink stored them).
+func lagCell(v *Verification, x float64) string {
+	if v.Where == "topic" {
+		return "–"
+	}
+	return ms(x)
 }

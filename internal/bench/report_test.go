@@ -182,3 +182,69 @@ func TestNiceAxis(t *testing.T) {
 		}
 	}
 }
+
+// TestReportShowsThePriceOfThePromise: the ratios, the CPU per post of
+// each process, the reads by kind with the store named as it is, and the
+// warm-up, in report.md and report.html alike.
+func TestReportShowsThePriceOfThePromise(t *testing.T) {
+	res := sampleResults(t, true)
+	res.Run.WarmupS = 5
+	res.Run.Processes = map[string][]int{"api": {10}, "broker": {20}, "bench": {30}}
+	for i := range res.Scenarios {
+		s := &res.Scenarios[i]
+		s.CPUSeconds = map[string]float64{"api": 1, "broker": 0.5, "bench": 0.25}
+		s.CPUUsPerPost = map[string]float64{"api": 40, "broker": 10 * float64(i), "bench": 5}
+	}
+	res.Scenarios = append(res.Scenarios, ScenarioResult{Name: "read", Requests: 10, StoreDocs: 1234,
+		CPUSeconds: map[string]float64{"api": 1}, CPUUsPerRequest: map[string]float64{"api": 300},
+		Ops: map[string]OpResult{opGet: {Requests: 8, P50: 2}, opList: {Requests: 2, P50: 70}}})
+	res.Ratios = ratios([]ScenarioResult{{Name: "noop", PostsPerS: 200}, {Name: "fire-and-forget", PostsPerS: 150}, {Name: "kafka", PostsPerS: 120}})
+	if err := write(res); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(res.Dir, markdownFor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(res.Dir, htmlFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"kafka ÷ fire-and-forget = 0.80", "kafka ÷ noop = 0.60", "fire-and-forget ÷ noop = 0.75",
+		"| scenario | api | broker | bench | api + broker | all |",
+		"| kafka | 40.0 | 10.0 | 5.0 | 50.0 | 55.0 |",
+		"| read /req | 300 | 0.0 | 0.0 | 300 | 300 |",
+		"| read | get by id | 8 |", "| read | list by author | 2 |",
+		"served by FerretDB 1.24 on SQLite", "1234 documents", "_jsonb-&gt;$1 @&gt; $2", "warm-up: 5s before each scenario",
+	} {
+		doc := string(md)
+		if strings.Contains(want, "&gt;") {
+			doc = string(page)
+		}
+		if !strings.Contains(doc, want) {
+			t.Errorf("report lacks %q:\n%s", want, doc)
+		}
+	}
+	for _, want := range []string{"kafka ÷ fire-and-forget = 0.80", "<th>api &#43; broker</th>", "list by author", "warm-up: 5s"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	m := readResultsJSON(t, res.Dir)
+	scs := m["scenarios"].([]any)
+	requireKeys(t, "scenario kafka", scs[1], "cpu_us_per_post", "cpu_s", "warmup_s")
+	requireKeys(t, "results.json", m, "ratios")
+}
+
+func TestReportOfATopicCheck(t *testing.T) {
+	res := sampleResults(t, true)
+	res.Run.Verify = "topic"
+	res.Scenarios[1].Verification.Where = "topic"
+	md := Markdown(res)
+	for _, want := range []string{"Topic check (no sink ran)", "| kafka | 100 | 99 | 1 | 0 | – | – | – |", "no record with its id on the topic"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -13,7 +13,10 @@ type Results struct {
 	// Verification totals the verified scenarios; null when nothing was
 	// verified (no store given, or no scenario through Kafka).
 	Verification *Verification `json:"verification"`
-	Notes        []string      `json:"notes"`
+	// Ratios compare the write paths in this run: kafka ÷ fire-and-forget
+	// is the price of the promise, kafka ÷ noop that of all the I/O.
+	Ratios []Ratio  `json:"ratios"`
+	Notes  []string `json:"notes"`
 
 	Dir string `json:"-"` // where the files were written
 }
@@ -36,6 +39,42 @@ type RunInfo struct {
 	StartedAt       time.Time `json:"started_at"`
 	FinishedAt      time.Time `json:"finished_at"`
 	ScenariosWanted []string  `json:"scenarios_wanted"`
+	// WarmupS is how long each scenario ran before its measured window.
+	WarmupS float64 `json:"warmup_s"`
+	// Processes are the processes whose CPU is accounted, by name.
+	Processes map[string][]int `json:"processes,omitempty"`
+	// Verify says where accepted posts were looked for: "store", "topic"
+	// or "none".
+	Verify string `json:"verify"`
+}
+
+// Ratio is the throughput of one scenario over another's, in posts per
+// second (requests per second for noop, which takes no post to keep).
+type Ratio struct {
+	Name  string  `json:"name"` // "kafka ÷ noop"
+	Of    string  `json:"of"`
+	Over  string  `json:"over"`
+	Value float64 `json:"value"`
+}
+
+// OpResult is one kind of request in a scenario that mixes them.
+type OpResult struct {
+	Requests int64   `json:"requests"`
+	RPS      float64 `json:"rps"`
+	Errors   int64   `json:"errors"`
+	P50      float64 `json:"p50_ms"`
+	P99      float64 `json:"p99_ms"`
+	Max      float64 `json:"max_ms"`
+}
+
+// FireAndForgetOutcome is how the posts the fire-and-forget scenario had
+// answered 202 ended at the broker, from the server's own counts (warm-up
+// included): the client never hears of a refusal.
+type FireAndForgetOutcome struct {
+	Sent         int64 `json:"sent"`
+	Acknowledged int64 `json:"acknowledged"`
+	Failed       int64 `json:"failed"`
+	InFlight     int64 `json:"in_flight"` // neither yet when the bench asked
 }
 
 // ScenarioResult is what one scenario measured. Latencies are of every
@@ -67,5 +106,24 @@ type ScenarioResult struct {
 	// scenario, when its pid was given (--server-pid).
 	ServerRSSMaxMB float64       `json:"server_rss_max_mb,omitempty"`
 	Verification   *Verification `json:"verification,omitempty"`
-	Series         []Point       `json:"series"`
+	// Unpromised: the scenario's 202 promised nothing; its check is a
+	// finding, left out of the run's verification totals.
+	Unpromised bool `json:"unpromised,omitempty"`
+
+	// WarmupS is how long the scenario ran before its measured window;
+	// WarmupRequests how many requests that sent (not in the figures above).
+	WarmupS        float64 `json:"warmup_s"`
+	WarmupRequests int64   `json:"warmup_requests"`
+
+	// CPU of each process over the measured window (--processes, and the
+	// bench client itself): seconds, and microseconds per post accepted in
+	// the window — per request only for read and mixed, whose requests are
+	// (mostly) reads.
+	CPUSeconds      map[string]float64    `json:"cpu_s,omitempty"`
+	CPUUsPerPost    map[string]float64    `json:"cpu_us_per_post,omitempty"`
+	CPUUsPerRequest map[string]float64    `json:"cpu_us_per_request,omitempty"`
+	Ops             map[string]OpResult   `json:"ops,omitempty"`
+	StoreDocs       int64                 `json:"store_docs,omitempty"` // documents in the collection when a read scenario started
+	FireAndForget   *FireAndForgetOutcome `json:"fire_and_forget,omitempty"`
+	Series          []Point               `json:"series"`
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -24,22 +25,36 @@ type scenario struct {
 	want int // the status of success
 	// batch: the body is an array of posts, answered per item.
 	batch bool
-	// verify: the answer promises the posts will land through Kafka, so
-	// the run checks the store for them afterwards.
+	// verify: the posts go through Kafka, so the run checks afterwards
+	// that they landed (in the store, or on the topic when the sink is
+	// stopped).
 	verify bool
-	about  string
+	// unpromised: a 202 that promises nothing (fire-and-forget): its posts
+	// are checked — the check also waits for the sink to store them before
+	// the next scenario — but one lost is a finding, not a broken promise.
+	unpromised bool
+	// reads is the share of requests that read (GET by id, list by author)
+	// instead of writing: 1 for read, 0.9 for mixed, 0 for the rest.
+	reads float64
+	about string
 }
 
 // scenarios are the ones known, in the order they run by default.
 var scenarios = []scenario{
 	{name: "noop", path: "/v1/bench/noop", want: http.StatusAccepted,
 		about: "decode, validate, 202; no I/O: the ceiling of the HTTP server and request handling"},
+	{name: "fire-and-forget", path: "/v1/bench/fire-and-forget", want: http.StatusAccepted, verify: true, unpromised: true,
+		about: "the record /v1/posts produces, through the same producer, 202 before the broker acknowledged it: the price of the promise is kafka ÷ this"},
 	{name: "kafka", path: "/v1/posts", want: http.StatusAccepted, verify: true,
 		about: "one post per request, 202 once the broker acknowledged it"},
 	{name: "direct", path: "/v1/posts:direct", want: http.StatusCreated,
 		about: "one post per request written straight to the store, 201"},
 	{name: "batch", path: "/v1/posts:batch", want: http.StatusMultiStatus, batch: true, verify: true,
 		about: "an array of posts per request, produced together, 207 with one result per post"},
+	{name: "read", path: "/v1/posts/{id}", want: http.StatusOK, reads: 1,
+		about: "GET /v1/posts/{id} of posts this run stored (80 %) and pages of GET /v1/posts?author= (20 %), from the store"},
+	{name: "mixed", path: "/v1/posts", want: http.StatusAccepted, verify: true, reads: 0.9,
+		about: "90 % reads as in read, 10 % POST /v1/posts: a blog's traffic"},
 }
 
 // ScenarioNames lists the scenarios in their default order.
@@ -88,10 +103,16 @@ type sender struct {
 	posts     *posts
 	batchSize int
 	rec       *recorder
+	target    string    // the server's base URL, for reads
+	pool      *readPool // what reads ask for
 }
 
 // fire is the scenario's shot.
 func (s *sender) fire(ctx context.Context, intended time.Time) {
+	if s.sc.reads > 0 && (s.sc.reads >= 1 || rand.Float64() < s.sc.reads) {
+		s.read(ctx, intended)
+		return
+	}
 	body, markers, err := s.body()
 	if err != nil { // cannot happen with the posts we make
 		s.rec.record(outcome{latency: time.Since(intended), failure: "encode"})
@@ -123,6 +144,9 @@ func (s *sender) fire(ctx context.Context, intended time.Time) {
 	}
 	o := s.sc.judge(resp.StatusCode, answer, markers)
 	o.latency = latency
+	if s.sc.reads > 0 {
+		o.op = opWrite
+	}
 	s.rec.record(o)
 }
 

@@ -122,7 +122,7 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Verification{Accepted: 5, Landed: 4, Lost: 1, Duplicated: 3, DuplicateCopies: 2, StoredUnaccepted: 1,
-		Unacknowledged: 2, UnacknowledgedLanded: 1, LagP50: 20, LagP99: 40, LagMax: 40, Drained: false}
+		Unacknowledged: 2, UnacknowledgedLanded: 1, LagP50: 20, LagP99: 40, LagMax: 40, Drained: false, Where: "store"}
 	assertVerification(t, got, want)
 
 	// A post that lands while the check waits on the count is found, and
@@ -139,11 +139,11 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertVerification(t, got2, Verification{Accepted: 2, Landed: 2, LagP50: 100, LagP99: 300, LagMax: 300, Drained: true})
+	assertVerification(t, got2, Verification{Accepted: 2, Landed: 2, LagP50: 100, LagP99: 300, LagMax: 300, Drained: true, Where: "store"})
 
 	all := combine([]*Verification{got, got2})
 	assertVerification(t, all, Verification{Accepted: 7, Landed: 6, Lost: 1, Duplicated: 3, DuplicateCopies: 2, StoredUnaccepted: 1,
-		Unacknowledged: 2, UnacknowledgedLanded: 1, LagP50: 30, LagP99: 300, LagMax: 300, Drained: false})
+		Unacknowledged: 2, UnacknowledgedLanded: 1, LagP50: 30, LagP99: 300, LagMax: 300, Drained: false, Where: "store"})
 }
 
 func assertVerification(t *testing.T, got *Verification, want Verification) {

@@ -76,7 +76,7 @@ type Config struct {
 	// (0..1); 0, the default, keeps the request path free of logging.
 	AccessLogSample float64
 
-	// BenchEndpoints enables POST /v1/bench/noop, the ceiling the bench
+	// BenchEndpoints enables POST /v1/bench/noop and /v1/bench/fire-and-forget, the ceilings the bench
 	// command measures the write paths against. Off in production.
 	BenchEndpoints bool
 

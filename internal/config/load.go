@@ -96,7 +96,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.StackMongoAddr, "stack-mongodb-addr", c.StackMongoAddr, "address of the MongoDB protocol server started by 'postpipe stack'")
 
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", c.BenchEndpoints, "enable POST /v1/bench/noop (decode and validate only) for 'postpipe bench'")
+	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", c.BenchEndpoints, "enable POST /v1/bench/noop (decode and validate only) and /v1/bench/fire-and-forget (produce without waiting for the ack) for 'postpipe bench'")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	c.Security.register(fs)
 	fs.Float64Var(&c.AccessLogSample, "access-log-sample", c.AccessLogSample, "fraction of requests (0..1) logged with method, route, status, duration and request_id; 0: none")

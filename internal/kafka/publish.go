@@ -255,3 +255,20 @@ func (h *produceHealth) check() error {
 // ErrRefusingWrites while the recent records all failed (see failingAfter).
 // A ping alone answers while a broker with a full disk refuses every write.
 func (p *Publisher) CheckProduce(context.Context) error { return p.health.check() }
+
+// PublishNoWait produces pst through the same client as Publish, as the
+// same record, but returns at once: done hears later whether the broker
+// acknowledged it (nil) or not. It promises nothing to anyone and is not
+// counted in Acknowledged. It exists for the bench's fire-and-forget
+// comparison (POST /v1/bench/fire-and-forget), which prices what waiting
+// for acks=all costs; no client-facing route may use it.
+func (p *Publisher) PublishNoWait(pst post.Post, done func(error)) {
+	value, err := post.Marshal(pst)
+	if err != nil {
+		done(err)
+		return
+	}
+	// Not the request's context: it ends with the answer, long before the ack.
+	p.cl.TryProduce(context.Background(), &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value},
+		func(_ *kgo.Record, err error) { done(err) })
+}

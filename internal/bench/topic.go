@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// topicVerifier checks, when no sink runs (the ingest profile), that every
+// post a scenario was answered 202 for is a record on the topic: it reads
+// the records the topic gained since just before the scenario and matches
+// their keys — the post ids — against the accepted ids. Records of the
+// window with other keys (the tail of an earlier scenario, posts answered
+// 503) are not counted; a key of an accepted post seen twice is.
+type topicVerifier struct {
+	brokers []string
+	topic   string
+	cl      *kgo.Client
+	adm     *kadm.Client
+}
+
+func openTopicVerifier(ctx context.Context, brokers []string, topic string) (*topicVerifier, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("postpipe-bench"))
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	t := &topicVerifier{brokers: brokers, topic: topic, cl: cl, adm: kadm.NewClient(cl)}
+	if _, err := t.ends(ctx); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *topicVerifier) close() { t.cl.Close() }
+
+// ends are the topic's end offsets now, by partition.
+func (t *topicVerifier) ends(ctx context.Context) (map[int32]int64, error) {
+	offs, err := t.adm.ListEndOffsets(ctx, t.topic)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", t.topic, err)
+	}
+	out := map[int32]int64{}
+	var first error
+	offs.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			first = cmp2(first, fmt.Errorf("end offset of %s/%d: %w", t.topic, o.Partition, o.Err))
+			return
+		}
+		out[o.Partition] = o.Offset
+	})
+	if first != nil {
+		return nil, first
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("topic %s does not exist", t.topic)
+	}
+	return out, nil
+}
+
+func cmp2(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// check reads the records from the offsets in from up to the end offsets
+// now, and counts which accepted posts are among them.
+func (t *topicVerifier) check(ctx context.Context, from map[int32]int64, promised promises) (*Verification, error) {
+	start := time.Now()
+	to, err := t.ends(ctx)
+	if err != nil {
+		return nil, err
+	}
+	accepted := make(map[string]int, len(promised.accepted))
+	for _, a := range promised.accepted {
+		accepted[a.ID] = 0
+	}
+	maybe := make(map[string]bool, len(promised.maybe))
+	for _, m := range promised.maybe {
+		maybe[m.ID] = true
+	}
+	res := &Verification{Accepted: int64(len(accepted)), Unacknowledged: int64(len(maybe)), lags: newLags(), Where: "topic"}
+	err = readRange(ctx, t.brokers, t.topic, from, to, func(r *kgo.Record) {
+		id := string(r.Key)
+		if n, ok := accepted[id]; ok {
+			if n == 0 {
+				res.Landed++
+			} else {
+				res.DuplicateCopies++
+			}
+			accepted[id] = n + 1
+			return
+		}
+		if maybe[id] {
+			res.UnacknowledgedLanded++
+			maybe[id] = false
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Lost = res.Accepted - res.Landed
+	res.Duplicated = res.DuplicateCopies
+	res.Drained = true
+	res.CheckS = round3(time.Since(start).Seconds())
+	return res, nil
+}
+
+// readRange hands fn every record of topic from from[p] (0 where absent) to
+// to[p], partition by partition in offset order, and returns once every
+// partition reached its end.
+func readRange(ctx context.Context, brokers []string, topic string, from, to map[int32]int64, fn func(*kgo.Record)) error {
+	at := map[int32]kgo.Offset{}
+	for p, end := range to {
+		if from[p] < end {
+			at[p] = kgo.NewOffset().At(from[p])
+		}
+	}
+	if len(at) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("postpipe-bench-verify"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: at}))
+	if err != nil {
+		return fmt.Errorf("kafka reader: %w", err)
+	}
+	defer cl.Close()
+	left := len(at)
+	done := map[int32]bool{}
+	for left > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", topic, err)
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				ferr = cmp2(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end := to[r.Partition]
+			if done[r.Partition] || r.Offset >= end {
+				return
+			}
+			fn(r)
+			if r.Offset >= end-1 {
+				done[r.Partition] = true
+				left--
+			}
+		})
+	}
+	return nil
+}
