@@ -178,7 +178,10 @@ func TestEveryQueryIsServedByAnIndex(t *testing.T) {
 		{"List newest", func() error { _, err := collect(ctx, s, post.Query{Limit: 21}); return err }},
 		{"List newest after a cursor", func() error { _, err := collect(ctx, s, post.Query{Limit: 21, After: after}); return err }},
 		{"List by author", func() error { _, err := collect(ctx, s, post.Query{Author: "ann", Limit: 21}); return err }},
-		{"List by author after a cursor", func() error { _, err := collect(ctx, s, post.Query{Author: "ann", Limit: 21, After: after}); return err }},
+		{"List by author after a cursor", func() error {
+			_, err := collect(ctx, s, post.Query{Author: "ann", Limit: 21, After: after})
+			return err
+		}},
 	}
 	var shapes []queryShape
 	for _, c := range calls {
@@ -280,4 +283,3 @@ func TestServesRule(t *testing.T) {
 		})
 	}
 }
-
