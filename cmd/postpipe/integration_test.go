@@ -78,7 +78,9 @@ func startBinary(t *testing.T, name, sub string, env map[string]string) *extProc
 	}
 	cmd := exec.Command(binary(t), sub)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "POSTPIPE_") {
+		// HOSTNAME and POD_NAME would give every sink one instance id in
+		// a container (CI): a test sets POSTPIPE_KAFKA_INSTANCE_ID itself.
+		if !strings.HasPrefix(kv, "POSTPIPE_") && !strings.HasPrefix(kv, "HOSTNAME=") && !strings.HasPrefix(kv, "POD_NAME=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}

@@ -42,6 +42,10 @@ func TestValidateAccepts(t *testing.T) {
 		{"batch limit equal to body limit", func(c *Config) { c.MaxBatchBodyBytes = c.MaxBodyBytes }},
 		{"produce timeout upper bound", func(c *Config) { c.ProduceTimeout = 2 * time.Minute }},
 		{"replication factor", func(c *Config) { c.KafkaReplication = 3 }},
+		{"min insync equal to replication", func(c *Config) { c.KafkaReplication, c.KafkaMinInsyncReplicas = 3, 3 }},
+		{"min insync with broker default replication", func(c *Config) { c.KafkaMinInsyncReplicas = 2 }},
+		{"broker default retention", func(c *Config) { c.KafkaRetention, c.KafkaDLQRetention = 0, 0 }},
+		{"instance id", func(c *Config) { c.KafkaInstanceID = "sink-0" }},
 		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
@@ -87,6 +91,11 @@ func TestValidateRejects(t *testing.T) {
 		{"too many partitions", func(c *Config) { c.KafkaPartitions = 10001 }, "POSTPIPE_KAFKA_PARTITIONS"},
 		{"zero replication", func(c *Config) { c.KafkaReplication = 0 }, "POSTPIPE_KAFKA_REPLICATION"},
 		{"negative replication", func(c *Config) { c.KafkaReplication = -2 }, "POSTPIPE_KAFKA_REPLICATION"},
+		{"negative min insync", func(c *Config) { c.KafkaMinInsyncReplicas = -1 }, "POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS"},
+		{"min insync above replication", func(c *Config) { c.KafkaReplication, c.KafkaMinInsyncReplicas = 3, 4 }, "POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS"},
+		{"negative retention", func(c *Config) { c.KafkaRetention = -time.Hour }, "POSTPIPE_KAFKA_RETENTION"},
+		{"dlq retention under a minute", func(c *Config) { c.KafkaDLQRetention = time.Second }, "POSTPIPE_KAFKA_DLQ_RETENTION"},
+		{"instance id with spaces", func(c *Config) { c.KafkaInstanceID = " sink-0" }, "POSTPIPE_KAFKA_INSTANCE_ID"},
 		{"negative linger", func(c *Config) { c.KafkaLinger = -time.Millisecond }, "POSTPIPE_KAFKA_LINGER"},
 		{"long linger", func(c *Config) { c.KafkaLinger = time.Second + 1 }, "POSTPIPE_KAFKA_LINGER"},
 		{"negative in-flight bound", func(c *Config) { c.MaxInFlight = -1 }, "POSTPIPE_MAX_IN_FLIGHT"},
@@ -333,5 +342,42 @@ func TestLogValueEmbedded(t *testing.T) {
 		if group[k] != "embedded" {
 			t.Errorf("config.%s = %v, want embedded", k, group[k])
 		}
+	}
+}
+
+func TestInstanceID(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	tests := []struct {
+		name        string
+		setting     string
+		getenv      func(string) string
+		inContainer bool
+		want        string
+	}{
+		{"set", "sink-7", env("POD_NAME", "p", "HOSTNAME", "h"), true, "sink-7"},
+		{"set on a host", "sink-7", env(), false, "sink-7"},
+		{"none in a pod", NoInstanceID, env("POD_NAME", "p", "HOSTNAME", "h"), true, ""},
+		{"pod name", "", env("POD_NAME", "sink-0", "HOSTNAME", "h"), true, "sink-0"},
+		{"container hostname", "", env("HOSTNAME", "3f2a9c"), true, "3f2a9c"},
+		{"container without names", "", env(), true, ""},
+		// On a host every process shares the hostname: two sinks would
+		// fence each other, so the default stays dynamic.
+		{"host hostname", "", env("HOSTNAME", "laptop"), false, ""},
+		{"host pod name", "", env("POD_NAME", "x"), false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.KafkaInstanceID = tt.setting
+			if got := c.InstanceID(tt.getenv, tt.inContainer); got != tt.want {
+				t.Errorf("InstanceID() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
