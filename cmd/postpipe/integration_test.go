@@ -307,6 +307,7 @@ func TestClusterLosesABroker(t *testing.T) {
 		return time.Since(began)
 	}
 	base, _ := pipeline(t, env, 2)
+	t.Run("topics created with their settings", func(t *testing.T) { checkClusterTopics(t, env) })
 	l := startLoad(t, base, 4, 2*time.Millisecond)
 	time.Sleep(5 * time.Second)
 	node("node-kill", "2")
