@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all go-version build run test test-ui test-kafka test-chaos bench bench-quick benchmarks lint vet fmt clean fuzz
+.PHONY: all go-version build run test test-ui test-kafka test-chaos bench bench-quick bench-scale benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -63,6 +63,13 @@ bench: build
 ## bench-quick: the same in under two minutes
 bench-quick: build
 	deploy/bench.sh quick
+
+## bench-scale: scale-out on the local 3-node Kafka cluster and FerretDB on PostgreSQL: 2 api
+## processes, 1 -> 2 -> 3 -> 2 sinks under steady load; stored posts/s per phase, the partition
+## stall after each join/leave, CPU seconds per process (SCALE_PHASE, SCALE_RATE, SCALE_OUT);
+## see docs/scale-out.md
+bench-scale: build
+	deploy/scale-out.sh
 
 ## test-schema: schemathesis (from PyPI, into .tools/) against 'postpipe run' on 127.0.0.1:18680,
 ## checking every answer against api/openapi.yaml (SCHEMA_EXAMPLES, SCHEMA_SEED, SCHEMA_ADDR)
