@@ -114,7 +114,7 @@ func TestChaos(t *testing.T) {
 		})
 	}
 
-	scenario("sink SIGKILLed 5 times, restarted at once", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+	scenario("sink SIGKILLed and restarted at once, up to 5 times", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
 		// Five kills at random moments, spread over the load; each
 		// restart is timed until the killed sink's partitions are
 		// consumed again, so a kill must leave load behind it.

@@ -148,8 +148,14 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) ([]Misma
 			present = append(present, t)
 			continue
 		}
-		if err := createTopic(ctx, adm, t); err != nil {
+		existed, err := createTopic(ctx, adm, t)
+		if err != nil {
 			return nil, err
+		}
+		if existed {
+			// Created meanwhile by another process, or not yet in the
+			// metadata that was listed: it may have other settings.
+			present = append(present, t)
 		}
 	}
 	if err := waitForLeaders(ctx, adm, names); err != nil {
@@ -158,10 +164,19 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) ([]Misma
 	if len(present) == 0 {
 		return nil, nil
 	}
-	return compareTopics(ctx, adm, existing, present)
+	presentNames := make([]string, len(present))
+	for i, t := range present {
+		presentNames[i] = t.Name
+	}
+	details, err := adm.ListTopics(ctx, presentNames...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	return compareTopics(ctx, adm, details, present)
 }
 
-func createTopic(ctx context.Context, adm *kadm.Client, t Topic) error {
+// createTopic creates t; existed reports that it was there already.
+func createTopic(ctx context.Context, adm *kadm.Client, t Topic) (existed bool, err error) {
 	rf := int(t.Replication)
 	if rf < 1 && t.MinInsyncReplicas == 0 {
 		// min.insync.replicas follows the replication factor: ask the
@@ -178,13 +193,16 @@ func createTopic(ctx context.Context, adm *kadm.Client, t Topic) error {
 	if err == nil {
 		err = resp.Err
 	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	switch {
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		return true, nil
+	case err != nil:
 		if resp.ErrMessage != "" {
 			err = fmt.Errorf("%w: %s", err, resp.ErrMessage)
 		}
-		return fmt.Errorf("create topic %s: %w", t.Name, err)
+		return false, fmt.Errorf("create topic %s: %w", t.Name, err)
 	}
-	return nil
+	return false, nil
 }
 
 func configPtrs(c map[string]string) map[string]*string {
