@@ -31,12 +31,11 @@ import (
 
 // scalePhase is one stretch of the run with a fixed number of sinks.
 type scalePhase struct {
-	name              string
-	sinks             int
-	from, to          time.Time
-	stored            int64         // committed offsets gained in [from, to)
-	pause             time.Duration // longest partition stall after the change
-	committedAtChange int64
+	name     string
+	sinks    int
+	from, to time.Time
+	stored   int64         // committed offsets gained in [from, to)
+	pause    time.Duration // longest partition stall after the change
 }
 
 func TestScaleOut(t *testing.T) {
