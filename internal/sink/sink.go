@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,7 @@ type Sink struct {
 // New creates the group member. opts carry the brokers, logger and any
 // security settings; the sink adds what its guarantees depend on.
 func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error) {
-	s := &Sink{cfg: cfg, w: w, log: log, obs: cfg.Observer, lag: map[int32]*partitionLag{}, opts: opts}
+	s := &Sink{cfg: cfg, w: w, log: log, obs: cfg.Observer, lag: map[int32]*partitionLag{}, opts: slices.Clone(opts)}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
