@@ -1,11 +1,19 @@
 # syntax=docker/dockerfile:1
-# postpipe as a small static image: build with Go 1.26, run on distroless as
-# a non-root user. The same image runs every subcommand (api, sink, run, stack).
+# postpipe as a small static image: build with the Go toolchain go.mod names,
+# run on distroless as a non-root user. The same image runs every subcommand
+# (api, sink, run, stack).
 
-FROM golang:1.26-bookworm AS build
+# The patch release go.mod's toolchain line names (its standard library
+# carries the security fixes); cmd/postpipe/docker_test.go keeps them equal.
+ARG GO_VERSION=1.26.10
+FROM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 # Modules first, so a source change does not download them again.
 COPY go.mod go.sum ./
+# The image's Go runs with GOTOOLCHAIN=local: it would build with itself,
+# older than go.mod's toolchain, without a word. Refuse instead.
+RUN want="$(sed -n 's/^toolchain //p' go.mod)"; have="$(go env GOVERSION)"; \
+    [ -z "$want" ] || [ "$want" = "$have" ] || { echo "go.mod wants $want, the image has $have: bump GO_VERSION" >&2; exit 1; }
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=docker
@@ -24,7 +32,7 @@ ENV POSTPIPE_HTTP_ADDR=:8080 \
     POSTPIPE_LOG_FORMAT=json
 EXPOSE 8080
 # No curl in the image: the binary probes itself. The sink has no API port;
-# compose.yaml gives it a check of its own.
+# compose.yaml checks /readyz on its admin listener instead.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/postpipe", "probe", "http://127.0.0.1:8080/readyz"]
 ENTRYPOINT ["/postpipe"]

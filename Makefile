@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all go-version build run test test-ui test-kafka test-chaos test-deploy bench bench-quick bench-ingest benchmarks lint vet fmt clean fuzz
+.PHONY: all go-version build run test test-ui test-kafka test-chaos test-deploy bench bench-quick bench-ingest bench-scale benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -68,6 +68,13 @@ bench-quick: build
 ## each 5 s warm-up + 20 s measured at 100 VUs; accepted posts checked on the topic (docs/benchmark.md)
 bench-ingest: build
 	deploy/bench.sh ingest
+
+## bench-scale: scale-out on the local 3-node Kafka cluster and FerretDB on PostgreSQL: 2 api
+## processes, 1 -> 2 -> 3 -> 2 sinks under steady load; stored posts/s per phase, the partition
+## stall after each join/leave, CPU seconds per process (SCALE_PHASE, SCALE_RATE, SCALE_OUT);
+## see docs/scale-out.md
+bench-scale: build
+	deploy/scale-out.sh
 
 ## test-schema: schemathesis (from PyPI, into .tools/) against 'postpipe run' on 127.0.0.1:18680,
 ## checking every answer against api/openapi.yaml (SCHEMA_EXAMPLES, SCHEMA_SEED, SCHEMA_ADDR)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/bench"
+	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/sink"
 )
 
@@ -36,6 +38,9 @@ type chaosRow struct {
 	lost, duplicated                       int64
 	maxLatency                             time.Duration
 	maxRSS                                 int64 // kB
+	// failover is how long a killed sink's partitions went unconsumed
+	// (the scenarios that kill sinks; empty otherwise).
+	failover string
 }
 
 // chaosRig is one scenario's pipeline and the scripts that break it.
@@ -48,7 +53,19 @@ type chaosRig struct {
 	sinks    []*extProc
 	kafkaCmd string // deploy/kafka/kafka.sh
 	storeCmd string // deploy/store/store.sh
+	adm      *kadm.Client
+	// failedOver, when a scenario sets it, goes into its row of the table.
+	failedOver string
 }
+
+// Failover targets: a sink SIGKILLed and restarted at once (static group
+// membership) consumes its partitions again within restartTarget; when it
+// does not come back, the survivor takes them over within the session
+// timeout and takeoverMargin.
+const (
+	restartTarget  = 5 * time.Second
+	takeoverMargin = 5 * time.Second
+)
 
 // produceTimeout is the API's (the default); a 503 must come within it.
 const produceTimeout = 5 * time.Second
@@ -81,6 +98,10 @@ func TestChaos(t *testing.T) {
 	scenario := func(name string, brokersVar string, dur time.Duration, fault func(r *chaosRig, l time.Duration)) {
 		t.Run(name, func(t *testing.T) {
 			env, _ := realEnv(t, brokersVar)
+			if strings.Contains(name, "SIGKILLed") {
+				// The failover scenarios time the default session timeout.
+				delete(env, "POSTPIPE_KAFKA_SESSION_TIMEOUT")
+			}
 			r := &chaosRig{t: t, env: env, kafkaCmd: kafkaCmd, storeCmd: storeCmd}
 			if before != nil {
 				before(r)
@@ -93,16 +114,45 @@ func TestChaos(t *testing.T) {
 		})
 	}
 
-	scenario("sink SIGKILLed 5 times", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
-		// Five kills at random moments, spread over the load.
-		gap := (l - 5*time.Second) / 5
+	scenario("sink SIGKILLed and restarted at once, up to 5 times", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+		// Five kills at random moments, spread over the load; each
+		// restart is timed until the killed sink's partitions are
+		// consumed again, so a kill must leave load behind it.
+		loadEnd := time.Now().Add(l)
+		gap := (l - 10*time.Second) / 5
+		var took []time.Duration
 		for i := range 5 {
 			time.Sleep(time.Second + rand.N(gap))
+			if time.Until(loadEnd) < 4*time.Second {
+				break
+			}
 			v := rand.N(len(r.sinks))
-			r.sinks[v].kill(r.t)
-			r.t.Logf("kill %d: SIGKILLed sink %d", i+1, v+1)
-			time.Sleep(500 * time.Millisecond)
-			r.sinks[v] = r.startSink(fmt.Sprintf("sink-%d-after-kill-%d", v+1, i+1))
+			d := r.failover(v, fmt.Sprintf("sink-%d-after-kill-%d", v+1, i+1))
+			r.t.Logf("kill %d: SIGKILLed sink %d and restarted it; its partitions were consumed again after %s", i+1, v+1, d.Round(time.Millisecond))
+			took = append(took, d)
+		}
+		if len(took) == 0 {
+			r.t.Fatal("no kill happened")
+		}
+		worst := slices.Max(took)
+		r.failedOver = fmt.Sprintf("restart: max %.1f s of %d", worst.Seconds(), len(took))
+		if worst > restartTarget {
+			r.t.Errorf("a restarted sink's partitions stalled %s, over the target %s", worst.Round(time.Millisecond), restartTarget)
+		}
+	})
+
+	// Nothing comes back: the group gives the dead member's partitions to
+	// the survivor after the session timeout (the default one, not the
+	// short one of the other scenarios).
+	takeoverLoad := max(load, 15*time.Second+config.Default().KafkaSessionTimeout)
+	scenario("sink SIGKILLed, not restarted", "POSTPIPE_TEST_KAFKA_BROKERS", takeoverLoad, func(r *chaosRig, l time.Duration) {
+		time.Sleep(3 * time.Second)
+		session := config.Default().KafkaSessionTimeout
+		d := r.failover(1, "")
+		r.t.Logf("SIGKILLed sink 2 for good; sink 1 consumed its partitions after %s (session timeout %s)", d.Round(time.Millisecond), session)
+		r.failedOver = fmt.Sprintf("takeover: %.1f s (session %s)", d.Seconds(), session)
+		if d > session+takeoverMargin {
+			r.t.Errorf("the survivor took %s to take over, over the session timeout %s + %s", d.Round(time.Millisecond), session, takeoverMargin)
 		}
 	})
 
@@ -192,6 +242,7 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 	r.startAPI("api")
 	r.sinks = []*extProc{r.startSink("sink-1"), r.startSink("sink-2")}
 	waitReady(t, r.base)
+	r.adm = r.admin()
 	connectMongo(t, r.env) // drops the scenario's database at the end
 
 	rss := r.sampleRSS()
@@ -232,7 +283,7 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 	row := chaosRow{
 		scenario: name, sent: sc.Requests, accepted: sc.Requests - sc.Errors,
 		unavailable: sc.ErrorsByStatus["503"], lost: v.Lost, duplicated: v.Duplicated,
-		maxLatency: time.Duration(sc.Max * float64(time.Millisecond)), maxRSS: maxRSS,
+		maxLatency: time.Duration(sc.Max * float64(time.Millisecond)), maxRSS: maxRSS, failover: r.failedOver,
 	}
 	row.otherErrs = sc.Errors - row.unavailable
 	t.Logf("%s: %+v; errors by kind %v; %d answered 503 with an id, %d of them stored once all the same", name, row, sc.ErrorsByStatus, v.Unacknowledged, v.UnacknowledgedLanded)
@@ -253,8 +304,111 @@ func (r *chaosRig) startAPI(name string) {
 		"POSTPIPE_PRODUCE_TIMEOUT", produceTimeout.String())))
 }
 
+// startSink starts a sink named sink-N[-suffix]; sink-N is its instance id
+// (static group membership), kept across restarts like a StatefulSet pod's.
 func (r *chaosRig) startSink(name string) *extProc {
-	return startBinary(r.t, name, "sink", with(r.env, "POSTPIPE_LOG_LEVEL", "warn"))
+	id, _, _ := strings.Cut(name, "-after")
+	return startBinary(r.t, name, "sink", with(r.env, "POSTPIPE_LOG_LEVEL", "warn", "POSTPIPE_KAFKA_INSTANCE_ID", id))
+}
+
+// admin is a client of the scenario's broker, closed at the end.
+func (r *chaosRig) admin() *kadm.Client {
+	r.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(r.env["POSTPIPE_KAFKA_BROKERS"], ",")...))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// assigned is the partitions of the topic the static member id holds.
+func (r *chaosRig) assigned(id string) []int32 {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	group := r.env["POSTPIPE_KAFKA_GROUP"]
+	described, err := r.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return nil
+	}
+	for _, m := range described[group].Members {
+		if m.InstanceID == nil || *m.InstanceID != id {
+			continue
+		}
+		a, ok := m.Assigned.AsConsumer()
+		if !ok {
+			return nil
+		}
+		for _, t := range a.Topics {
+			if t.Topic == r.env["POSTPIPE_KAFKA_TOPIC"] {
+				return t.Partitions
+			}
+		}
+	}
+	return nil
+}
+
+// offsets is the sink group's committed offset of each partition.
+func (r *chaosRig) offsets() (map[int32]int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offs, err := r.adm.FetchOffsets(ctx, r.env["POSTPIPE_KAFKA_GROUP"])
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == r.env["POSTPIPE_KAFKA_TOPIC"] {
+			out[o.Partition] = o.At
+		}
+	})
+	return out, nil
+}
+
+// failover SIGKILLs sink v once it holds partitions, restarts it at once
+// as restartName unless that is empty, and returns the time from the kill
+// until the group has committed past, on every partition the sink held,
+// the offset committed when it died: the partitions are consumed again
+// (by the restarted sink or by the survivor). The load must go on
+// meanwhile, so every partition has records to consume.
+func (r *chaosRig) failover(v int, restartName string) time.Duration {
+	t := r.t
+	t.Helper()
+	id := fmt.Sprintf("sink-%d", v+1)
+	var held []int32
+	eventually(t, time.Minute, id+" to hold partitions", func() bool {
+		held = r.assigned(id)
+		return len(held) > 0
+	})
+	r.sinks[v].kill(t)
+	killed := time.Now()
+	if restartName != "" {
+		r.sinks[v] = r.startSink(restartName)
+	}
+	// What it committed before it died; it commits nothing more (a commit
+	// it sent just before may still be landing: give it a moment).
+	time.Sleep(200 * time.Millisecond)
+	at, err := r.offsets()
+	if err != nil {
+		t.Fatalf("committed offsets after the kill: %v", err)
+	}
+	for {
+		now, err := r.offsets()
+		back := err == nil
+		for _, p := range held {
+			back = back && now[p] > at[p]
+		}
+		if back {
+			return time.Since(killed)
+		}
+		if time.Since(killed) > 2*time.Minute {
+			t.Fatalf("partitions %v of %s not consumed again within 2 min of the kill (committed then %v, now %v, err %v)", held, id, at, now, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // script runs a deploy script (kafka.sh, store.sh) with args.
@@ -401,11 +555,15 @@ func printChaosTable(rows []chaosRow) {
 		return
 	}
 	var b strings.Builder
-	b.WriteString("\n| scenario | requests sent | 202 | 503 | other errors | lost | duplicated | slowest answer | max API RSS |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\n| scenario | requests sent | 202 | 503 | other errors | lost | duplicated | slowest answer | max API RSS | killed sink's partitions consumed again after |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %.1f MiB |\n", r.scenario, r.sent, r.accepted, r.unavailable,
-			r.otherErrs, r.lost, r.duplicated, r.maxLatency.Round(time.Millisecond), float64(r.maxRSS)/1024)
+		failover := r.failover
+		if failover == "" {
+			failover = "-"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %.1f MiB | %s |\n", r.scenario, r.sent, r.accepted, r.unavailable,
+			r.otherErrs, r.lost, r.duplicated, r.maxLatency.Round(time.Millisecond), float64(r.maxRSS)/1024, failover)
 	}
 	fmt.Print(b.String())
 	if path := os.Getenv("CHAOS_TABLE"); path != "" {

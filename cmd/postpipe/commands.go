@@ -85,7 +85,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 		return err
 	}
 	defer closeStore(st, log)
-	prod, err := newProducer(ctx, cfg, kopts)
+	prod, err := newProducer(ctx, cfg, kopts, log)
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
-	err = ensureTopics(ctx, cfg, kc)
+	err = ensureTopics(ctx, cfg, kc, log)
 	kc.Close()
 	if err != nil {
 		return err
@@ -298,7 +298,7 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	if err != nil {
 		return err
 	}
-	log.Info("sink running", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup)
+	log.Info("sink running", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup, "instance_id", cfg.KafkaInstanceID)
 	g, gctx := errgroup.WithContext(ctx)
 	runCtx, stop := context.WithCancel(gctx)
 	g.Go(func() error {
@@ -344,6 +344,7 @@ func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.Tr
 		DLQTopic:       cfg.KafkaDLQTopic,
 		Group:          cfg.KafkaGroup,
 		SessionTimeout: cfg.KafkaSessionTimeout,
+		InstanceID:     cfg.KafkaInstanceID,
 		BatchSize:      cfg.SinkBatchSize,
 		BatchWait:      cfg.SinkBatchWait,
 		Writers:        cfg.SinkWriters,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -132,5 +133,133 @@ func TestComposeSettingsAreValid(t *testing.T) {
 		if cfg.EmbeddedKafka() || cfg.EmbeddedMongo() {
 			t.Errorf("%s would start an embedded broker or store in the container", cmd)
 		}
+	}
+}
+
+// composeValue is the value of the first "key: value" line of body.
+func composeValue(body, key string) string {
+	m := regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(key) + `:\s*(.*?)\s*$`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return strings.Trim(m[1], `"'`)
+}
+
+func readRepoFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The image is built by one service; the others run it and never pull it
+// (a second build of the same tag can collide with the first).
+func TestComposeBuildsTheImageOnce(t *testing.T) {
+	services := composeServices(t)
+	var builders []string
+	for name, body := range services {
+		if regexp.MustCompile(`(?m)^    build:`).MatchString(body) {
+			builders = append(builders, name)
+		}
+	}
+	if len(builders) != 1 {
+		t.Fatalf("services that build an image: %v, want exactly one", builders)
+	}
+	image := composeValue(services[builders[0]], "image")
+	for _, name := range []string{"api", "sink"} {
+		if got := composeValue(services[name], "image"); got != image {
+			t.Errorf("service %s runs image %q, want %q (the one %s builds)", name, got, image, builders[0])
+		}
+		if name != builders[0] && composeValue(services[name], "pull_policy") != "never" {
+			t.Errorf("service %s would try to pull %s from a registry: want pull_policy: never", name, image)
+		}
+	}
+}
+
+// The sink has no API port: its health is the admin listener's /readyz
+// (store and broker answer, the sink is a group member), not / (always 200).
+func TestComposeSinkHealthIsReadiness(t *testing.T) {
+	sink := composeServices(t)["sink"]
+	admin := composeValue(sink, "POSTPIPE_ADMIN_ADDR")
+	_, port, ok := strings.Cut(admin, ":")
+	if !ok || port == "" {
+		t.Fatalf("sink has no POSTPIPE_ADMIN_ADDR with a port (got %q)", admin)
+	}
+	if want := `"http://127.0.0.1:` + port + `/readyz"]`; !strings.Contains(sink, want) {
+		t.Errorf("sink health check does not probe %s", want)
+	}
+}
+
+// The Go image is the patch release go.mod's toolchain line names, and
+// nothing in the Dockerfile lets an older local Go build silently.
+func TestDockerfileGoMatchesGoMod(t *testing.T) {
+	gomod, dockerfile := readRepoFile(t, "go.mod"), readRepoFile(t, "Dockerfile")
+	toolchain := regexp.MustCompile(`(?m)^toolchain go(\S+)$`).FindStringSubmatch(gomod)
+	if toolchain == nil {
+		t.Fatal("go.mod has no toolchain line")
+	}
+	arg := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\S+)$`).FindStringSubmatch(dockerfile)
+	if arg == nil || !strings.Contains(dockerfile, "FROM golang:${GO_VERSION}-") {
+		t.Fatal("Dockerfile does not build FROM golang:${GO_VERSION}-… with ARG GO_VERSION")
+	}
+	if arg[1] != toolchain[1] {
+		t.Errorf("Dockerfile builds with Go %s, go.mod names the toolchain go%s", arg[1], toolchain[1])
+	}
+	if regexp.MustCompile(`(?m)^(ENV|ARG)\s.*GOTOOLCHAIN=local`).MatchString(dockerfile) {
+		t.Error("Dockerfile sets GOTOOLCHAIN=local")
+	}
+}
+
+// compose runs the Kafka the tests run, keeps its data on a volume, and
+// asks for as many in-sync replicas as the topics postpipe creates.
+func TestComposeKafka(t *testing.T) {
+	kafkaSvc := composeServices(t)["kafka"]
+	pom := readRepoFile(t, "deploy/kafka/pom.xml")
+	version := regexp.MustCompile(`<kafka.version>(.*?)</kafka.version>`).FindStringSubmatch(pom)
+	if version == nil {
+		t.Fatal("no kafka.version in deploy/kafka/pom.xml")
+	}
+	if got := composeValue(kafkaSvc, "image"); got != "apache/kafka:"+version[1] {
+		t.Errorf("kafka image %q, want apache/kafka:%s (deploy/kafka/pom.xml)", got, version[1])
+	}
+
+	logDirs := composeValue(kafkaSvc, "KAFKA_LOG_DIRS")
+	if logDirs == "" {
+		t.Fatal("kafka does not set KAFKA_LOG_DIRS")
+	}
+	mount := regexp.MustCompile(`(?m)^\s+- ([a-z0-9-]+):` + regexp.QuoteMeta(logDirs) + `\s*$`).FindStringSubmatch(kafkaSvc)
+	if mount == nil {
+		t.Fatalf("kafka's log dir %s is not on a named volume", logDirs)
+	}
+	top := readRepoFile(t, "compose.yaml")
+	if !regexp.MustCompile(`(?m)^volumes:\n(  .*\n)*  ` + regexp.QuoteMeta(mount[1]) + `:`).MatchString(top) {
+		t.Errorf("volume %s is not declared under the top-level volumes:", mount[1])
+	}
+
+	// What postpipe creates the topics with, from the compose settings.
+	shared := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+(POSTPIPE_[A-Z0-9_]+):\s*(.*?)\s*$`).FindAllStringSubmatch(top, -1) {
+		shared[m[1]] = strings.Trim(m[2], `"'`)
+	}
+	cfg, err := config.Load("api", nil, func(k string) string { return shared[k] }, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KafkaReplication < 1 {
+		t.Fatalf("compose leaves the replication factor to the broker (%d): say it", cfg.KafkaReplication)
+	}
+	minISR := cfg.KafkaMinInsyncReplicas
+	if minISR == 0 {
+		minISR = max(cfg.KafkaReplication-1, 1)
+	}
+	broker, err := strconv.Atoi(composeValue(kafkaSvc, "KAFKA_MIN_INSYNC_REPLICAS"))
+	if err != nil {
+		t.Fatalf("kafka's KAFKA_MIN_INSYNC_REPLICAS: %v", err)
+	}
+	if minISR > cfg.KafkaReplication || broker != minISR {
+		t.Errorf("min.insync.replicas: postpipe's topics %d (replication %d), the broker's %d: want them equal and at most the replication",
+			minISR, cfg.KafkaReplication, broker)
 	}
 }

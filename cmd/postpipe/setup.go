@@ -30,9 +30,24 @@ func setup(cmd string, args []string, getenv func(string) string) (config.Config
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, err
 	}
+	cfg.KafkaInstanceID = cfg.InstanceID(getenv, inContainer(getenv))
 	log := newLogger(cfg)
 	log.Info("postpipe starting", "command", cmd, "version", version(), "config", cfg)
 	return cfg, log, nil
+}
+
+// inContainer reports whether the process runs in a container, where
+// HOSTNAME names this process alone (see config.Config.InstanceID).
+func inContainer(getenv func(string) string) bool {
+	if getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return true
+	}
+	for _, f := range []string{"/.dockerenv", "/run/.containerenv"} {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // quieter returns log without the records below min, unless log is at debug
@@ -143,28 +158,34 @@ func localStack(cfg config.Config, log *slog.Logger) config.Config {
 }
 
 // newProducer connects the API's producer and makes sure the topics exist.
-func newProducer(ctx context.Context, cfg config.Config, kopts []kgo.Opt) (*kgo.Client, error) {
+func newProducer(ctx context.Context, cfg config.Config, kopts []kgo.Opt, log *slog.Logger) (*kgo.Client, error) {
 	opts := append(slices.Clone(kopts), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)
 	opts = append(opts, kafka.BufferOpts(cfg.KafkaMaxBufferedRecords, cfg.KafkaMaxBufferedBytes)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka producer: %w", err)
 	}
-	if err := ensureTopics(ctx, cfg, cl); err != nil {
+	if err := ensureTopics(ctx, cfg, cl, log); err != nil {
 		cl.Close()
 		return nil, err
 	}
 	return cl, nil
 }
 
-func ensureTopics(ctx context.Context, cfg config.Config, cl *kgo.Client) error {
+// ensureTopics creates the topics with their settings and warns about
+// every setting of an existing topic that differs: it is not altered.
+func ensureTopics(ctx context.Context, cfg config.Config, cl *kgo.Client, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	t := func(name string) kafka.Topic {
-		return kafka.Topic{Name: name, Partitions: int32(cfg.KafkaPartitions), Replication: int16(cfg.KafkaReplication)}
-	}
-	if err := kafka.EnsureTopics(ctx, cl, t(cfg.KafkaTopic), t(cfg.KafkaDLQTopic)); err != nil {
+	mismatches, err := kafka.EnsureTopics(ctx, cl,
+		kafka.PostsTopic(cfg.KafkaTopic, cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaRetention),
+		kafka.DLQTopic(cfg.KafkaDLQTopic, cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaDLQRetention))
+	if err != nil {
 		return fmt.Errorf("kafka at %v: %w", cfg.KafkaBrokers, err)
+	}
+	for _, m := range mismatches {
+		log.Warn("existing topic differs from the configured setting; left as it is (alter it on the broker if the setting is right)",
+			"topic", m.Topic, "key", m.Key, "want", m.Want, "have", m.Have)
 	}
 	return nil
 }

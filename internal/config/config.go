@@ -38,9 +38,23 @@ type Config struct {
 	KafkaDLQTopic    string
 	KafkaPartitions  int
 	KafkaReplication int
-	KafkaGroup       string
+	// KafkaMinInsyncReplicas is the topics' min.insync.replicas when the
+	// service creates them; 0: the replication factor minus one, at least 1.
+	KafkaMinInsyncReplicas int
+	// KafkaRetention and KafkaDLQRetention are the topics' retention.ms
+	// when the service creates them (0: the broker's default). The DLQ
+	// keeps its records longer: someone has to look at them.
+	KafkaRetention    time.Duration
+	KafkaDLQRetention time.Duration
+	KafkaGroup        string
+	// KafkaInstanceID makes the sink a static group member: restarted with
+	// the same id, it gets its partitions back at once instead of after
+	// the session timeout. Empty: dynamic membership (see InstanceID for
+	// the default in a container).
+	KafkaInstanceID string
 	// KafkaSessionTimeout is how long the group waits for a silent sink
-	// (a crashed process) before giving its partitions to others.
+	// (a crashed process that does not come back) before giving its
+	// partitions to others.
 	KafkaSessionTimeout time.Duration
 	// KafkaLinger trades latency for batching: 0 sends at once and still
 	// batches whatever arrives while a request is in flight.
@@ -128,12 +142,19 @@ func Default() Config {
 		// docs/limits.md).
 		MaxConnsPerClient: 512,
 
-		KafkaTopic:          "posts",
-		KafkaDLQTopic:       "posts.dlq",
-		KafkaPartitions:     6,
-		KafkaReplication:    -1,
-		KafkaGroup:          "postpipe-sink",
-		KafkaSessionTimeout: 45 * time.Second,
+		KafkaTopic:        "posts",
+		KafkaDLQTopic:     "posts.dlq",
+		KafkaPartitions:   6,
+		KafkaReplication:  -1,
+		KafkaRetention:    7 * 24 * time.Hour,
+		KafkaDLQRetention: 30 * 24 * time.Hour,
+		KafkaGroup:        "postpipe-sink",
+		// Kafka's client default is 45 s. With static membership a restarted
+		// sink no longer waits for it; it only bounds how long the partitions
+		// of a sink that does not come back stall. A false expiry (a member
+		// starved of CPU past it) costs a rebalance and rewrites of one batch,
+		// which the idempotent writes absorb; 15 s is five missed heartbeats.
+		KafkaSessionTimeout: 15 * time.Second,
 		KafkaLinger:         0,
 
 		KafkaMaxBufferedRecords: 10000,
@@ -227,6 +248,19 @@ func (c Config) Validate() error {
 	if c.KafkaReplication != -1 && (c.KafkaReplication < 1 || c.KafkaReplication > MaxReplication) {
 		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or between 1 and %d, got %d", MaxReplication, c.KafkaReplication)
 	}
+	if c.KafkaMinInsyncReplicas < 0 || c.KafkaMinInsyncReplicas > 32767 {
+		bad("POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS", "must be 0 (replication factor - 1) or positive, got %d", c.KafkaMinInsyncReplicas)
+	} else if c.KafkaReplication > 0 && c.KafkaMinInsyncReplicas > c.KafkaReplication {
+		bad("POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS", "must not exceed POSTPIPE_KAFKA_REPLICATION (%d), got %d: no post could be acknowledged", c.KafkaReplication, c.KafkaMinInsyncReplicas)
+	}
+	for env, d := range map[string]time.Duration{"POSTPIPE_KAFKA_RETENTION": c.KafkaRetention, "POSTPIPE_KAFKA_DLQ_RETENTION": c.KafkaDLQRetention} {
+		if d < 0 || (d > 0 && d < time.Minute) {
+			bad(env, "must be 0 (the broker's default) or at least 1m, got %s", d)
+		}
+	}
+	if strings.TrimSpace(c.KafkaInstanceID) != c.KafkaInstanceID || len(c.KafkaInstanceID) > 249 {
+		bad("POSTPIPE_KAFKA_INSTANCE_ID", "must have no surrounding spaces and at most 249 characters, got %q", c.KafkaInstanceID)
+	}
 	if c.StackPostgreSQLURL != "" {
 		if u, err := url.Parse(c.StackPostgreSQLURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			bad("POSTPIPE_STACK_POSTGRESQL_URL", "must be a postgres:// URL")
@@ -311,6 +345,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
 		slog.Int("kafka_partitions", c.KafkaPartitions),
 		slog.String("kafka_group", c.KafkaGroup),
+		slog.String("kafka_instance_id", c.KafkaInstanceID),
+		slog.Duration("kafka_session_timeout", c.KafkaSessionTimeout),
 		slog.String("mongodb_uri", mongo),
 		slog.String("mongodb_database", c.MongoDatabase),
 		slog.String("data_dir", c.DataDir),
@@ -330,4 +366,30 @@ func (c Config) LogValue() slog.Value {
 	}
 	attrs = append(attrs, c.Security.attrs()...)
 	return slog.GroupValue(attrs...)
+}
+
+// NoInstanceID as POSTPIPE_KAFKA_INSTANCE_ID asks for dynamic group
+// membership where the default would be static.
+const NoInstanceID = "none"
+
+// InstanceID is the sink's static group membership id, "" for dynamic
+// membership: KafkaInstanceID when set; otherwise, only in a container
+// (inContainer), POD_NAME or else HOSTNAME. A container runs one process
+// and Kubernetes and Docker give each one its own name; on a host,
+// HOSTNAME is shared by every process, and two sinks with one id would
+// fence each other out of the group. A Kubernetes pod keeps its name when
+// its container restarts; a StatefulSet's pod keeps it when replaced too.
+func (c Config) InstanceID(getenv func(string) string, inContainer bool) string {
+	switch {
+	case c.KafkaInstanceID == NoInstanceID:
+		return ""
+	case c.KafkaInstanceID != "":
+		return c.KafkaInstanceID
+	case !inContainer:
+		return ""
+	case getenv("POD_NAME") != "":
+		return getenv("POD_NAME")
+	default:
+		return getenv("HOSTNAME")
+	}
 }

@@ -48,6 +48,10 @@ func TestValidateAccepts(t *testing.T) {
 		{"largest replication factor", func(c *Config) { c.KafkaReplication = 32767 }},
 		{"broker default replication", func(c *Config) { c.KafkaReplication = -1 }},
 		{"most partitions", func(c *Config) { c.KafkaPartitions = 10000 }},
+		{"min insync equal to replication", func(c *Config) { c.KafkaReplication, c.KafkaMinInsyncReplicas = 3, 3 }},
+		{"min insync with broker default replication", func(c *Config) { c.KafkaMinInsyncReplicas = 2 }},
+		{"broker default retention", func(c *Config) { c.KafkaRetention, c.KafkaDLQRetention = 0, 0 }},
+		{"instance id", func(c *Config) { c.KafkaInstanceID = "sink-0" }},
 		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
@@ -100,6 +104,11 @@ func TestValidateRejects(t *testing.T) {
 		{"replication that wraps to -1", func(c *Config) { c.KafkaReplication = 65535 }, "POSTPIPE_KAFKA_REPLICATION"},
 		{"replication one past int16", func(c *Config) { c.KafkaReplication = 32768 }, "POSTPIPE_KAFKA_REPLICATION"},
 		{"partitions above int32", func(c *Config) { c.KafkaPartitions = 1 << 32 }, "POSTPIPE_KAFKA_PARTITIONS"},
+		{"negative min insync", func(c *Config) { c.KafkaMinInsyncReplicas = -1 }, "POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS"},
+		{"min insync above replication", func(c *Config) { c.KafkaReplication, c.KafkaMinInsyncReplicas = 3, 4 }, "POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS"},
+		{"negative retention", func(c *Config) { c.KafkaRetention = -time.Hour }, "POSTPIPE_KAFKA_RETENTION"},
+		{"dlq retention under a minute", func(c *Config) { c.KafkaDLQRetention = time.Second }, "POSTPIPE_KAFKA_DLQ_RETENTION"},
+		{"instance id with spaces", func(c *Config) { c.KafkaInstanceID = " sink-0" }, "POSTPIPE_KAFKA_INSTANCE_ID"},
 		{"negative linger", func(c *Config) { c.KafkaLinger = -time.Millisecond }, "POSTPIPE_KAFKA_LINGER"},
 		{"long linger", func(c *Config) { c.KafkaLinger = time.Second + 1 }, "POSTPIPE_KAFKA_LINGER"},
 		{"negative in-flight bound", func(c *Config) { c.MaxInFlight = -1 }, "POSTPIPE_MAX_IN_FLIGHT"},
@@ -500,5 +509,42 @@ func TestRedactArgs(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(tt.want, " ") {
 			t.Errorf("RedactArgs(%q)\n = %q\nwant %q", tt.args, got, tt.want)
 		}
+	}
+}
+
+func TestInstanceID(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	tests := []struct {
+		name        string
+		setting     string
+		getenv      func(string) string
+		inContainer bool
+		want        string
+	}{
+		{"set", "sink-7", env("POD_NAME", "p", "HOSTNAME", "h"), true, "sink-7"},
+		{"set on a host", "sink-7", env(), false, "sink-7"},
+		{"none in a pod", NoInstanceID, env("POD_NAME", "p", "HOSTNAME", "h"), true, ""},
+		{"pod name", "", env("POD_NAME", "sink-0", "HOSTNAME", "h"), true, "sink-0"},
+		{"container hostname", "", env("HOSTNAME", "3f2a9c"), true, "3f2a9c"},
+		{"container without names", "", env(), true, ""},
+		// On a host every process shares the hostname: two sinks would
+		// fence each other, so the default stays dynamic.
+		{"host hostname", "", env("HOSTNAME", "laptop"), false, ""},
+		{"host pod name", "", env("POD_NAME", "x"), false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.KafkaInstanceID = tt.setting
+			if got := c.InstanceID(tt.getenv, tt.inContainer); got != tt.want {
+				t.Errorf("InstanceID() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -44,17 +47,89 @@ func BufferOpts(records, bytes int) []kgo.Opt {
 	return []kgo.Opt{kgo.MaxBufferedRecords(records), kgo.MaxBufferedBytes(bytes)}
 }
 
-// Topic is a topic the service needs.
+// dlqHeaderBytes is room for the headers the sink adds to a record it
+// dead-letters (the reason and the origin), so a record of MaxRecordBytes
+// still fits on the dead-letter topic.
+const dlqHeaderBytes = 64 << 10
+
+// Topic is a topic the service needs and the settings it is created with.
 type Topic struct {
 	Name        string
 	Partitions  int32
 	Replication int16 // -1: the broker's default
+	// MinInsyncReplicas is how many replicas must have a record before
+	// acks=all acknowledges it; 0: one less than the replication factor,
+	// at least 1 (with three replicas a 202 survives losing any one broker
+	// and the topic still takes posts with one broker down).
+	MinInsyncReplicas int
+	// Retention is how long records are kept (retention.ms); 0 leaves the
+	// broker's default.
+	Retention time.Duration
+	// MaxMessageBytes is the largest record batch the topic accepts
+	// (max.message.bytes); 0 leaves the broker's default.
+	MaxMessageBytes int
 }
 
-// EnsureTopics creates the topics that do not exist yet. Relying on
-// auto-creation would hide a misconfigured topic name and give the topic the
-// broker's defaults instead of ours.
-func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
+// PostsTopic is the main topic: records up to MaxRecordBytes.
+func PostsTopic(name string, partitions, replication, minInsync int, retention time.Duration) Topic {
+	return Topic{Name: name, Partitions: int32(partitions), Replication: int16(replication),
+		MinInsyncReplicas: minInsync, Retention: retention, MaxMessageBytes: MaxRecordBytes}
+}
+
+// DLQTopic is the dead-letter topic: a record of the main topic plus the
+// sink's headers.
+func DLQTopic(name string, partitions, replication, minInsync int, retention time.Duration) Topic {
+	t := PostsTopic(name, partitions, replication, minInsync, retention)
+	t.MaxMessageBytes += dlqHeaderBytes
+	return t
+}
+
+// Topic configuration keys the service sets.
+const (
+	ConfigMinInsyncReplicas = "min.insync.replicas"
+	ConfigRetentionMs       = "retention.ms"
+	ConfigMaxMessageBytes   = "max.message.bytes"
+)
+
+// configs are the topic configs t is created with, for a topic with rf
+// replicas (rf < 1: unknown, min.insync.replicas is then left out unless
+// set).
+func (t Topic) configs(rf int) map[string]string {
+	c := map[string]string{}
+	minISR := t.MinInsyncReplicas
+	if minISR == 0 && rf > 0 {
+		minISR = max(rf-1, 1)
+	}
+	if minISR > 0 {
+		c[ConfigMinInsyncReplicas] = strconv.Itoa(minISR)
+	}
+	if t.Retention > 0 {
+		c[ConfigRetentionMs] = strconv.FormatInt(t.Retention.Milliseconds(), 10)
+	}
+	if t.MaxMessageBytes > 0 {
+		c[ConfigMaxMessageBytes] = strconv.Itoa(t.MaxMessageBytes)
+	}
+	return c
+}
+
+// Mismatch is a setting of an existing topic that differs from what the
+// service would have created it with. EnsureTopics reports it and changes
+// nothing: altering a live topic is the operator's decision.
+type Mismatch struct {
+	Topic, Key, Want, Have string
+}
+
+// Setting names of a Mismatch besides the topic configs.
+const (
+	SettingPartitions  = "partitions"
+	SettingReplication = "replication.factor"
+)
+
+// EnsureTopics creates the topics that do not exist yet, with their
+// settings, and returns how the existing ones differ from those settings.
+// Relying on auto-creation would hide a misconfigured topic name and give
+// the topic the broker's defaults instead of ours.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) ([]Mismatch, error) {
 	adm := kadm.NewClient(cl)
 	names := make([]string, len(topics))
 	for i, t := range topics {
@@ -62,21 +137,127 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ...Topic) error {
 	}
 	existing, err := adm.ListTopics(ctx, names...)
 	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
+		return nil, fmt.Errorf("list topics: %w", err)
 	}
+	var present []Topic
 	for _, t := range topics {
 		if d, ok := existing[t.Name]; ok && d.Err == nil {
+			present = append(present, t)
 			continue
 		}
-		resp, err := adm.CreateTopic(ctx, t.Partitions, t.Replication, nil, t.Name)
-		if err == nil {
-			err = resp.Err
+		existed, err := createTopic(ctx, adm, t)
+		if err != nil {
+			return nil, err
 		}
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", t.Name, err)
+		if existed {
+			// Created meanwhile by another process, or not yet in the
+			// metadata that was listed: it may have other settings.
+			present = append(present, t)
 		}
 	}
-	return waitForLeaders(ctx, adm, names)
+	if err := waitForLeaders(ctx, adm, names); err != nil {
+		return nil, err
+	}
+	if len(present) == 0 {
+		return nil, nil
+	}
+	presentNames := make([]string, len(present))
+	for i, t := range present {
+		presentNames[i] = t.Name
+	}
+	details, err := adm.ListTopics(ctx, presentNames...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	return compareTopics(ctx, adm, details, present)
+}
+
+// createTopic creates t; existed reports that it was there already.
+func createTopic(ctx context.Context, adm *kadm.Client, t Topic) (existed bool, err error) {
+	rf := int(t.Replication)
+	if rf < 1 && t.MinInsyncReplicas == 0 {
+		// min.insync.replicas follows the replication factor: ask the
+		// broker which one it would use.
+		v, err := adm.ValidateCreateTopics(ctx, t.Partitions, t.Replication, nil, t.Name)
+		if err == nil {
+			var r kadm.CreateTopicResponse
+			if r, err = v.On(t.Name, nil); err == nil && r.Err == nil {
+				rf = int(r.ReplicationFactor)
+			}
+		}
+	}
+	resp, err := adm.CreateTopic(ctx, t.Partitions, t.Replication, configPtrs(t.configs(rf)), t.Name)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		return true, nil
+	case err != nil:
+		if resp.ErrMessage != "" {
+			err = fmt.Errorf("%w: %s", err, resp.ErrMessage)
+		}
+		return false, fmt.Errorf("create topic %s: %w", t.Name, err)
+	}
+	return false, nil
+}
+
+func configPtrs(c map[string]string) map[string]*string {
+	out := make(map[string]*string, len(c))
+	for k, v := range c {
+		out[k] = &v
+	}
+	return out
+}
+
+// compareTopics lists how the existing topics differ from their settings.
+func compareTopics(ctx context.Context, adm *kadm.Client, details kadm.TopicDetails, topics []Topic) ([]Mismatch, error) {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	described, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("describe the configs of topics %v: %w", names, err)
+	}
+	var out []Mismatch
+	for _, t := range topics {
+		d := details[t.Name]
+		rf := 0
+		for _, p := range d.Partitions {
+			rf = max(rf, len(p.Replicas))
+		}
+		if have := len(d.Partitions); have != int(t.Partitions) {
+			out = append(out, Mismatch{t.Name, SettingPartitions, strconv.Itoa(int(t.Partitions)), strconv.Itoa(have)})
+		}
+		if t.Replication > 0 && rf != int(t.Replication) {
+			out = append(out, Mismatch{t.Name, SettingReplication, strconv.Itoa(int(t.Replication)), strconv.Itoa(rf)})
+		}
+		rc, err := described.On(t.Name, nil)
+		if err == nil {
+			err = rc.Err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describe the configs of topic %s: %w", t.Name, err)
+		}
+		have := map[string]string{}
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				have[c.Key] = *c.Value
+			}
+		}
+		want := t.configs(rf)
+		keys := slices.Sorted(maps.Keys(want))
+		for _, k := range keys {
+			if h, ok := have[k]; !ok || h != want[k] {
+				if !ok {
+					h = "(not reported)"
+				}
+				out = append(out, Mismatch{t.Name, k, want[k], h})
+			}
+		}
+	}
+	return out, nil
 }
 
 // waitForLeaders returns once every partition of the topics has a leader.

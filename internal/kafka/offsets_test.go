@@ -29,7 +29,7 @@ func TestReadOffsets(t *testing.T) {
 	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: "posts", Partitions: 3, Replication: -1},
+	if _, err := kafka.EnsureTopics(ctx, cl, kafka.Topic{Name: "posts", Partitions: 3, Replication: -1},
 		kafka.Topic{Name: "posts.dlq", Partitions: 2, Replication: -1}); err != nil {
 		t.Fatal(err)
 	}

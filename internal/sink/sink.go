@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
@@ -39,8 +42,13 @@ type Config struct {
 	// SessionTimeout is how long the group waits for a silent member;
 	// zero keeps franz-go's default.
 	SessionTimeout time.Duration
-	BatchSize      int
-	BatchWait      time.Duration
+	// InstanceID, when set, makes the sink a static member: a restart with
+	// the same id takes the member's partitions back at once, without a
+	// rebalance and without waiting out the session timeout. Each sink
+	// needs its own; a second one with the same id fences the first.
+	InstanceID string
+	BatchSize  int
+	BatchWait  time.Duration
 	// Writers is how many bulk writes one batch is split into, run at
 	// once; below 1 means 1.
 	Writers int
@@ -84,7 +92,10 @@ type Sink struct {
 	w   Writer
 	log *slog.Logger
 	cl  *kgo.Client
-	obs Observer
+	// opts are the caller's client options, for the admin client that
+	// leaves the group at the end.
+	opts []kgo.Opt
+	obs  Observer
 	// running is true while Run consumes.
 	running atomic.Bool
 	stats   struct{ batches, inserted, duplicates, deadLettered, keyConflicts atomic.Int64 }
@@ -96,7 +107,7 @@ type Sink struct {
 // New creates the group member. opts carry the brokers, logger and any
 // security settings; the sink adds what its guarantees depend on.
 func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error) {
-	s := &Sink{cfg: cfg, w: w, log: log, obs: cfg.Observer, lag: map[int32]*partitionLag{}}
+	s := &Sink{cfg: cfg, w: w, log: log, obs: cfg.Observer, lag: map[int32]*partitionLag{}, opts: slices.Clone(opts)}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
@@ -123,6 +134,9 @@ func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error)
 	)
 	if cfg.SessionTimeout > 0 {
 		all = append(all, kgo.SessionTimeout(cfg.SessionTimeout))
+	}
+	if cfg.InstanceID != "" {
+		all = append(all, kgo.InstanceID(cfg.InstanceID))
 	}
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
@@ -164,11 +178,15 @@ func (s *Sink) Joined(context.Context) error {
 	return nil
 }
 
+// ErrFenced means another sink joined the group with this sink's instance
+// id and took its place: two sinks were given one POSTPIPE_KAFKA_INSTANCE_ID.
+var ErrFenced = errors.New("fenced out of the group by another member with the same instance id")
+
 // Run consumes until ctx ends, then writes and commits what it holds (within
 // FlushTimeout), leaves the group and closes its client. It returns nil on a
-// clean stop.
-func (s *Sink) Run(ctx context.Context) error {
-	defer s.cl.CloseAllowingRebalance()
+// clean stop, ErrFenced (wrapped) when another member took its instance id.
+func (s *Sink) Run(ctx context.Context) (err error) {
+	defer func() { s.close(!errors.Is(err, ErrFenced)) }()
 	s.running.Store(true)
 	defer s.running.Store(false)
 
@@ -186,13 +204,23 @@ func (s *Sink) Run(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return errors.New("consumer closed unexpectedly")
 		}
-		fetchFailed := false
+		fetchFailed, fenced := false, false
 		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, kerr.FencedInstanceID) {
+				fenced = true
+				return
+			}
 			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				fetchFailed = true
 				s.log.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
 			}
 		})
+		if fenced {
+			// Fighting for the id would fence the other one in turn; what
+			// this sink holds uncommitted is delivered again to the group.
+			return fmt.Errorf("group %s, instance id %q: %w; give each sink its own POSTPIPE_KAFKA_INSTANCE_ID",
+				s.cfg.Group, s.cfg.InstanceID, ErrFenced)
+		}
 		if fetchFailed && fetches.NumRecords() == 0 && len(batch) == 0 {
 			// A lasting error would come back at once on every poll:
 			// pause so the loop does not spin and flood the log.
@@ -232,4 +260,37 @@ func (s *Sink) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// leaveTimeout bounds the leave request at the end of Run.
+const leaveTimeout = 5 * time.Second
+
+// close closes the client and, for a static member, leaves the group when
+// leave is set. A static member does not leave when its client closes (so
+// that a restart finds its partitions waiting); but a sink that stops
+// cleanly may not come back under the same id (a scaled-down StatefulSet,
+// a replaced Deployment pod), and its partitions would stall for the
+// session timeout. Leaving costs a restarting sink one quick rebalance.
+func (s *Sink) close(leave bool) {
+	s.cl.CloseAllowingRebalance()
+	if s.cfg.InstanceID == "" || !leave {
+		return
+	}
+	cl, err := kgo.NewClient(s.opts...)
+	if err != nil {
+		s.log.Warn("could not leave the group; its partitions wait for the session timeout", "err", err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(s.cfg.Group).InstanceIDs(s.cfg.InstanceID).Reason("postpipe sink stopped"))
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		s.log.Warn("could not leave the group; its partitions wait for the session timeout", "instance_id", s.cfg.InstanceID, "err", err)
+		return
+	}
+	s.log.Info("left the group", "group", s.cfg.Group, "instance_id", s.cfg.InstanceID)
 }
