@@ -222,9 +222,8 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	return st, nil
 }
 
-func closeStore(st *store.Store, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// closeStore closes the store within ctx, the shutdown deadline's.
+func closeStore(ctx context.Context, st *store.Store, log *slog.Logger) {
 	if err := st.Close(ctx); err != nil {
 		log.Warn("closing the store failed", "err", err)
 	}
