@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -98,6 +100,33 @@ func TestLogValueForACommand(t *testing.T) {
 	for _, not := range []string{"http_addr", "rate_limit", "stack_kafka_addr", "s4sl-pw"} {
 		if strings.Contains(out, not) {
 			t.Errorf("sink's start-up log shows %s: %s", not, out)
+		}
+	}
+}
+
+// TestMessagesNameRealVariables: the checks name settings by their
+// variable, written out in the messages; each must be one EnvName derives.
+func TestMessagesNameRealVariables(t *testing.T) {
+	known := KnownVariables()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range regexp.MustCompile(`POSTPIPE_[A-Z0-9_]*[A-Z0-9]`).FindAllString(string(b), -1) {
+			if name == "POSTPIPE_FOO_BAR" { // the naming rule's example
+				continue
+			}
+			if !slices.Contains(known, name) && !slices.ContainsFunc(ForeignPrefixes, func(p string) bool { return strings.HasPrefix(name+"_", p) }) {
+				t.Errorf("%s names %s, which no command reads", f, name)
+			}
 		}
 	}
 }
