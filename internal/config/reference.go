@@ -33,7 +33,7 @@ func Reference() string {
 	for _, cmd := range Commands {
 		var titles []string
 		for _, s := range cmd.Sections {
-			titles = append(titles, "["+sectionTitles[s]+"](#"+string(s)+")")
+			titles = append(titles, "["+sectionTitles[s]+"](#"+slug(sectionTitles[s])+")")
 		}
 		fmt.Fprintf(&b, "| `postpipe %s` | %s |\n", cmd.Name, strings.Join(titles, ", "))
 	}
@@ -46,7 +46,7 @@ func Reference() string {
 				}
 			}
 		}
-		fmt.Fprintf(&b, "\n<a id=\"%s\"></a>\n### %s\n\nUsed by %s.\n\n", s, sectionTitles[s], strings.Join(users, ", "))
+		fmt.Fprintf(&b, "\n### %s\n\nUsed by %s.\n\n", sectionTitles[s], strings.Join(users, ", "))
 		b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
 		c := Default()
 		fs := flag.NewFlagSet(string(s), flag.ContinueOnError)
@@ -58,6 +58,21 @@ func Reference() string {
 			}
 			fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", EnvName(f.Name), f.Name, def, strings.ReplaceAll(f.Usage, "|", "\\|"))
 		})
+	}
+	return b.String()
+}
+
+// slug is the anchor GitHub gives a heading: lower case, punctuation
+// dropped, spaces as hyphens.
+func slug(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(heading) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
 	}
 	return b.String()
 }
