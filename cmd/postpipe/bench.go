@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postpipe/postpipe/internal/bench"
+	"github.com/postpipe/postpipe/internal/config"
 )
 
 // runBench is 'postpipe bench': load against a running server, then the
@@ -53,11 +54,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 			fmt.Fprintf(out, "  --%s  (default %q)\n      %s\n", f.Name, f.DefValue, f.Usage)
 		})
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, "bench", args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("postpipe bench: unexpected argument %q", fs.Arg(0))
+		return config.Usagef("bench", "postpipe bench: unexpected argument %q", fs.Arg(0))
 	}
 
 	load, err := bench.ResolveLoad(profile, stages, rate, duration)

@@ -40,12 +40,15 @@ func runAll(ctx context.Context, args []string, getenv func(string) string) erro
 		return err
 	}
 	defer stopEmbedded()
+	dl := newDeadline(cfg.ShutdownTimeout)
+	defer dl.release()
+	dl.beginOn(ctx)
 	tp, stopTracing, err := startTracing(ctx, getenv, log)
 	if err != nil {
 		return err
 	}
-	defer stopTracing()
-	return serve(ctx, cfg, log, tp, true)
+	defer func() { stopTracing(dl.stopping()) }()
+	return serve(ctx, cfg, log, tp, dl, true)
 }
 
 // runAPI is 'postpipe api': the HTTP API alone.
@@ -54,12 +57,15 @@ func runAPI(ctx context.Context, args []string, getenv func(string) string) erro
 	if err != nil {
 		return err
 	}
+	dl := newDeadline(cfg.ShutdownTimeout)
+	defer dl.release()
+	dl.beginOn(ctx)
 	tp, stopTracing, err := startTracing(ctx, getenv, log)
 	if err != nil {
 		return err
 	}
-	defer stopTracing()
-	return serve(ctx, localStack(cfg, log), log, tp, false)
+	defer func() { stopTracing(dl.stopping()) }()
+	return serve(ctx, localStack(cfg, log), log, tp, dl, false)
 }
 
 // The dashboard's figures: one sample a second, the last five minutes kept.
@@ -70,8 +76,9 @@ const (
 
 // serve runs the API, and the sink too when withSink, until ctx ends, then
 // shuts down in order: stop accepting, finish in-flight requests, flush the
-// producer, flush and commit the sink's batch, close the clients.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.TracerProvider, withSink bool) error {
+// producer, flush and commit the sink's batch, close the clients; all of it
+// within the one shutdown deadline dl.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.TracerProvider, dl *deadline, withSink bool) error {
 	guard, err := newGuard(cfg, log)
 	if err != nil {
 		return err
@@ -84,7 +91,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	if err != nil {
 		return err
 	}
-	defer closeStore(st, log)
+	defer func() { closeStore(dl.stopping(), st, log) }()
 	prod, err := newProducer(ctx, cfg, kopts, log)
 	if err != nil {
 		return err
@@ -101,7 +108,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 
 	var sk *sink.Sink
 	if withSink {
-		if sk, err = newSink(cfg, st, m, tp, log, kopts); err != nil {
+		if sk, err = newSink(cfg, st, m, tp, dl, log, kopts); err != nil {
 			return err
 		}
 	}
@@ -133,12 +140,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, tp trace.Tr
 	sinkCtx, stopSink := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSink()
 	g, gctx := errgroup.WithContext(ctx)
+	dl.beginOn(gctx) // a failed part stops the rest
 	g.Go(func() error {
 		defer stopSink()
-		err := serveHTTP(gctx, srv, cfg.MaxConnsPerClient, cfg.ShutdownTimeout/2, log)
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout/2)
-		defer cancel()
-		if ferr := pub.Flush(fctx); ferr != nil {
+		err := serveHTTP(gctx, srv, cfg.MaxConnsPerClient, dl.stopping, log)
+		if ferr := pub.Flush(dl.stopping()); ferr != nil {
 			log.Warn("producer not fully flushed at shutdown; unacknowledged posts were answered 503", "err", ferr)
 		}
 		return err
@@ -171,8 +177,8 @@ func (b bothObservers) Served(route string, status int, d time.Duration) {
 }
 
 // startTracing sets up tracing when the OTEL_* variables ask for it; tp is
-// nil when they do not. stop exports what is left.
-func startTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (tp trace.TracerProvider, stop func(), err error) {
+// nil when they do not. stop exports what is left within its ctx.
+func startTracing(ctx context.Context, getenv func(string) string, log *slog.Logger) (tp trace.TracerProvider, stop func(context.Context), err error) {
 	tp, shutdown, err := tracing.Setup(ctx, getenv, version())
 	if err != nil {
 		return nil, nil, err
@@ -180,19 +186,17 @@ func startTracing(ctx context.Context, getenv func(string) string, log *slog.Log
 	if tp != nil {
 		log.Info("tracing on: exporting spans over OTLP/HTTP (OTEL_* variables)")
 	}
-	return tp, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := shutdown(sctx); err != nil {
+	return tp, func(ctx context.Context) {
+		if err := shutdown(ctx); err != nil {
 			log.Warn("exporting the last spans failed", "err", err)
 		}
 	}, nil
 }
 
 // serveHTTP serves until ctx ends, then stops accepting and lets in-flight
-// requests finish for up to grace. One client address holds at most
-// connsPerClient connections (0: no bound).
-func serveHTTP(ctx context.Context, srv *http.Server, connsPerClient int, grace time.Duration, log *slog.Logger) error {
+// requests finish within the context stopping returns. One client address
+// holds at most connsPerClient connections (0: no bound).
+func serveHTTP(ctx context.Context, srv *http.Server, connsPerClient int, stopping func() context.Context, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", srv.Addr, err)
@@ -208,9 +212,7 @@ func serveHTTP(ctx context.Context, srv *http.Server, connsPerClient int, grace 
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: no new requests, finishing in-flight ones")
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := srv.Shutdown(stopping()); err != nil {
 		log.Warn("in-flight requests did not finish in time; closing them", "err", err)
 		_ = srv.Close()
 	}
@@ -267,16 +269,19 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 	if err != nil {
 		return err
 	}
+	dl := newDeadline(cfg.ShutdownTimeout)
+	defer dl.release()
+	dl.beginOn(ctx)
 	tp, stopTracing, err := startTracing(ctx, getenv, log)
 	if err != nil {
 		return err
 	}
-	defer stopTracing()
+	defer func() { stopTracing(dl.stopping()) }()
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeStore(st, log)
+	defer func() { closeStore(dl.stopping(), st, log) }()
 
 	kopts, err := kafkaOpts(cfg, log)
 	if err != nil {
@@ -294,12 +299,13 @@ func runSink(ctx context.Context, args []string, getenv func(string) string) err
 
 	m := metrics.New()
 	m.BuildInfo(version())
-	sk, err := newSink(cfg, st, m, tp, log, kopts)
+	sk, err := newSink(cfg, st, m, tp, dl, log, kopts)
 	if err != nil {
 		return err
 	}
 	log.Info("sink running", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup, "instance_id", cfg.KafkaInstanceID)
 	g, gctx := errgroup.WithContext(ctx)
+	dl.beginOn(gctx)
 	runCtx, stop := context.WithCancel(gctx)
 	g.Go(func() error {
 		defer stop()
@@ -338,7 +344,7 @@ func readinessChecks(checks []api.Check) map[string]func(context.Context) error 
 	return out
 }
 
-func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.TracerProvider, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {
+func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.TracerProvider, dl *deadline, log *slog.Logger, kopts []kgo.Opt) (*sink.Sink, error) {
 	sk, err := sink.New(sink.Config{
 		Topic:          cfg.KafkaTopic,
 		DLQTopic:       cfg.KafkaDLQTopic,
@@ -348,7 +354,8 @@ func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.Tr
 		BatchSize:      cfg.SinkBatchSize,
 		BatchWait:      cfg.SinkBatchWait,
 		Writers:        cfg.SinkWriters,
-		FlushTimeout:   cfg.ShutdownTimeout / 2,
+		FlushTimeout:   cfg.ShutdownTimeout,
+		Stop:           dl.context(),
 		Observer:       m.Sink(),
 		Tracer:         tracing.Tracer(tp, "postpipe/sink"),
 	}, st, log.With("component", "sink"), kopts...)

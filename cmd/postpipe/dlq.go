@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -17,18 +16,10 @@ import (
 // putting it back on the main topic once fixed. The work is in internal/dlq.
 func runDLQ(ctx context.Context, args []string, getenv func(string) string) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "redrive") {
-		return fmt.Errorf("usage: postpipe dlq list|redrive [flags] (see postpipe dlq list --help)")
+		return config.Usagef("dlq list", "usage: postpipe dlq list|redrive [flags]")
 	}
 	action := args[0]
-	var (
-		match, group string
-		limit        int
-	)
-	cfg, err := config.LoadWith("dlq "+action, args[1:], getenv, os.Stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&match, "match", "", "dlq: only records whose reason or key contains this text")
-		fs.StringVar(&group, "redrive-group", "", "dlq: consumer group that remembers what was redriven (default <kafka-group>.redrive)")
-		fs.IntVar(&limit, "limit", 50, "dlq list: most records shown, newest first (0: all)")
-	})
+	cfg, err := config.Load("dlq "+action, args[1:], getenv, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -38,6 +29,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 	if cfg.EmbeddedKafka() {
 		cfg.KafkaBrokers = []string{cfg.StackKafkaAddr}
 	}
+	match, group, limit := cfg.DLQMatch, cfg.DLQRedriveGroup, cfg.DLQLimit
 	if group == "" {
 		group = cfg.KafkaGroup + ".redrive"
 	}

@@ -7,20 +7,57 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/postpipe/postpipe/internal/config"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv)
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "postpipe:", err)
-		os.Exit(1)
+	os.Exit(exitCode(os.Stderr, err))
+}
+
+// exitCode prints err for the operator, once, and returns the exit status:
+// 0 on success or --help, 2 for a usage error (with a hint where to look),
+// 1 for anything else.
+func exitCode(w io.Writer, err error) int {
+	var usageErr *config.UsageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(w, "postpipe: %v\n%s\n", err, usageErr.Hint())
+		return 2
+	default:
+		fmt.Fprintln(w, "postpipe:", err)
+		return 1
 	}
+}
+
+// parseFlags parses the flags of a command that has its own flag set: the
+// flag package's own printing (the error, then the whole usage) is
+// replaced by one usage error; --help still prints the usage.
+func parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage()
+		return err
+	case err != nil:
+		return &config.UsageError{Cmd: cmd, Err: err}
+	}
+	return nil
 }
 
 const usage = `postpipe: a write API in front of Kafka, and a sink from Kafka into MongoDB.
@@ -47,7 +84,7 @@ Run 'postpipe <command> --help' for the flags of a command.
 func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return errors.New("no command given")
+		return config.Usagef("", "no command given")
 	}
 	err := dispatch(ctx, args[0], args[1:], getenv)
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -83,8 +120,7 @@ func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string
 		fmt.Print(usage)
 		return nil
 	default:
-		fmt.Fprint(os.Stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		return config.Usagef("", "unknown command %q", cmd)
 	}
 }
 

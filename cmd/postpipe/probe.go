@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/postpipe/postpipe/internal/config"
 )
 
 // runProbe is 'postpipe probe URL': it succeeds when URL answers 2xx in
@@ -22,12 +23,11 @@ func runProbe(ctx context.Context, args []string) error {
 		fmt.Fprint(fs.Output(), "Usage: postpipe probe [--timeout 3s] URL\n\nExits 0 when URL answers 2xx, 1 otherwise (a container health check).\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, "probe", args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("probe: want exactly one URL")
+		return config.Usagef("probe", "probe: want exactly one URL")
 	}
 	url := fs.Arg(0)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,7 +53,7 @@ func newGuard(cfg config.Config, log *slog.Logger) (api.Guard, error) {
 // and the line for the keys file, which holds only its hash.
 func runAPIKey(args []string, out io.Writer) error {
 	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
-		return errors.New("usage: postpipe apikey NAME (letters, digits, '.', '_', '-')")
+		return config.Usagef("", "usage: postpipe apikey NAME (letters, digits, '.', '_', '-')")
 	}
 	secret, line, err := apikey.Mint(args[0])
 	if err != nil {

@@ -21,7 +21,9 @@ import (
 // connectTimeout bounds how long start-up waits for the broker and store.
 const connectTimeout = 30 * time.Second
 
-// setup loads and checks the configuration and builds the logger.
+// setup loads and checks the configuration of cmd and builds the logger.
+// It warns about POSTPIPE_* variables no command reads (a typo is
+// otherwise silently ignored).
 func setup(cmd string, args []string, getenv func(string) string) (config.Config, *slog.Logger, error) {
 	cfg, err := config.Load(cmd, args, getenv, os.Stderr)
 	if err != nil {
@@ -32,8 +34,21 @@ func setup(cmd string, args []string, getenv func(string) string) (config.Config
 	}
 	cfg.KafkaInstanceID = cfg.InstanceID(getenv, inContainer(getenv))
 	log := newLogger(cfg)
-	log.Info("postpipe starting", "command", cmd, "version", version(), "config", cfg)
+	log.Info("postpipe starting", "command", cmd, "version", version(), "config", cfg.For(cmd))
+	warnUnknownVariables(log, os.Environ())
 	return cfg, log, nil
+}
+
+// warnUnknownVariables logs each POSTPIPE_* variable of environ that no
+// command reads, with the known name it is closest to.
+func warnUnknownVariables(log *slog.Logger, environ []string) {
+	for _, u := range config.UnknownVariables(environ) {
+		if u.Closest != "" {
+			log.Warn("unknown environment variable, ignored; did you mean "+u.Closest+"?", "name", u.Name, "closest", u.Closest)
+		} else {
+			log.Warn("unknown environment variable, ignored (see docs/configuration.md)", "name", u.Name)
+		}
+	}
 }
 
 // inContainer reports whether the process runs in a container, where
@@ -207,9 +222,8 @@ func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	return st, nil
 }
 
-func closeStore(st *store.Store, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+// closeStore closes the store within ctx, the shutdown deadline's.
+func closeStore(ctx context.Context, st *store.Store, log *slog.Logger) {
 	if err := st.Close(ctx); err != nil {
 		log.Warn("closing the store failed", "err", err)
 	}

@@ -1,6 +1,13 @@
-// Package config holds postpipe's settings: one struct, its defaults, how
-// flags and POSTPIPE_* environment variables fill it, and the checks it must
-// pass before anything connects.
+// Package config holds postpipe's settings: one section per component (its
+// fields, defaults, flags, checks and log attributes), the sections each
+// command combines, how flags and POSTPIPE_* environment variables fill
+// them, and the reference generated from them. It decides nothing about how
+// the settings are used: that is the wiring's job in cmd/postpipe.
+//
+// The sections live here rather than in the component packages so those
+// stay free of flag parsing, and so one package sees every setting: the
+// environment names, the unknown-variable warning and the generated
+// reference need them all.
 package config
 
 import (
@@ -8,113 +15,27 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
-	"net/url"
-	"strings"
-	"time"
 )
 
-// Config is every setting of every subcommand.
+// Config is every setting of every command, one embedded section per
+// component; a command registers, and so reads, only its own sections (see
+// Commands). The sections are embedded so a setting is addressed by its
+// own name (cfg.HTTPAddr) wherever it is used.
 type Config struct {
-	HTTPAddr string
-	// AdminAddr, when set, serves pprof (and other operator routes) on a
-	// listener of its own, away from the public port.
-	AdminAddr    string
-	MaxBodyBytes int64
-	// MaxBatchBodyBytes bounds POST /v1/posts:batch, which carries up to
-	// MaxBatchPosts posts in one body.
-	MaxBatchBodyBytes int64
-	ProduceTimeout    time.Duration
-	ShutdownTimeout   time.Duration
-	// MaxInFlight bounds the requests served at once; beyond it the API
-	// answers 503 with Retry-After at once (0: no bound).
-	MaxInFlight int
-	// MaxConnsPerClient bounds the connections one client address holds
-	// open at once; one more is closed as it is accepted (0: no bound).
-	MaxConnsPerClient int
-
-	KafkaBrokers     []string
-	KafkaTopic       string
-	KafkaDLQTopic    string
-	KafkaPartitions  int
-	KafkaReplication int
-	// KafkaMinInsyncReplicas is the topics' min.insync.replicas when the
-	// service creates them; 0: the replication factor minus one, at least 1.
-	KafkaMinInsyncReplicas int
-	// KafkaRetention and KafkaDLQRetention are the topics' retention.ms
-	// when the service creates them (0: the broker's default). The DLQ
-	// keeps its records longer: someone has to look at them.
-	KafkaRetention    time.Duration
-	KafkaDLQRetention time.Duration
-	KafkaGroup        string
-	// KafkaInstanceID makes the sink a static group member: restarted with
-	// the same id, it gets its partitions back at once instead of after
-	// the session timeout. Empty: dynamic membership (see InstanceID for
-	// the default in a container).
-	KafkaInstanceID string
-	// KafkaSessionTimeout is how long the group waits for a silent sink
-	// (a crashed process that does not come back) before giving its
-	// partitions to others.
-	KafkaSessionTimeout time.Duration
-	// KafkaLinger trades latency for batching: 0 sends at once and still
-	// batches whatever arrives while a request is in flight.
-	KafkaLinger time.Duration
-	// The producer's buffer of unacknowledged records, bounded in records
-	// and bytes; a post that finds it full is answered 503 at once.
-	KafkaMaxBufferedRecords int
-	KafkaMaxBufferedBytes   int
-
-	MongoURI        string
-	MongoDatabase   string
-	MongoCollection string
-
-	SinkBatchSize int
-	SinkBatchWait time.Duration
-	// SinkWriters splits each batch into this many bulk writes that run
-	// at once: a store serves one bulk write on one connection, and the
-	// sink must keep up with a broker that takes posts faster than that.
-	SinkWriters int
-
-	DataDir        string
-	StackKafka     bool // 'postpipe stack' serves the Kafka protocol
-	StackKafkaAddr string
-	StackMongo     bool // 'postpipe stack' serves the MongoDB protocol
-	StackMongoAddr string
-	// StackPostgreSQLURL makes the stack's FerretDB keep its data in
-	// PostgreSQL instead of SQLite files in DataDir.
-	StackPostgreSQLURL string
-
-	LogLevel  string
-	LogFormat string
-	// AccessLogSample is the fraction of requests logged when answered
-	// (0..1); 0, the default, keeps the request path free of logging.
-	AccessLogSample float64
-
-	// BenchEndpoints enables POST /v1/bench/noop and /v1/bench/fire-and-forget, the ceilings the bench
-	// command measures the write paths against. Off in production.
-	BenchEndpoints bool
-
-	Security
-}
-
-// Security is who may use the API and how the service reaches Kafka.
-type Security struct {
-	// APIKeysFile, when set, makes every path but AuthExempt need a key
-	// listed in it ("name:sha256-hex" lines).
-	APIKeysFile string
-	AuthExempt  []string
-	// RateLimit is requests per second per API key (per client address
-	// without keys); 0 is off.
-	RateLimit float64
-	RateBurst int
-
-	KafkaTLS           bool
-	KafkaTLSCAFile     string
-	KafkaTLSCertFile   string
-	KafkaTLSKeyFile    string
-	KafkaSASLMechanism string
-	KafkaSASLUsername  string
-	KafkaSASLPassword  string
+	Logging
+	Service
+	HTTP
+	Keys
+	Auth
+	Kafka
+	Topics
+	Producer
+	Group
+	Sink
+	Store
+	Data
+	Stack
+	DLQ
 }
 
 // MaxBatchPosts is the most posts one batch request may carry.
@@ -127,190 +48,115 @@ const (
 	MaxReplication = math.MaxInt16 // 32767
 )
 
-// Default returns the defaults: the only place they are written down.
+// Default returns the defaults, each section's own.
 func Default() Config {
 	return Config{
-		HTTPAddr:          ":8080",
-		MaxBodyBytes:      1 << 20,
-		MaxBatchBodyBytes: 16 << 20,
-		ProduceTimeout:    5 * time.Second,
-		ShutdownTimeout:   8 * time.Second,
-		MaxInFlight:       1024,
-		// Half of MaxInFlight, so one address can never hold every request
-		// slot; five times the 100 virtual users (a connection each) of the
-		// heaviest bench profile, seed, on one loopback address (see
-		// docs/limits.md).
-		MaxConnsPerClient: 512,
-
-		KafkaTopic:        "posts",
-		KafkaDLQTopic:     "posts.dlq",
-		KafkaPartitions:   6,
-		KafkaReplication:  -1,
-		KafkaRetention:    7 * 24 * time.Hour,
-		KafkaDLQRetention: 30 * 24 * time.Hour,
-		KafkaGroup:        "postpipe-sink",
-		// Kafka's client default is 45 s. With static membership a restarted
-		// sink no longer waits for it; it only bounds how long the partitions
-		// of a sink that does not come back stall. A false expiry (a member
-		// starved of CPU past it) costs a rebalance and rewrites of one batch,
-		// which the idempotent writes absorb; 15 s is five missed heartbeats.
-		KafkaSessionTimeout: 15 * time.Second,
-		KafkaLinger:         0,
-
-		KafkaMaxBufferedRecords: 10000,
-		KafkaMaxBufferedBytes:   64 << 20,
-
-		MongoDatabase:   "postpipe",
-		MongoCollection: "posts",
-
-		SinkBatchSize: 500,
-		SinkBatchWait: 50 * time.Millisecond,
-		SinkWriters:   2,
-
-		DataDir:        "./data",
-		StackKafka:     true,
-		StackKafkaAddr: "127.0.0.1:9092",
-		StackMongo:     true,
-		StackMongoAddr: "127.0.0.1:27017",
-
-		LogLevel:  "info",
-		LogFormat: "text",
-
-		Security: Security{
-			AuthExempt: []string{"/healthz", "/readyz"},
-			RateBurst:  50,
-		},
+		Logging:  defaultLogging(),
+		Service:  defaultService(),
+		HTTP:     defaultHTTP(),
+		Auth:     defaultAuth(),
+		Kafka:    defaultKafka(),
+		Topics:   defaultTopics(),
+		Producer: defaultProducer(),
+		Group:    defaultGroup(),
+		Sink:     defaultSink(),
+		Store:    defaultStore(),
+		Data:     defaultData(),
+		Stack:    defaultStack(),
+		DLQ:      defaultDLQ(),
 	}
 }
 
-// EmbeddedKafka reports whether no broker is configured, so the process
-// starts its own.
-func (c Config) EmbeddedKafka() bool { return len(c.KafkaBrokers) == 0 }
+// section is one component's settings.
+type section interface {
+	// register adds the section's flags; the environment names follow from
+	// the flag names (EnvName).
+	register(fs *flagSet)
+	// validate reports each invalid setting through bad, by its
+	// environment name.
+	validate(bad badFunc)
+	// attrs are the settings for the start-up log, secrets masked.
+	attrs() []slog.Attr
+}
 
-// EmbeddedMongo reports whether no store is configured, so the process
-// starts its own.
-func (c Config) EmbeddedMongo() bool { return c.MongoURI == "" }
+type badFunc func(env, format string, args ...any)
+
+// Section names a section in Commands.
+type Section string
+
+// The sections.
+const (
+	SectionLogging  Section = "logging"
+	SectionService  Section = "service"
+	SectionHTTP     Section = "http"
+	SectionKeys     Section = "keys"
+	SectionAuth     Section = "auth"
+	SectionKafka    Section = "kafka"
+	SectionTopics   Section = "topics"
+	SectionProducer Section = "producer"
+	SectionGroup    Section = "group"
+	SectionSink     Section = "sink"
+	SectionStore    Section = "store"
+	SectionData     Section = "data"
+	SectionStack    Section = "stack"
+	SectionDLQ      Section = "dlq"
+)
+
+// allSections is every section in the order of Config.
+var allSections = []Section{SectionLogging, SectionService, SectionHTTP, SectionKeys, SectionAuth, SectionKafka,
+	SectionTopics, SectionProducer, SectionGroup, SectionSink, SectionStore, SectionData, SectionStack, SectionDLQ}
+
+func (c *Config) section(s Section) section {
+	switch s {
+	case SectionLogging:
+		return &c.Logging
+	case SectionService:
+		return &c.Service
+	case SectionHTTP:
+		return &c.HTTP
+	case SectionKeys:
+		return &c.Keys
+	case SectionAuth:
+		return &c.Auth
+	case SectionKafka:
+		return &c.Kafka
+	case SectionTopics:
+		return &c.Topics
+	case SectionProducer:
+		return &c.Producer
+	case SectionGroup:
+		return &c.Group
+	case SectionSink:
+		return &c.Sink
+	case SectionStore:
+		return &c.Store
+	case SectionData:
+		return &c.Data
+	case SectionStack:
+		return &c.Stack
+	case SectionDLQ:
+		return &c.DLQ
+	}
+	panic("config: unknown section " + string(s))
+}
 
 // Validate reports every invalid setting at once, by its environment name.
+// Sections a command does not register keep their defaults, which are
+// valid, so one Validate serves every command.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(env, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
 	}
-	addr := func(env, v string) {
-		if _, _, err := net.SplitHostPort(v); err != nil {
-			bad(env, "%q is not host:port", v)
-		}
+	for _, s := range allSections {
+		c.section(s).validate(bad)
 	}
-	addr("POSTPIPE_HTTP_ADDR", c.HTTPAddr)
-	if c.AdminAddr != "" {
-		addr("POSTPIPE_ADMIN_ADDR", c.AdminAddr)
-		if c.AdminAddr == c.HTTPAddr {
-			bad("POSTPIPE_ADMIN_ADDR", "must differ from POSTPIPE_HTTP_ADDR (%q)", c.HTTPAddr)
-		}
-	}
-	addr("POSTPIPE_STACK_KAFKA_ADDR", c.StackKafkaAddr)
-	addr("POSTPIPE_STACK_MONGODB_ADDR", c.StackMongoAddr)
-	for _, b := range c.KafkaBrokers {
-		addr("POSTPIPE_KAFKA_BROKERS", b)
-	}
-	if c.MaxBodyBytes < 1024 {
-		bad("POSTPIPE_MAX_BODY_BYTES", "must be at least 1024, got %d", c.MaxBodyBytes)
-	}
-	if c.MaxBatchBodyBytes < c.MaxBodyBytes {
-		bad("POSTPIPE_MAX_BATCH_BODY_BYTES", "must be at least POSTPIPE_MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.MaxBatchBodyBytes)
-	}
-	// franz-go refuses a record delivery timeout under 1s.
-	if c.ProduceTimeout < time.Second || c.ProduceTimeout > 2*time.Minute {
-		bad("POSTPIPE_PRODUCE_TIMEOUT", "must be between 1s and 2m, got %s", c.ProduceTimeout)
-	}
-	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > 10*time.Minute {
-		bad("POSTPIPE_SHUTDOWN_TIMEOUT", "must be between 1s and 10m, got %s", c.ShutdownTimeout)
-	}
-	for env, v := range map[string]string{
-		"POSTPIPE_KAFKA_TOPIC": c.KafkaTopic, "POSTPIPE_KAFKA_DLQ_TOPIC": c.KafkaDLQTopic,
-		"POSTPIPE_KAFKA_GROUP": c.KafkaGroup, "POSTPIPE_MONGODB_DATABASE": c.MongoDatabase,
-		"POSTPIPE_MONGODB_COLLECTION": c.MongoCollection, "POSTPIPE_DATA_DIR": c.DataDir,
-	} {
-		if strings.TrimSpace(v) == "" {
-			bad(env, "must not be empty")
-		}
-	}
-	if c.KafkaTopic == c.KafkaDLQTopic {
-		bad("POSTPIPE_KAFKA_DLQ_TOPIC", "must differ from POSTPIPE_KAFKA_TOPIC (%q)", c.KafkaTopic)
-	}
-	// Kafka carries partitions as int32 and the replication factor as
-	// int16: a value out of range would wrap when narrowed (65535 becomes
-	// -1, the broker's default) instead of being refused.
-	if c.KafkaPartitions < 1 || c.KafkaPartitions > MaxPartitions {
-		bad("POSTPIPE_KAFKA_PARTITIONS", "must be between 1 and %d, got %d", MaxPartitions, c.KafkaPartitions)
-	}
-	if c.KafkaReplication != -1 && (c.KafkaReplication < 1 || c.KafkaReplication > MaxReplication) {
-		bad("POSTPIPE_KAFKA_REPLICATION", "must be -1 (broker default) or between 1 and %d, got %d", MaxReplication, c.KafkaReplication)
-	}
-	if c.KafkaMinInsyncReplicas < 0 || c.KafkaMinInsyncReplicas > 32767 {
-		bad("POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS", "must be 0 (replication factor - 1) or positive, got %d", c.KafkaMinInsyncReplicas)
-	} else if c.KafkaReplication > 0 && c.KafkaMinInsyncReplicas > c.KafkaReplication {
-		bad("POSTPIPE_KAFKA_MIN_INSYNC_REPLICAS", "must not exceed POSTPIPE_KAFKA_REPLICATION (%d), got %d: no post could be acknowledged", c.KafkaReplication, c.KafkaMinInsyncReplicas)
-	}
-	for env, d := range map[string]time.Duration{"POSTPIPE_KAFKA_RETENTION": c.KafkaRetention, "POSTPIPE_KAFKA_DLQ_RETENTION": c.KafkaDLQRetention} {
-		if d < 0 || (d > 0 && d < time.Minute) {
-			bad(env, "must be 0 (the broker's default) or at least 1m, got %s", d)
-		}
-	}
-	if strings.TrimSpace(c.KafkaInstanceID) != c.KafkaInstanceID || len(c.KafkaInstanceID) > 249 {
-		bad("POSTPIPE_KAFKA_INSTANCE_ID", "must have no surrounding spaces and at most 249 characters, got %q", c.KafkaInstanceID)
-	}
-	if c.StackPostgreSQLURL != "" {
-		if u, err := url.Parse(c.StackPostgreSQLURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			bad("POSTPIPE_STACK_POSTGRESQL_URL", "must be a postgres:// URL")
-		}
-	}
-	if c.KafkaSessionTimeout < time.Second || c.KafkaSessionTimeout > 30*time.Minute {
-		bad("POSTPIPE_KAFKA_SESSION_TIMEOUT", "must be between 1s and 30m, got %s", c.KafkaSessionTimeout)
-	}
-	if c.MaxInFlight < 0 {
-		bad("POSTPIPE_MAX_IN_FLIGHT", "must be 0 (no bound) or positive, got %d", c.MaxInFlight)
-	}
-	if c.MaxConnsPerClient < 0 {
-		bad("POSTPIPE_MAX_CONNS_PER_CLIENT", "must be 0 (no bound) or positive, got %d", c.MaxConnsPerClient)
-	}
-	if c.KafkaMaxBufferedRecords < 1 {
-		bad("POSTPIPE_KAFKA_MAX_BUFFERED_RECORDS", "must be positive, got %d", c.KafkaMaxBufferedRecords)
+	// Checks across sections.
+	if c.AdminAddr != "" && c.AdminAddr == c.HTTPAddr {
+		bad("POSTPIPE_ADMIN_ADDR", "must differ from POSTPIPE_HTTP_ADDR (%q)", c.HTTPAddr)
 	}
 	if int64(c.KafkaMaxBufferedBytes) < c.MaxBodyBytes {
 		bad("POSTPIPE_KAFKA_MAX_BUFFERED_BYTES", "must be at least POSTPIPE_MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.KafkaMaxBufferedBytes)
-	}
-	if c.KafkaLinger < 0 || c.KafkaLinger > time.Second {
-		bad("POSTPIPE_KAFKA_LINGER", "must be between 0 and 1s, got %s", c.KafkaLinger)
-	}
-	if c.MongoURI != "" {
-		if u, err := url.Parse(c.MongoURI); err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
-			bad("POSTPIPE_MONGODB_URI", "must be a mongodb:// or mongodb+srv:// URI")
-		} else if _, ok := parseURI(c.MongoURI); !ok {
-			// It would be logged as "(unparseable URI)" and the driver's
-			// errors about it could not be masked reliably.
-			bad("POSTPIPE_MONGODB_URI", "cannot be taken apart safely: %%-escape '@', ':', '/' and '?' in the user name and password, and give at least one host")
-		}
-	}
-	if c.SinkBatchSize < 1 || c.SinkBatchSize > 10000 {
-		bad("POSTPIPE_SINK_BATCH_SIZE", "must be between 1 and 10000, got %d", c.SinkBatchSize)
-	}
-	if c.SinkBatchWait <= 0 || c.SinkBatchWait > time.Minute {
-		bad("POSTPIPE_SINK_BATCH_WAIT", "must be between 1ns and 1m, got %s", c.SinkBatchWait)
-	}
-	if c.SinkWriters < 1 || c.SinkWriters > 64 {
-		bad("POSTPIPE_SINK_WRITERS", "must be between 1 and 64, got %d", c.SinkWriters)
-	}
-	if _, err := ParseLevel(c.LogLevel); err != nil {
-		bad("POSTPIPE_LOG_LEVEL", "%v", err)
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		bad("POSTPIPE_LOG_FORMAT", "must be text or json, got %q", c.LogFormat)
-	}
-	errs = append(errs, c.Security.validate()...)
-	if !(c.AccessLogSample >= 0 && c.AccessLogSample <= 1) { // NaN fails too
-		bad("POSTPIPE_ACCESS_LOG_SAMPLE", "must be between 0 and 1, got %v", c.AccessLogSample)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
@@ -318,78 +164,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// ParseLevel turns debug, info, warn or error into a slog level.
-func ParseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
-	}
-	return l, nil
+// LogValue lets the whole config be logged with credentials masked; For
+// logs a command's own sections only.
+func (c Config) LogValue() slog.Value { return c.attrs(allSections) }
+
+// For is the config as command cmd sees it, for the start-up log: its own
+// sections, credentials masked.
+func (c Config) For(cmd string) slog.LogValuer {
+	return logValuer(func() slog.Value { return c.attrs(sectionsOf(cmd)) })
 }
 
-// LogValue lets the whole config be logged at start with credentials masked.
-func (c Config) LogValue() slog.Value {
-	brokers := "embedded"
-	if !c.EmbeddedKafka() {
-		brokers = strings.Join(c.KafkaBrokers, ",")
+type logValuer func() slog.Value
+
+func (f logValuer) LogValue() slog.Value { return f() }
+
+func (c Config) attrs(sections []Section) slog.Value {
+	var attrs []slog.Attr
+	for _, s := range sections {
+		attrs = append(attrs, c.section(s).attrs()...)
 	}
-	mongo := "embedded"
-	if !c.EmbeddedMongo() {
-		mongo = RedactURI(c.MongoURI)
-	}
-	attrs := []slog.Attr{
-		slog.String("http_addr", c.HTTPAddr),
-		slog.String("admin_addr", c.AdminAddr),
-		slog.String("kafka_brokers", brokers),
-		slog.String("kafka_topic", c.KafkaTopic),
-		slog.String("kafka_dlq_topic", c.KafkaDLQTopic),
-		slog.Int("kafka_partitions", c.KafkaPartitions),
-		slog.String("kafka_group", c.KafkaGroup),
-		slog.String("kafka_instance_id", c.KafkaInstanceID),
-		slog.Duration("kafka_session_timeout", c.KafkaSessionTimeout),
-		slog.String("mongodb_uri", mongo),
-		slog.String("mongodb_database", c.MongoDatabase),
-		slog.String("data_dir", c.DataDir),
-		slog.Int("sink_batch_size", c.SinkBatchSize),
-		slog.Duration("sink_batch_wait", c.SinkBatchWait),
-		slog.Int("sink_writers", c.SinkWriters),
-		slog.Duration("produce_timeout", c.ProduceTimeout),
-		slog.Int64("max_body_bytes", c.MaxBodyBytes),
-		slog.Float64("access_log_sample", c.AccessLogSample),
-		slog.Int("max_in_flight", c.MaxInFlight),
-		slog.Int("max_conns_per_client", c.MaxConnsPerClient),
-		slog.Int("kafka_max_buffered_records", c.KafkaMaxBufferedRecords),
-		slog.Int("kafka_max_buffered_bytes", c.KafkaMaxBufferedBytes),
-	}
-	if c.StackPostgreSQLURL != "" {
-		attrs = append(attrs, slog.String("stack_postgresql_url", RedactURI(c.StackPostgreSQLURL)))
-	}
-	attrs = append(attrs, c.Security.attrs()...)
 	return slog.GroupValue(attrs...)
-}
-
-// NoInstanceID as POSTPIPE_KAFKA_INSTANCE_ID asks for dynamic group
-// membership where the default would be static.
-const NoInstanceID = "none"
-
-// InstanceID is the sink's static group membership id, "" for dynamic
-// membership: KafkaInstanceID when set; otherwise, only in a container
-// (inContainer), POD_NAME or else HOSTNAME. A container runs one process
-// and Kubernetes and Docker give each one its own name; on a host,
-// HOSTNAME is shared by every process, and two sinks with one id would
-// fence each other out of the group. A Kubernetes pod keeps its name when
-// its container restarts; a StatefulSet's pod keeps it when replaced too.
-func (c Config) InstanceID(getenv func(string) string, inContainer bool) string {
-	switch {
-	case c.KafkaInstanceID == NoInstanceID:
-		return ""
-	case c.KafkaInstanceID != "":
-		return c.KafkaInstanceID
-	case !inContainer:
-		return ""
-	case getenv("POD_NAME") != "":
-		return getenv("POD_NAME")
-	default:
-		return getenv("HOSTNAME")
-	}
 }

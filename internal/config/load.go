@@ -1,35 +1,84 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"strings"
+	"time"
 )
 
-// Load fills a Config from defaults, then POSTPIPE_* environment variables,
-// then command-line flags (the flag wins). Every flag --foo-bar has the
-// variable POSTPIPE_FOO_BAR. It returns flag.ErrHelp after printing usage
-// for -h/--help.
+type flagSet = flag.FlagSet
+
+// Commands are the commands that take settings and the sections each one
+// combines: a command registers, reads from the environment and lists in
+// its --help only these.
+var Commands = []struct {
+	Name     string
+	Sections []Section
+}{
+	{"run", []Section{SectionHTTP, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionData, SectionService, SectionLogging}},
+	{"api", []Section{SectionHTTP, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionStore, SectionService, SectionLogging}},
+	{"sink", []Section{SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionKeys, SectionService, SectionLogging}},
+	{"stack", []Section{SectionStack, SectionData, SectionLogging}},
+	{"dlq", []Section{SectionKafka, SectionGroup, SectionDLQ}},
+}
+
+// sectionsOf is the sections of cmd ("dlq list" is dlq's); none for a
+// command that takes no settings.
+func sectionsOf(cmd string) []Section {
+	name, _, _ := strings.Cut(cmd, " ")
+	for _, c := range Commands {
+		if c.Name == name {
+			return c.Sections
+		}
+	}
+	return nil
+}
+
+// UsageError is a mistake on the command line (an unknown flag, a value
+// of the wrong form, an unexpected argument): the process says so, points
+// at the command's --help and exits 2.
+type UsageError struct {
+	Cmd string // the command, as in "postpipe <Cmd> --help"; empty: postpipe's own
+	Err error
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Hint is where to look for the right usage.
+func (e *UsageError) Hint() string {
+	if e.Cmd == "" {
+		return "run 'postpipe help'"
+	}
+	return "run 'postpipe " + e.Cmd + " --help'"
+}
+
+// Usagef is a UsageError for cmd.
+func Usagef(cmd, format string, args ...any) error {
+	return &UsageError{Cmd: cmd, Err: fmt.Errorf(format, args...)}
+}
+
+// Load fills a Config for cmd from defaults, then POSTPIPE_* environment
+// variables, then command-line flags (the flag wins), registering only the
+// sections of cmd. Every flag --foo-bar has the variable POSTPIPE_FOO_BAR.
+// It returns flag.ErrHelp after printing usage for -h/--help, and a
+// *UsageError for a bad command line.
 func Load(cmd string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	return LoadWith(cmd, args, getenv, out, nil)
 }
 
-// LoadWith is Load for a command with flags of its own besides the
-// settings: extra registers them on the same flag set.
+// LoadWith is Load for a command with flags of its own besides its
+// sections: extra registers them on the same flag set.
 func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet)) (Config, error) {
 	c := Default()
-	fs := flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
-	fs.SetOutput(out)
-	c.register(fs)
+	fs := c.flagSet(cmd)
 	if extra != nil {
 		extra(fs)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: postpipe %s [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", cmd)
-		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(out, "  --%s  (%s, default %q)\n      %s\n", f.Name, EnvName(f.Name), f.DefValue, f.Usage)
-		})
 	}
 
 	// Environment first, through the flags' own parsers so both give the
@@ -38,72 +87,170 @@ func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writ
 	fs.VisitAll(func(f *flag.Flag) {
 		if v := getenv(EnvName(f.Name)); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Sprintf("%s=%q: %v", EnvName(f.Name), v, err))
+				errs = append(errs, fmt.Sprintf("%s=%q: want %s", EnvName(f.Name), v, expectedForm(f)))
 			}
 		}
 	})
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("invalid environment:\n%s", strings.Join(errs, "\n"))
 	}
+	// The flag package prints its error and the whole usage on a mistake;
+	// the caller prints the error once with a hint instead.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, err
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(out, cmd, fs)
+			return Config{}, err
+		}
+		return Config{}, &UsageError{Cmd: cmd, Err: flagError(fs, err)}
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("postpipe %s: unexpected argument %q", cmd, fs.Arg(0))
+		return Config{}, Usagef(cmd, "postpipe %s: unexpected argument %q", cmd, fs.Arg(0))
 	}
 	return c, nil
 }
 
-// EnvName is the environment variable for a flag name.
+// flagSet registers the sections of cmd on a new flag set.
+func (c *Config) flagSet(cmd string) *flag.FlagSet {
+	fs := flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
+	for _, s := range sectionsOf(cmd) {
+		c.section(s).register(fs)
+	}
+	return fs
+}
+
+func printUsage(out io.Writer, cmd string, fs *flag.FlagSet) {
+	fmt.Fprintf(out, "Usage: postpipe %s [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", cmd)
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(out, "  --%s  (%s, default %q)\n      %s\n", f.Name, EnvName(f.Name), f.DefValue, f.Usage)
+	})
+}
+
+// flagError rewrites the flag package's "invalid value" error to name the
+// expected form, as the environment's errors do.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	// The flag package says: invalid value "x" for flag -name: parse error
+	// (invalid boolean value "x" for -name: … for a boolean).
+	for _, f := range []struct{ prefix, sep string }{{"invalid value ", " for flag -"}, {"invalid boolean value ", " for -"}} {
+		rest, ok := strings.CutPrefix(msg, f.prefix)
+		if !ok {
+			continue
+		}
+		if i := strings.Index(rest, f.sep); i >= 0 {
+			name, _, _ := strings.Cut(rest[i+len(f.sep):], ":")
+			if fl := fs.Lookup(name); fl != nil {
+				return fmt.Errorf("--%s=%s: want %s", name, rest[:i], expectedForm(fl))
+			}
+		}
+	}
+	return err
+}
+
+// expectedForm describes the values a flag takes, for parse errors.
+func expectedForm(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "a valid value"
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "a duration such as 5s or 1m30s"
+	case bool:
+		return "true or false"
+	case int, int64:
+		return "an integer"
+	case float64:
+		return "a number such as 0.5"
+	}
+	return "a valid value"
+}
+
+// EnvName is the environment variable for a flag name: the one place the
+// names are derived.
 func EnvName(flagName string) string {
 	return "POSTPIPE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-func (c *Config) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "address the HTTP API listens on")
-	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "address of the admin listener (pprof, metrics, probes); a port alone (:6060) listens on loopback, 0.0.0.0:6060 on every interface; with API keys on, all but the probes need a key; empty: off")
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest request body accepted for one post (413 above)")
-	fs.Int64Var(&c.MaxBatchBodyBytes, "max-batch-body-bytes", c.MaxBatchBodyBytes, "largest request body accepted by POST /v1/posts:batch")
-	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", c.ProduceTimeout, "how long a request waits for the broker's acknowledgement before answering 503")
-	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "most requests served at once; beyond it 503 with Retry-After at once (0: no bound)")
-	fs.IntVar(&c.MaxConnsPerClient, "max-conns-per-client", c.MaxConnsPerClient, "most connections one client address may hold open; one more is closed at once (0: no bound)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown may take to finish in-flight work")
+// ForeignPrefixes are POSTPIPE_* variables that are no setting of the
+// binary but are read elsewhere, so UnknownVariables does not warn about
+// them: POSTPIPE_TEST_* by the test suites, POSTPIPE_BIN by deploy/*.sh.
+var ForeignPrefixes = []string{"POSTPIPE_TEST_", "POSTPIPE_BIN"}
 
-	fs.Var((*listValue)(&c.KafkaBrokers), "kafka-brokers", "comma-separated Kafka bootstrap brokers; empty starts an embedded broker")
-	fs.StringVar(&c.KafkaTopic, "kafka-topic", c.KafkaTopic, "topic the posts are produced to")
-	fs.StringVar(&c.KafkaDLQTopic, "kafka-dlq-topic", c.KafkaDLQTopic, "dead-letter topic for records the sink cannot store")
-	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", c.KafkaPartitions, "partitions of the topics when the service creates them")
-	fs.IntVar(&c.KafkaReplication, "kafka-replication", c.KafkaReplication, "replication factor of the topics when the service creates them (-1: broker default)")
-	fs.IntVar(&c.KafkaMinInsyncReplicas, "kafka-min-insync-replicas", c.KafkaMinInsyncReplicas, "min.insync.replicas of the topics when the service creates them (0: replication factor - 1, at least 1)")
-	fs.DurationVar(&c.KafkaRetention, "kafka-retention", c.KafkaRetention, "retention of the topic when the service creates it (0: broker default)")
-	fs.DurationVar(&c.KafkaDLQRetention, "kafka-dlq-retention", c.KafkaDLQRetention, "retention of the dead-letter topic when the service creates it (0: broker default)")
-	fs.StringVar(&c.KafkaGroup, "kafka-group", c.KafkaGroup, "consumer group of the sink")
-	fs.StringVar(&c.KafkaInstanceID, "kafka-instance-id", c.KafkaInstanceID, "static group membership id of this sink, unique per sink; empty: POD_NAME, or HOSTNAME in a container, else dynamic membership; 'none': dynamic")
-	fs.DurationVar(&c.KafkaSessionTimeout, "kafka-session-timeout", c.KafkaSessionTimeout, "how long the group waits for a silent sink member before reassigning its partitions")
-	fs.IntVar(&c.KafkaMaxBufferedRecords, "kafka-max-buffered-records", c.KafkaMaxBufferedRecords, "most unacknowledged records the producer holds; a post beyond it is answered 503")
-	fs.IntVar(&c.KafkaMaxBufferedBytes, "kafka-max-buffered-bytes", c.KafkaMaxBufferedBytes, "most unacknowledged bytes the producer holds; a post beyond it is answered 503")
-	fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "how long the producer waits to fill a batch before sending")
+// KnownVariables is every variable some command reads, sorted.
+func KnownVariables() []string {
+	seen := map[string]bool{}
+	for _, cmd := range Commands {
+		c := Default()
+		c.flagSet(cmd.Name).VisitAll(func(f *flag.Flag) { seen[EnvName(f.Name)] = true })
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
 
-	fs.StringVar(&c.MongoURI, "mongodb-uri", c.MongoURI, "MongoDB connection URI; empty starts an embedded FerretDB on SQLite")
-	fs.StringVar(&c.MongoDatabase, "mongodb-database", c.MongoDatabase, "database that holds the posts")
-	fs.StringVar(&c.MongoCollection, "mongodb-collection", c.MongoCollection, "collection that holds the posts")
+// Unknown is a POSTPIPE_* variable no command reads, with the known name
+// closest to it (a likely typo) when there is one.
+type Unknown struct {
+	Name, Closest string
+}
 
-	fs.IntVar(&c.SinkBatchSize, "sink-batch-size", c.SinkBatchSize, "most records the sink writes in one bulk write")
-	fs.DurationVar(&c.SinkBatchWait, "sink-batch-wait", c.SinkBatchWait, "longest the sink waits to fill a batch")
-	fs.IntVar(&c.SinkWriters, "sink-writers", c.SinkWriters, "bulk writes the sink runs at once for one batch")
+// UnknownVariables returns the POSTPIPE_* variables of environ (KEY=value
+// entries, as os.Environ gives) that no command reads.
+func UnknownVariables(environ []string) []Unknown {
+	known := KnownVariables()
+	var out []Unknown
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "POSTPIPE_") || slices.Contains(known, name) {
+			continue
+		}
+		if slices.ContainsFunc(ForeignPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			continue
+		}
+		out = append(out, Unknown{Name: name, Closest: closest(name, known)})
+	}
+	return out
+}
 
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded broker and store keep their files")
-	fs.BoolVar(&c.StackKafka, "stack-kafka", c.StackKafka, "'postpipe stack' serves the Kafka protocol")
-	fs.BoolVar(&c.StackMongo, "stack-mongodb", c.StackMongo, "'postpipe stack' serves the MongoDB protocol")
-	fs.StringVar(&c.StackPostgreSQLURL, "stack-postgresql-url", c.StackPostgreSQLURL, "'postpipe stack' keeps the MongoDB-protocol data in this PostgreSQL database instead of SQLite")
-	fs.StringVar(&c.StackKafkaAddr, "stack-kafka-addr", c.StackKafkaAddr, "address of the Kafka protocol server started by 'postpipe stack'")
-	fs.StringVar(&c.StackMongoAddr, "stack-mongodb-addr", c.StackMongoAddr, "address of the MongoDB protocol server started by 'postpipe stack'")
+// closest is the name of known nearest to name by edit distance, when it is
+// near enough to be a typo.
+func closest(name string, known []string) string {
+	best, bestD := "", -1
+	for _, k := range known {
+		if d := distance(name, k); bestD < 0 || d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if bestD < 0 || bestD > max(2, len(name)/4) {
+		return ""
+	}
+	return best
+}
 
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
-	fs.BoolVar(&c.BenchEndpoints, "bench-endpoints", c.BenchEndpoints, "enable POST /v1/bench/noop (decode and validate only) and /v1/bench/fire-and-forget (produce without waiting for the ack) for 'postpipe bench'")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
-	c.Security.register(fs)
-	fs.Float64Var(&c.AccessLogSample, "access-log-sample", c.AccessLogSample, "fraction of requests (0..1) logged with method, route, status, duration and request_id; 0: none")
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // listValue is a comma-separated list flag.

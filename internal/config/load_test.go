@@ -15,11 +15,17 @@ func env(vars map[string]string) func(string) string {
 	return func(name string) string { return vars[name] }
 }
 
-// load runs Load for the serve command and fails the test on error.
+// load runs Load for the run command and fails the test on error.
 func load(t *testing.T, vars map[string]string, args ...string) Config {
 	t.Helper()
+	return loadCmd(t, "run", vars, args...)
+}
+
+// loadCmd is load for command cmd.
+func loadCmd(t *testing.T, cmd string, vars map[string]string, args ...string) Config {
+	t.Helper()
 	var out bytes.Buffer
-	c, err := Load("serve", args, env(vars), &out)
+	c, err := Load(cmd, args, env(vars), &out)
 	if err != nil {
 		t.Fatalf("Load(%q) with env %v: %v\noutput: %s", args, vars, err, out.String())
 	}
@@ -28,7 +34,7 @@ func load(t *testing.T, vars map[string]string, args ...string) Config {
 
 func TestLoadDefaults(t *testing.T) {
 	var out bytes.Buffer
-	c, err := Load("serve", nil, env(nil), &out)
+	c, err := Load("run", nil, env(nil), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +128,15 @@ func TestLoadSettings(t *testing.T) {
 			if got := tt.got(Default()); reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("test value %v is the default; pick another", got)
 			}
-			if got := tt.got(load(t, map[string]string{tt.env: tt.value})); !reflect.DeepEqual(got, tt.want) {
+			cmd := "run"
+			if strings.HasPrefix(tt.env, "POSTPIPE_STACK_") {
+				cmd = "stack"
+			}
+			if got := tt.got(loadCmd(t, cmd, map[string]string{tt.env: tt.value})); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("from %s=%q: got %#v, want %#v", tt.env, tt.value, got, tt.want)
 			}
 			flagName := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(tt.env, "POSTPIPE_")), "_", "-")
-			if got := tt.got(load(t, nil, flagName+"="+tt.value)); !reflect.DeepEqual(got, tt.want) {
+			if got := tt.got(loadCmd(t, cmd, nil, flagName+"="+tt.value)); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("from %s=%q: got %#v, want %#v", flagName, tt.value, got, tt.want)
 			}
 		})
@@ -152,6 +162,7 @@ func TestLoadErrors(t *testing.T) {
 		wantErr  error    // checked with errors.Is when set
 		wantMsgs []string // each must appear in the error
 		wantOut  []string // each must appear in the output
+		usage    bool     // a *UsageError, and nothing printed
 	}{
 		{
 			name:     "bad duration in env",
@@ -171,36 +182,71 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:     "bad flag value",
 			args:     []string{"--sink-batch-size=lots"},
-			wantMsgs: []string{"sink-batch-size", "lots"},
+			wantMsgs: []string{"--sink-batch-size=\"lots\": want an integer"},
+			usage:    true,
+		},
+		{
+			name:     "bad duration flag",
+			args:     []string{"--produce-timeout=5"},
+			wantMsgs: []string{"--produce-timeout=\"5\": want a duration such as 5s or 1m30s"},
+			usage:    true,
+		},
+		{
+			name:     "bad boolean flag",
+			args:     []string{"--kafka-tls=yes"},
+			wantMsgs: []string{"--kafka-tls=\"yes\": want true or false"},
+			usage:    true,
+		},
+		{
+			name:     "bad duration in env names the form",
+			env:      map[string]string{"POSTPIPE_PRODUCE_TIMEOUT": "5"},
+			wantMsgs: []string{`POSTPIPE_PRODUCE_TIMEOUT="5": want a duration such as 5s or 1m30s`},
+		},
+		{
+			name:     "bad boolean in env names the form",
+			env:      map[string]string{"POSTPIPE_BENCH_ENDPOINTS": "yes"},
+			wantMsgs: []string{`POSTPIPE_BENCH_ENDPOINTS="yes": want true or false`},
+		},
+		{
+			name:     "bad number in env names the form",
+			env:      map[string]string{"POSTPIPE_RATE_LIMIT": "fast"},
+			wantMsgs: []string{`POSTPIPE_RATE_LIMIT="fast": want a number such as 0.5`},
+		},
+		{
+			name:     "a setting of another command is no flag of this one",
+			args:     []string{"--stack-kafka-addr=:1"},
+			wantMsgs: []string{"stack-kafka-addr"},
+			usage:    true,
 		},
 		{
 			name:     "unknown flag",
 			args:     []string{"--no-such-flag"},
 			wantMsgs: []string{"no-such-flag"},
-			wantOut:  []string{"no-such-flag", "Usage: postpipe serve"},
+			usage:    true,
 		},
 		{
 			name:     "positional argument",
 			args:     []string{"--http-addr=:1", "extra"},
 			wantMsgs: []string{`unexpected argument "extra"`},
+			usage:    true,
 		},
 		{
 			name:    "--help",
 			args:    []string{"--help"},
 			wantErr: flag.ErrHelp,
-			wantOut: []string{"Usage: postpipe serve", "--http-addr", "POSTPIPE_HTTP_ADDR", "--sink-batch-wait", "POSTPIPE_SINK_BATCH_WAIT", `default "50ms"`},
+			wantOut: []string{"Usage: postpipe run", "--http-addr", "POSTPIPE_HTTP_ADDR", "--sink-batch-wait", "POSTPIPE_SINK_BATCH_WAIT", `default "50ms"`},
 		},
 		{
 			name:    "-h",
 			args:    []string{"-h"},
 			wantErr: flag.ErrHelp,
-			wantOut: []string{"Usage: postpipe serve", "POSTPIPE_KAFKA_BROKERS"},
+			wantOut: []string{"Usage: postpipe run", "POSTPIPE_KAFKA_BROKERS"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			c, err := Load("serve", tt.args, env(tt.env), &out)
+			c, err := Load("run", tt.args, env(tt.env), &out)
 			if err == nil {
 				t.Fatalf("Load = %+v, nil; want an error", c)
 			}
@@ -216,6 +262,13 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(out.String(), m) {
 					t.Errorf("output does not contain %q:\n%s", m, out.String())
 				}
+			}
+			var ue *UsageError
+			if errors.As(err, &ue) != tt.usage {
+				t.Errorf("error %v: usage error %t, want %t", err, ue != nil, tt.usage)
+			}
+			if tt.usage && out.Len() != 0 {
+				t.Errorf("a usage error printed %q; the caller prints the message once", out.String())
 			}
 			if !reflect.DeepEqual(c, Config{}) {
 				t.Errorf("Load returned %+v with its error; want the zero Config", c)

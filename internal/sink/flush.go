@@ -118,10 +118,10 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	s.obs.BatchDone(len(recs), inserted, dups, len(dead))
 
 	// The batch is stored: commit it even if ctx ended meanwhile (Run
-	// was told to stop during the write), within FlushTimeout. With ctx
-	// the commit would fail and a stopped sink would leave stored records
-	// uncommitted.
-	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FlushTimeout)
+	// was told to stop during the write), within FlushTimeout and the
+	// shutdown deadline. With ctx the commit would fail and a stopped sink
+	// would leave stored records uncommitted.
+	cctx, ccancel := s.afterStop()
 	defer ccancel()
 	if err := s.cl.CommitRecords(cctx, recs...); err != nil {
 		// The batch is stored; if the commit is lost the records come

@@ -52,8 +52,13 @@ type Config struct {
 	// Writers is how many bulk writes one batch is split into, run at
 	// once; below 1 means 1.
 	Writers int
-	// FlushTimeout bounds the last flush and commit at shutdown.
+	// FlushTimeout bounds each commit, and the last flush at shutdown.
 	FlushTimeout time.Duration
+	// Stop, when set, is the process's one shutdown deadline: a context
+	// that ends when a stop has taken long enough. The last flush and
+	// every commit run within it as well as within FlushTimeout, so a stop
+	// does not get a fresh FlushTimeout per step. Nil: Background.
+	Stop context.Context
 	// Observer, when set, is told about every bulk write and batch.
 	Observer Observer
 	// Tracer, when set, traces each bulk write as a span linked to the
@@ -240,7 +245,7 @@ func (s *Sink) Run(ctx context.Context) (err error) {
 			err := s.flush(ctx, batch)
 			if err != nil && ctx.Err() != nil {
 				stopping = true
-				fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.FlushTimeout)
+				fctx, fcancel := s.afterStop()
 				err = s.flush(fctx, batch)
 				fcancel()
 			}
@@ -260,6 +265,16 @@ func (s *Sink) Run(ctx context.Context) (err error) {
 			return nil
 		}
 	}
+}
+
+// afterStop is the context of work that must finish after Run's ctx has
+// ended: within FlushTimeout and the shutdown deadline.
+func (s *Sink) afterStop() (context.Context, context.CancelFunc) {
+	parent := s.cfg.Stop
+	if parent == nil {
+		parent = context.Background()
+	}
+	return context.WithTimeout(parent, s.cfg.FlushTimeout)
 }
 
 // leaveTimeout bounds the leave request at the end of Run.
@@ -282,7 +297,11 @@ func (s *Sink) close(leave bool) {
 		return
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	parent := s.cfg.Stop
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, leaveTimeout)
 	defer cancel()
 	resp, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup(s.cfg.Group).InstanceIDs(s.cfg.InstanceID).Reason("postpipe sink stopped"))
 	if err == nil {
