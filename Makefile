@@ -49,7 +49,7 @@ test:
 test-ui:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
 		{ echo "test-ui: no chromium found; installing Debian's chromium"; apt-get update && apt-get install -y chromium; }
-	POSTPIPE_TEST_UI=1 $(GO) test $(TESTFLAGS) -v -run '^TestDashboardInBrowser$$' ./cmd/postpipe/
+	POSTPIPE_TEST_SUITE=ui $(GO) test $(TESTFLAGS) -v ./cmd/postpipe/
 
 ## test-kafka: the integration suite against real Apache Kafka (single node and a 3-node cluster)
 ## and FerretDB on PostgreSQL; starts them and tears them down itself

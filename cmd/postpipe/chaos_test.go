@@ -82,8 +82,8 @@ const (
 func TestChaos(t *testing.T) {
 	brokers, uri := os.Getenv("POSTPIPE_TEST_KAFKA_BROKERS"), os.Getenv("POSTPIPE_TEST_MONGODB_URI")
 	kafkaCmd, storeCmd := os.Getenv("POSTPIPE_TEST_KAFKA_CMD"), os.Getenv("POSTPIPE_TEST_STORE_CMD")
-	if os.Getenv("POSTPIPE_TEST_CHAOS") == "" || brokers == "" || uri == "" || kafkaCmd == "" || storeCmd == "" {
-		t.Skip("the fault suite: run 'make test-chaos' (sets POSTPIPE_TEST_CHAOS and the broker, store and script variables)")
+	if suite != "chaos" || brokers == "" || uri == "" || kafkaCmd == "" || storeCmd == "" {
+		skipOutside(t, "chaos", "the fault suite: run 'make test-chaos' (sets POSTPIPE_TEST_SUITE=chaos and the broker, store and script variables)")
 	}
 	load := 40 * time.Second
 	if os.Getenv("CHAOS_SHORT") != "" {

@@ -347,6 +347,9 @@ func backendEnv(t *testing.T) map[string]string {
 	if env, ok := realEnv(t, "POSTPIPE_TEST_KAFKA_BROKERS"); ok {
 		return env
 	}
+	if suite == "kafka" { // not the embedded stack: the suite is there to try real Kafka
+		t.Fatal("POSTPIPE_TEST_SUITE=kafka but POSTPIPE_TEST_KAFKA_BROKERS or POSTPIPE_TEST_MONGODB_URI is empty")
+	}
 	return stackEnv(t)
 }
 
