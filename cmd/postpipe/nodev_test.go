@@ -18,6 +18,7 @@ var devKit = []string{
 	"modernc.org/sqlite",
 	"github.com/postpipe/postpipe/internal/devstack",
 	"github.com/postpipe/postpipe/internal/bench",
+	"github.com/postpipe/postpipe/internal/testkit",
 }
 
 // TestProductionBinaryHasNoDevKit lists what -tags nodev (the Dockerfile's
