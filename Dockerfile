@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # postpipe as a small static image: build with the Go toolchain go.mod names,
 # run on distroless as a non-root user. The same image runs every subcommand
-# (api, sink, run, stack).
+# (api, sink, dlq, probe, apikey, and run with POSTPIPE_KAFKA_BROKERS and
+# POSTPIPE_MONGODB_URI set).
 
 # The patch release go.mod's toolchain line names (its standard library
 # carries the security fixes); cmd/postpipe/docker_test.go keeps them equal.
@@ -17,10 +18,13 @@ RUN want="$(sed -n 's/^toolchain //p' go.mod)"; have="$(go env GOVERSION)"; \
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=docker
-# Pure Go (the embedded store's SQLite too): no C library in the final image.
+# Pure Go: no C library in the final image. -tags nodev leaves the
+# development kit out (the embedded broker and store, kfake, FerretDB and its
+# SQLite, and the load generator): 'stack' and 'bench' are not in this binary,
+# and 'run' needs a broker and a store configured.
 ENV CGO_ENABLED=0
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -ldflags "-s -w -X main.versionOverride=${VERSION}" -o /out/postpipe ./cmd/postpipe
+    go build -tags nodev -trimpath -ldflags "-s -w -X main.versionOverride=${VERSION}" -o /out/postpipe ./cmd/postpipe
 
 # static-debian12:nonroot: CA certificates, tzdata, /etc/passwd with the
 # nonroot user (65532), no shell, no package manager.

@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # Go test flags: always with the race detector.
 TESTFLAGS     ?= -race -count=1 -timeout 20m
 
-.PHONY: all go-version build run test test-ui test-kafka test-chaos test-deploy bench bench-quick bench-ingest bench-scale benchmarks lint vet fmt clean fuzz
+.PHONY: all go-version build build-prod run test test-ui test-kafka test-chaos test-deploy bench bench-quick bench-ingest bench-scale benchmarks lint vet fmt clean fuzz
 
 include deploy/kafka/kafka.mk
 include deploy/store/store.mk
@@ -25,24 +25,31 @@ all: lint test build
 go-version:
 	@$(GO) version
 
-## build: compile bin/postpipe
+## build: compile bin/postpipe, the development build (embedded broker and store, 'stack', 'bench')
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/postpipe
+
+## build-prod: compile bin/postpipe-prod as the image does (-tags nodev: no kfake, FerretDB,
+## SQLite or load generator; 'run' needs POSTPIPE_KAFKA_BROKERS and POSTPIPE_MONGODB_URI)
+build-prod:
+	CGO_ENABLED=0 $(GO) build -tags nodev -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)-prod ./cmd/postpipe
 
 ## run: serve on :8080 with the embedded broker and store (data in ./data)
 run: build
 	./$(BIN) run
 
-## test: every test, the whole pipeline in-process, with the race detector
+## test: every test, the whole pipeline in-process, with the race detector; then the
+## production build's own tests (-tags nodev: devstack_nodev_test.go)
 test:
 	$(GO) test $(TESTFLAGS) ./...
+	$(GO) test $(TESTFLAGS) -tags nodev -run '^TestNoDev' ./cmd/postpipe/
 
 ## test-ui: the dashboard in headless Chromium against the in-process pipeline; installs Debian's
 ## chromium (apt-get, as root) when no chromium binary is found; screenshot in ui-results/
 test-ui:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
 		{ echo "test-ui: no chromium found; installing Debian's chromium"; apt-get update && apt-get install -y chromium; }
-	POSTPIPE_TEST_UI=1 $(GO) test $(TESTFLAGS) -v -run '^TestDashboardInBrowser$$' ./cmd/postpipe/
+	POSTPIPE_TEST_SUITE=ui $(GO) test $(TESTFLAGS) -v ./cmd/postpipe/
 
 ## test-kafka: the integration suite against real Apache Kafka (single node and a 3-node cluster)
 ## and FerretDB on PostgreSQL; starts them and tears them down itself
@@ -147,6 +154,7 @@ lint: vet $(STATICCHECK)
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags nodev ./cmd/postpipe/
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -28,7 +28,7 @@ echo "== bench-scale: store and the 3-node Apache Kafka cluster"
 make --no-print-directory store-up
 "$KAFKA" cluster-up
 
-export POSTPIPE_TEST_SCALE=1
+export POSTPIPE_TEST_SUITE=scale # cmd/postpipe/suite_test.go
 export POSTPIPE_TEST_BINARY=$PWD/bin/postpipe
 export POSTPIPE_TEST_MONGODB_URI=mongodb://${STORE_ADDR:-127.0.0.1:27017}/
 export POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS=127.0.0.1:19092,127.0.0.1:19192,127.0.0.1:19292
@@ -37,7 +37,7 @@ echo "== bench-scale: $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 set +e
 # No race detector: the processes measured are the built binary's; the test
 # process only drives the load.
-"$GO" test -count=1 -v -timeout 60m -run '^TestScaleOut$' ./cmd/postpipe 2>&1 | grep -v '^time='
+"$GO" test -count=1 -v -timeout 60m ./cmd/postpipe 2>&1 | grep -v '^time='
 rc=${PIPESTATUS[0]}
 set -e
 echo "== bench-scale: took $((SECONDS - began)) s"

@@ -29,7 +29,7 @@ echo "== test-chaos: store and single-node Apache Kafka"
 make --no-print-directory store-up
 "$KAFKA" up
 
-export POSTPIPE_TEST_CHAOS=1
+export POSTPIPE_TEST_SUITE=chaos # cmd/postpipe/suite_test.go
 export POSTPIPE_TEST_BINARY=$PWD/bin/postpipe
 export POSTPIPE_TEST_MONGODB_URI=mongodb://${STORE_ADDR:-127.0.0.1:27017}/
 export POSTPIPE_TEST_KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
@@ -38,7 +38,7 @@ export POSTPIPE_TEST_KAFKA_CMD=$KAFKA
 export POSTPIPE_TEST_STORE_CMD=$STORE
 
 set +e
-"$GO" test -race -count=1 -v -timeout 40m -run '^TestChaos$' ./cmd/postpipe 2>&1 | grep -v '^time='
+"$GO" test -race -count=1 -v -timeout 40m ./cmd/postpipe 2>&1 | grep -v '^time='
 rc=${PIPESTATUS[0]}
 set -e
 echo "== test-chaos: took $((SECONDS - began)) s"

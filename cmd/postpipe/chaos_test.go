@@ -22,6 +22,7 @@ import (
 	"github.com/postpipe/postpipe/internal/bench"
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // 'make test-chaos' (deploy/test-chaos.sh) runs TestChaos: each fault
@@ -82,8 +83,8 @@ const (
 func TestChaos(t *testing.T) {
 	brokers, uri := os.Getenv("POSTPIPE_TEST_KAFKA_BROKERS"), os.Getenv("POSTPIPE_TEST_MONGODB_URI")
 	kafkaCmd, storeCmd := os.Getenv("POSTPIPE_TEST_KAFKA_CMD"), os.Getenv("POSTPIPE_TEST_STORE_CMD")
-	if os.Getenv("POSTPIPE_TEST_CHAOS") == "" || brokers == "" || uri == "" || kafkaCmd == "" || storeCmd == "" {
-		t.Skip("the fault suite: run 'make test-chaos' (sets POSTPIPE_TEST_CHAOS and the broker, store and script variables)")
+	if suite != "chaos" || brokers == "" || uri == "" || kafkaCmd == "" || storeCmd == "" {
+		skipOutside(t, "chaos", "the fault suite: run 'make test-chaos' (sets POSTPIPE_TEST_SUITE=chaos and the broker, store and script variables)")
 	}
 	load := 40 * time.Second
 	if os.Getenv("CHAOS_SHORT") != "" {
@@ -182,7 +183,7 @@ func TestChaos(t *testing.T) {
 		r.script(r.storeCmd, "up")
 		r.t.Logf("store back after %s; /readyz answered 503 to %d of %d polls meanwhile; the sink group's committed offsets stayed at %d (sum)",
 			time.Since(stopped).Round(100*time.Millisecond), notReady, polls, after)
-		eventually(r.t, time.Minute, "/readyz 200 after the store came back", func() bool { return r.readyz() == http.StatusOK })
+		testkit.Eventually(r.t, time.Minute, "/readyz 200 after the store came back", func() bool { return r.readyz() == http.StatusOK })
 	})
 
 	scenario("Kafka broker stopped 10 s", "POSTPIPE_TEST_KAFKA_BROKERS", load+20*time.Second, func(r *chaosRig, l time.Duration) {
@@ -194,7 +195,7 @@ func TestChaos(t *testing.T) {
 		r.t.Logf("broker back after %s", time.Since(stopped).Round(100*time.Millisecond))
 		// It recovers by itself: a post is accepted again, with no
 		// restart of the API.
-		eventually(r.t, time.Minute, "a 202 after the broker came back", func() bool {
+		testkit.Eventually(r.t, time.Minute, "a 202 after the broker came back", func() bool {
 			return postJSON(r.t, r.base+"/v1/posts", map[string]any{"author": "chaos-probe", "title": "probe", "content": "probe"}, nil, nil) == http.StatusAccepted
 		})
 	})
@@ -379,7 +380,7 @@ func (r *chaosRig) failover(v int, restartName string) time.Duration {
 	t.Helper()
 	id := fmt.Sprintf("sink-%d", v+1)
 	var held []int32
-	eventually(t, time.Minute, id+" to hold partitions", func() bool {
+	testkit.Eventually(t, time.Minute, id+" to hold partitions", func() bool {
 		held = r.assigned(id)
 		return len(held) > 0
 	})

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/postpipe/postpipe/internal/admin"
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/config"
-	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/metrics"
 	"github.com/postpipe/postpipe/internal/sink"
@@ -363,53 +361,4 @@ func newSink(cfg config.Config, st *store.Store, m *metrics.Metrics, tp trace.Tr
 		m.SinkLag(sk.EachLag)
 	}
 	return sk, err
-}
-
-// runStack is 'postpipe stack': the embedded broker and store as servers.
-func runStack(ctx context.Context, args []string, getenv func(string) string) error {
-	cfg, log, err := setup("stack", args, getenv)
-	if err != nil {
-		return err
-	}
-	if !cfg.StackKafka && !cfg.StackMongo {
-		return errors.New("nothing to run: both --stack-kafka and --stack-mongodb are false")
-	}
-	unlock, err := devstack.LockDir(cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	var running []any
-	if cfg.StackKafka {
-		k, err := devstack.StartKafka(filepath.Join(cfg.DataDir, "kafka"), cfg.StackKafkaAddr, quieter(log, slog.LevelWarn))
-		if err != nil {
-			return err
-		}
-		defer k.Close()
-		running = append(running, "kafka", k.Addr())
-	}
-	if cfg.StackMongo {
-		var m *devstack.Mongo
-		if cfg.StackPostgreSQLURL != "" {
-			m, err = devstack.StartMongoOnPostgreSQL(cfg.StackPostgreSQLURL, cfg.StackMongoAddr, quieter(log, slog.LevelError))
-			err = config.RedactError(err, cfg.StackPostgreSQLURL) // the backend may quote its URL
-			running = append(running, "mongodb_backend", "FerretDB on PostgreSQL "+config.RedactURI(cfg.StackPostgreSQLURL))
-		} else {
-			m, err = devstack.StartMongo(filepath.Join(cfg.DataDir, "mongo"), cfg.StackMongoAddr, quieter(log, slog.LevelError))
-			running = append(running, "mongodb_backend", "FerretDB on SQLite")
-		}
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err := m.Close(); err != nil {
-				log.Warn("stopping the store failed", "err", err)
-			}
-		}()
-		running = append(running, "mongodb", m.URI())
-	}
-	log.Info("stack running: api and sink use it when no broker or store is configured", append(running, "data", cfg.DataDir)...)
-	<-ctx.Done()
-	log.Info("stack stopping")
-	return nil
 }

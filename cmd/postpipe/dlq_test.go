@@ -13,6 +13,7 @@ import (
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
@@ -103,12 +104,7 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 // reach a SCRAM broker ("is SASL missing?").
 func TestDLQToolsReachASecuredBroker(t *testing.T) {
 	const topic, dlqTopic = "posts", "posts.dlq"
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic, dlqTopic), kfake.EnableSASL(),
-		kfake.Superuser(kafka.SASLScramSHA512, "postpipe", saslPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.Kafka(t, kfake.SeedTopics(1, topic, dlqTopic), kfake.EnableSASL(), kfake.Superuser(kafka.SASLScramSHA512, "postpipe", saslPassword))
 	env := map[string]string{
 		"POSTPIPE_KAFKA_BROKERS":        c.ListenAddrs()[0],
 		"POSTPIPE_KAFKA_TOPIC":          topic,

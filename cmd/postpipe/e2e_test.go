@@ -22,6 +22,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // These tests run the real commands in-process, the way a user runs the
@@ -83,18 +85,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// eventually polls cond until it holds or the time is up.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 var client = &http.Client{Timeout: 30 * time.Second}
 
 // produceRaw writes records straight to the broker of env, as a client
@@ -115,7 +105,7 @@ func produceRaw(t *testing.T, env map[string]string, recs ...*kgo.Record) {
 
 func waitReady(t *testing.T, base string) {
 	t.Helper()
-	eventually(t, 90*time.Second, base+"/readyz", func() bool {
+	testkit.Eventually(t, 90*time.Second, base+"/readyz", func() bool {
 		resp, err := client.Get(base + "/readyz")
 		if err != nil {
 			return false
@@ -252,7 +242,7 @@ func checkStoredOnce(t *testing.T, coll *mongo.Collection, acc *accepted, unacke
 		ids = append(ids, id)
 	}
 	acc.mu.Unlock()
-	eventually(t, within, fmt.Sprintf("%d accepted posts stored", want), func() bool {
+	testkit.Eventually(t, within, fmt.Sprintf("%d accepted posts stored", want), func() bool {
 		var n int64
 		for chunk := range slices.Chunk(ids, 1000) {
 			c, err := coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: chunk}}}})
@@ -347,6 +337,9 @@ func backendEnv(t *testing.T) map[string]string {
 	if env, ok := realEnv(t, "POSTPIPE_TEST_KAFKA_BROKERS"); ok {
 		return env
 	}
+	if suite == "kafka" { // not the embedded stack: the suite is there to try real Kafka
+		t.Fatal("POSTPIPE_TEST_SUITE=kafka but POSTPIPE_TEST_KAFKA_BROKERS or POSTPIPE_TEST_MONGODB_URI is empty")
+	}
 	return stackEnv(t)
 }
 
@@ -383,15 +376,7 @@ func stackEnv(t *testing.T) map[string]string {
 		"POSTPIPE_STACK_MONGODB_ADDR": freeAddr(t),
 	}
 	start(t, "stack", env)
-	for _, addr := range []string{env["POSTPIPE_STACK_KAFKA_ADDR"], env["POSTPIPE_STACK_MONGODB_ADDR"]} {
-		eventually(t, 60*time.Second, "stack listening on "+addr, func() bool {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
+	testkit.Listening(t, 60*time.Second, env["POSTPIPE_STACK_KAFKA_ADDR"], env["POSTPIPE_STACK_MONGODB_ADDR"])
 	return map[string]string{
 		"POSTPIPE_KAFKA_BROKERS":         env["POSTPIPE_STACK_KAFKA_ADDR"],
 		"POSTPIPE_MONGODB_URI":           "mongodb://" + env["POSTPIPE_STACK_MONGODB_ADDR"] + "/",
@@ -428,7 +413,7 @@ func TestRunEmbeddedEndToEnd(t *testing.T) {
 	// Paging through the listing shows every accepted post exactly once,
 	// newest first, once the sink has written them all.
 	var seen map[string]int
-	eventually(t, 3*time.Minute, "all posts listed", func() bool {
+	testkit.Eventually(t, 3*time.Minute, "all posts listed", func() bool {
 		seen = listAll(t, base, "e2e")
 		return len(seen) >= acc.len()
 	})

@@ -28,14 +28,6 @@ var testBin struct {
 	err  error
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if testBin.dir != "" {
-		os.RemoveAll(testBin.dir)
-	}
-	os.Exit(code)
-}
-
 // binary is the postpipe executable: POSTPIPE_TEST_BINARY, or built once.
 func binary(t *testing.T) string {
 	t.Helper()
@@ -269,7 +261,7 @@ func pipeline(t *testing.T, env map[string]string, sinks int) (base string, sink
 func TestSinkKilledWithSIGKILL(t *testing.T) {
 	env, ok := realEnv(t, "POSTPIPE_TEST_KAFKA_BROKERS")
 	if !ok {
-		t.Skip("needs real Kafka and the standalone store: run 'make test-kafka' (sets POSTPIPE_TEST_KAFKA_BROKERS and POSTPIPE_TEST_MONGODB_URI)")
+		skipOutside(t, "kafka", "needs real Kafka and the standalone store: run 'make test-kafka' (sets POSTPIPE_TEST_KAFKA_BROKERS and POSTPIPE_TEST_MONGODB_URI)")
 	}
 	base, sinks := pipeline(t, env, 2)
 	l := startLoad(t, base, 4, 2*time.Millisecond)
@@ -295,7 +287,7 @@ func TestClusterLosesABroker(t *testing.T) {
 	env, ok := realEnv(t, "POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS")
 	nodeCmd := os.Getenv("POSTPIPE_TEST_KAFKA_NODE_CMD")
 	if !ok || nodeCmd == "" {
-		t.Skip("needs the 3-node Kafka cluster: run 'make test-kafka' (sets POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS, POSTPIPE_TEST_KAFKA_NODE_CMD and POSTPIPE_TEST_MONGODB_URI)")
+		skipOutside(t, "kafka-cluster", "needs the 3-node Kafka cluster: run 'make test-kafka' (sets POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS, POSTPIPE_TEST_KAFKA_NODE_CMD and POSTPIPE_TEST_MONGODB_URI)")
 	}
 	node := func(args ...string) time.Duration {
 		t.Helper()

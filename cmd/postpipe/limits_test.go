@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // TestListMemoryBounded is issue 10's adversarial read: 100 stored posts of
@@ -153,15 +154,7 @@ func binaryStackEnv(t *testing.T) map[string]string {
 		"POSTPIPE_LOG_LEVEL":          "warn",
 	}
 	startBinary(t, "stack", "stack", env)
-	for _, addr := range []string{env["POSTPIPE_STACK_KAFKA_ADDR"], env["POSTPIPE_STACK_MONGODB_ADDR"]} {
-		eventually(t, 60*time.Second, "stack listening on "+addr, func() bool {
-			c, err := net.Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
+	testkit.Listening(t, 60*time.Second, env["POSTPIPE_STACK_KAFKA_ADDR"], env["POSTPIPE_STACK_MONGODB_ADDR"])
 	return map[string]string{
 		"POSTPIPE_KAFKA_BROKERS":    env["POSTPIPE_STACK_KAFKA_ADDR"],
 		"POSTPIPE_MONGODB_URI":      "mongodb://" + env["POSTPIPE_STACK_MONGODB_ADDR"] + "/",

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // scrape reads a /metrics page into its families.
@@ -93,7 +94,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 
 	sinkURL := "http://" + sinkAdmin + "/metrics"
 	var sinkFams map[string]*dto.MetricFamily
-	eventually(t, time.Minute, "the sink's metrics to show every record", func() bool {
+	testkit.Eventually(t, time.Minute, "the sink's metrics to show every record", func() bool {
 		sinkFams = scrape(t, sinkURL)
 		written, _ := metricValue(sinkFams, "postpipe_sink_documents_written_total", nil)
 		dups, _ := metricValue(sinkFams, "postpipe_sink_duplicates_skipped_total", nil)
@@ -196,16 +197,7 @@ func TestProbesOfAPIAndSink(t *testing.T) {
 	mongoStack := start(t, "stack", map[string]string{"POSTPIPE_DATA_DIR": dir + "/m", "POSTPIPE_STACK_KAFKA": "false", "POSTPIPE_STACK_MONGODB_ADDR": mongoAddr})
 	env := map[string]string{"POSTPIPE_KAFKA_BROKERS": kafkaAddr, "POSTPIPE_MONGODB_URI": "mongodb://" + mongoAddr + "/"}
 	apiAddr, sinkAdmin := freeAddr(t), freeAddr(t)
-	eventually(t, 60*time.Second, "the stacks listening", func() bool {
-		for _, a := range []string{kafkaAddr, mongoAddr} {
-			c, err := net.Dial("tcp", a)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	testkit.Listening(t, 60*time.Second, kafkaAddr, mongoAddr)
 	start(t, "api", with(env, "POSTPIPE_HTTP_ADDR", apiAddr))
 	start(t, "sink", with(env, "POSTPIPE_ADMIN_ADDR", sinkAdmin))
 	waitReady(t, "http://"+apiAddr)

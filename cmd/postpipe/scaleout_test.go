@@ -39,8 +39,8 @@ type scalePhase struct {
 }
 
 func TestScaleOut(t *testing.T) {
-	if os.Getenv("POSTPIPE_TEST_SCALE") == "" {
-		t.Skip("the scale-out measurement: run 'make bench-scale' (deploy/scale-out.sh)")
+	if suite != "scale" {
+		skipOutside(t, "scale", "the scale-out measurement: run 'make bench-scale' (deploy/scale-out.sh)")
 	}
 	env, ok := realEnv(t, "POSTPIPE_TEST_KAFKA_CLUSTER_BROKERS")
 	if !ok {

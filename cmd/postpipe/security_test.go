@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/postpipe/postpipe/internal/apikey"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 const saslPassword = "sasl-pw-5b1f-never-shown"
@@ -61,12 +62,7 @@ func TestAPIKeyCommand(t *testing.T) {
 // saslBroker is a kfake cluster that wants SCRAM-SHA-512 as "postpipe".
 func saslBroker(t *testing.T) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(),
-		kfake.Superuser("SCRAM-SHA-512", "postpipe", saslPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.Kafka(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "postpipe", saslPassword))
 	return c.ListenAddrs()[0]
 }
 
@@ -105,7 +101,7 @@ func TestSecuredRun(t *testing.T) {
 	if code := postJSON(t, base+"/v1/posts", input("with-key"), auth, &acc); code != http.StatusAccepted {
 		t.Fatalf("POST with the key: %d, want 202", code)
 	}
-	eventually(t, time.Minute, "the post stored", func() bool {
+	testkit.Eventually(t, time.Minute, "the post stored", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, base+"/v1/posts/"+acc.ID, nil)
 		req.Header.Set("Authorization", "Bearer "+secret)
 		resp, err := client.Do(req)

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/config"
-	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/logging"
 	"github.com/postpipe/postpipe/internal/store"
@@ -100,62 +98,6 @@ func newLogger(cfg config.Config) *slog.Logger {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
 	return slog.New(logging.NewHandler(h))
-}
-
-// embedded starts the in-process broker and store that cfg leaves
-// unconfigured, on free loopback ports, and returns cfg pointing at them.
-// stop shuts them down; call it after every client has disconnected. On an
-// error whatever was started is already stopped, and stop is still safe to
-// call.
-func embedded(cfg config.Config, log *slog.Logger) (_ config.Config, stop func(), err error) {
-	var stops []func()
-	stopAll := func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
-		}
-	}
-	// On an error the caller gets a no-op stop: a nil one would panic in a
-	// deferred call (the second 'postpipe run' on a data dir in use did).
-	fail := func(err error) (config.Config, func(), error) {
-		stopAll()
-		return cfg, func() {}, err
-	}
-	if !cfg.EmbeddedKafka() && !cfg.EmbeddedMongo() {
-		return cfg, stopAll, nil
-	}
-	unlock, err := devstack.LockDir(cfg.DataDir)
-	if err != nil {
-		return fail(err)
-	}
-	stops = append(stops, unlock)
-
-	if cfg.EmbeddedKafka() {
-		dir := filepath.Join(cfg.DataDir, "kafka")
-		k, err := devstack.StartKafka(dir, "127.0.0.1:0", quieter(log, slog.LevelWarn))
-		if err != nil {
-			return fail(err)
-		}
-		stops = append(stops, k.Close)
-		cfg.KafkaBrokers = []string{k.Addr()}
-		log.Info("using the embedded Kafka-protocol broker (kfake); set POSTPIPE_KAFKA_BROKERS to use real Kafka",
-			"addr", k.Addr(), "data", dir)
-	}
-	if cfg.EmbeddedMongo() {
-		dir := filepath.Join(cfg.DataDir, "mongo")
-		m, err := devstack.StartMongo(dir, "127.0.0.1:0", quieter(log, slog.LevelError))
-		if err != nil {
-			return fail(err)
-		}
-		stops = append(stops, func() {
-			if err := m.Close(); err != nil {
-				log.Warn("embedded store stopped with an error", "err", err)
-			}
-		})
-		cfg.MongoURI = m.URI()
-		log.Info("using the embedded MongoDB-protocol store (FerretDB on SQLite); set POSTPIPE_MONGODB_URI to use real MongoDB",
-			"uri", m.URI(), "data", dir)
-	}
-	return cfg, stopAll, nil
 }
 
 // localStack points api and sink processes that have no broker or store

@@ -18,6 +18,7 @@ import (
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/metrics"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // TestRunOnADataDirInUse is issue 12's second bug: a second 'postpipe run'
@@ -146,7 +147,7 @@ func TestAdminListener(t *testing.T) {
 				}
 			}()
 			var listening string
-			eventually(t, 10*time.Second, "the admin listener", func() bool {
+			testkit.Eventually(t, 10*time.Second, "the admin listener", func() bool {
 				listening, _ = rec.find("admin listening")
 				return listening != ""
 			})

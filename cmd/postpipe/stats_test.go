@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/stats"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 func getStats(t *testing.T, base string) stats.Snapshot {
@@ -46,7 +47,7 @@ func TestStatsFollowASeparateSink(t *testing.T) {
 
 	// No sink yet: everything is lag.
 	var s stats.Snapshot
-	eventually(t, 30*time.Second, "the lag to show every record", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the lag to show every record", func() bool {
 		s = getStats(t, base)
 		return s.Totals.Accepted == n && s.Lag.Total == n+1
 	})
@@ -62,7 +63,7 @@ func TestStatsFollowASeparateSink(t *testing.T) {
 	}
 
 	start(t, "sink", env)
-	eventually(t, 90*time.Second, "the sink to commit everything", func() bool {
+	testkit.Eventually(t, 90*time.Second, "the sink to commit everything", func() bool {
 		s = getStats(t, base)
 		return s.Lag.Total == 0 && s.Totals.Committed == n+1 && s.Totals.DLQ == 1
 	})

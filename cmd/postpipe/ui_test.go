@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // chromium finds a Chromium or Chrome binary. Without one the browser test
-// is skipped, unless POSTPIPE_TEST_UI=1 (make test-ui) asks for it.
+// is skipped, unless POSTPIPE_TEST_SUITE=ui (make test-ui) asks for it.
 func chromium(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
@@ -27,10 +29,7 @@ func chromium(t *testing.T) string {
 			return path
 		}
 	}
-	if os.Getenv("POSTPIPE_TEST_UI") == "1" {
-		t.Fatal("POSTPIPE_TEST_UI=1 but no chromium binary is on PATH (make test-ui installs Debian's chromium)")
-	}
-	t.Skip("no chromium binary: the dashboard's browser test needs one (make test-ui)")
+	skipOutside(t, "ui", "no chromium binary is on PATH: the dashboard's browser test needs one (make test-ui installs Debian's chromium)")
 	return ""
 }
 
@@ -214,7 +213,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitJS("the newest posts listed", `[...document.querySelectorAll("#posts li .title")].some(e => e.textContent.startsWith("ui-"))`)
 	// A few seconds of it, so the charts (and the screenshot) show lines
 	// rather than a spike.
-	eventually(t, 60*time.Second, "five samples with posts coming in", func() bool {
+	testkit.Eventually(t, 60*time.Second, "five samples with posts coming in", func() bool {
 		busy := 0
 		for _, sm := range getStats(t, base).Samples {
 			if sm.IngestRate > 0 && sm.P99Ms > 0 {
@@ -265,7 +264,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS("the 422 problem shown", `document.querySelector("#form-result").textContent.startsWith("422")`)
-	eventually(t, 30*time.Second, "the 422 counted as a 4xx", func() bool { return getStats(t, base).Totals.ClientErrors >= 1 })
+	testkit.Eventually(t, 30*time.Second, "the 422 counted as a 4xx", func() bool { return getStats(t, base).Totals.ClientErrors >= 1 })
 
 	// Readable at the widths it is meant for; the last one is the
 	// screenshot's.

@@ -24,6 +24,7 @@ import (
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/apikey"
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 const (
@@ -292,7 +293,7 @@ func TestSlowBodiesTakeNoSlots(t *testing.T) {
 	for range 5 {
 		slowBody(t, srv.Listener.Addr().String())
 	}
-	waitFor(t, "the slow requests to be in the handler", func() bool { return entered.Load() == 5 })
+	testkit.Eventually(t, guard, "the slow requests to be in the handler", func() bool { return entered.Load() == 5 })
 	resp, err := srv.Client().Post(srv.URL+"/v1/posts", "application/json", strings.NewReader(postJSON("normal")))
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // guard bounds how long a request may take before the test calls it hung. It
@@ -36,11 +37,7 @@ func kafkaAPI(t *testing.T, timeout time.Duration, swallow bool) (http.Handler, 
 // and it returns the producer too.
 func kafkaAPIWith(t *testing.T, limits api.Limits, timeout time.Duration, swallow bool, extra ...kgo.Opt) (http.Handler, *atomic.Int64, *kgo.Client) {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "posts"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close) // runs after the client is closed
+	cluster := testkit.Kafka(t, kfake.SeedTopics(1, "posts")) // runs after the client is closed
 	var swallowed atomic.Int64
 	if swallow {
 		cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
@@ -146,18 +143,6 @@ func postAsync(h http.Handler, title string) <-chan *httptest.ResponseRecorder {
 	return done
 }
 
-// waitFor polls cond until it holds, failing the test after guard.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestProducerBufferFull: with the broker silent and the producer's buffer
 // full, a post is refused at once with 503, while the posts in the buffer
 // still wait for an acknowledgement that never comes and end 503 too.
@@ -177,7 +162,7 @@ func TestProducerBufferFull(t *testing.T) {
 			// posts are still pending when the third is refused.
 			h, _, cl := kafkaAPIWith(t, testLimits, guard/2, true, tc.opt)
 			first, second := postAsync(h, "post-1"), postAsync(h, "post-2")
-			waitFor(t, "two records buffered", func() bool { return cl.BufferedProduceRecords() == 2 })
+			testkit.Eventually(t, guard, "two records buffered", func() bool { return cl.BufferedProduceRecords() == 2 })
 
 			rec := serveGuarded(t, h, http.MethodPost, "/v1/posts", postJSON("post-3"))
 			p := problemOf(t, rec, http.StatusServiceUnavailable)
@@ -228,7 +213,7 @@ func TestMaxInFlight(t *testing.T) {
 	h, swallowed, _ := kafkaAPIWith(t, limits, 3*time.Second, true)
 
 	first := postAsync(h, "first")
-	waitFor(t, "the first post reached the broker", func() bool { return swallowed.Load() > 0 })
+	testkit.Eventually(t, guard, "the first post reached the broker", func() bool { return swallowed.Load() > 0 })
 
 	rec := serveGuarded(t, h, http.MethodPost, "/v1/posts", postJSON("second"))
 	p := problemOf(t, rec, http.StatusServiceUnavailable)

@@ -17,6 +17,7 @@ import (
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // Benchmarks of the per-post work on the hot paths, through the exported
@@ -163,11 +164,7 @@ func BenchmarkSinkBatchConversion(b *testing.B) {
 // against kfake in process, for one post and for a batch. It measures the
 // client and the round trip on loopback, not a real broker's disk.
 func BenchmarkProduce(b *testing.B) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "posts"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(cluster.Close)
+	cluster := testkit.Kafka(b, kfake.SeedTopics(6, "posts"))
 	opts := append(kafka.ClientOpts(cluster.ListenAddrs(), slog.New(slog.DiscardHandler)), kafka.ProducerOpts(10*time.Second, 0)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

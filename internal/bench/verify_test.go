@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/postpipe/postpipe/internal/devstack"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 const testDB, testColl = "bench_test", "posts"
@@ -22,15 +21,7 @@ const testDB, testColl = "bench_test", "posts"
 // (cleanups run last in, first out).
 func storeForTest(t *testing.T) (string, *mongo.Collection) {
 	t.Helper()
-	m, err := devstack.StartMongo(t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("StartMongo: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("close FerretDB: %v", err)
-		}
-	})
+	m := testkit.Store(t)
 	client, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 const (
@@ -28,11 +29,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 func newCluster(t *testing.T) []kgo.Opt {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.SeedTopics(2, dlqTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.Kafka(t, kfake.SeedTopics(3, topic), kfake.SeedTopics(2, dlqTopic))
 	return kafka.ClientOpts(c.ListenAddrs(), quiet)
 }
 
@@ -115,17 +112,6 @@ func runSink(t *testing.T, opts []kgo.Opt, w sink.Writer) *sink.Sink {
 	return s
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func validPost(t *testing.T, i int) (post.Post, []byte) {
 	t.Helper()
 	p := post.New(post.NewID(time.Now()), post.Input{Author: "ada", Title: fmt.Sprintf("title %d", i), Content: "content"}, time.Now())
@@ -151,10 +137,10 @@ func TestListShowsWhatTheSinkDeadLettered(t *testing.T) {
 	_, good := validPost(t, 1)
 	produce(t, append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner())), poison[0], poison[1])
 	// The second poison record is dead-lettered later than the first.
-	eventually(t, "the first poison records dead-lettered", func() bool { return s.Stats().DeadLettered == 2 })
+	testkit.Eventually(t, 30*time.Second, "the first poison records dead-lettered", func() bool { return s.Stats().DeadLettered == 2 })
 	late := &kgo.Record{Topic: topic, Partition: 1, Key: []byte("k-late"), Value: []byte("[]")}
 	produce(t, append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner())), late, &kgo.Record{Topic: topic, Partition: 1, Value: good})
-	eventually(t, "the late poison record dead-lettered", func() bool { return s.Stats().DeadLettered == 3 })
+	testkit.Eventually(t, 30*time.Second, "the late poison record dead-lettered", func() bool { return s.Stats().DeadLettered == 3 })
 
 	entries, err := dlq.List(testCtx(t), opts, dlqTopic, group)
 	if err != nil {
@@ -279,7 +265,7 @@ func TestRedriveOnce(t *testing.T) {
 	}
 	w := &store{writes: map[string]int{}}
 	s := runSink(t, opts, w)
-	eventually(t, "8 redriven records through the sink", func() bool { st := s.Stats(); return st.Inserted+st.Duplicates == 8 })
+	testkit.Eventually(t, 30*time.Second, "8 redriven records through the sink", func() bool { st := s.Stats(); return st.Inserted+st.Duplicates == 8 })
 	if st := s.Stats(); st.Inserted != 4 || st.Duplicates != 4 || w.count() != 4 {
 		t.Errorf("sink stats %+v, %d posts stored; want 4 stored once each (4 duplicates absorbed)", st, w.count())
 	}

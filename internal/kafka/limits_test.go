@@ -11,6 +11,7 @@ import (
 
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // atSize returns a keyed post whose record is exactly n bytes.
@@ -30,12 +31,7 @@ func atSize(t *testing.T, n int) post.Post {
 // post.MaxEncodedBytes, with trace headers, through a producer with
 // ProducerOpts: it must be acknowledged, not refused as too large.
 func TestLargestPostFitsARecord(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "posts"),
-		kfake.BrokerConfigs(map[string]string{"message.max.bytes": "1048576"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := testkit.Kafka(t, kfake.SeedTopics(1, "posts"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "1048576"}))
 	log := slog.New(slog.DiscardHandler)
 	cl, err := kgo.NewClient(append(kafka.ClientOpts(cluster.ListenAddrs(), log), kafka.ProducerOpts(10*time.Second, 0)...)...)
 	if err != nil {

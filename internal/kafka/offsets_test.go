@@ -7,19 +7,15 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/stats"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 func TestReadOffsets(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := testkit.Kafka(t)
 	// The records below choose their partitions.
 	opts := append(kafka.ClientOpts(cluster.ListenAddrs(), slog.New(slog.DiscardHandler)), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	cl, err := kgo.NewClient(opts...)
@@ -103,11 +99,7 @@ func checkOffsets(t *testing.T, when string, got stats.Offsets, want []stats.Par
 }
 
 func TestReadOffsetsFailsWithoutTheTopic(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := testkit.Kafka(t)
 	cl, err := kgo.NewClient(kafka.ClientOpts(cluster.ListenAddrs(), slog.New(slog.DiscardHandler))...)
 	if err != nil {
 		t.Fatal(err)

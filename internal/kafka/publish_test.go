@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // TestCheckProduceFollowsABrokerRefusingWrites: a broker that answers
@@ -22,11 +23,7 @@ import (
 // disk) fails the check once the records fail, and the check recovers with
 // the first acknowledged record.
 func TestCheckProduceFollowsABrokerRefusingWrites(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "posts"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := testkit.Kafka(t, kfake.SeedTopics(1, "posts"))
 	var refuse atomic.Bool
 	cluster.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
 		cluster.KeepControl()

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 const (
@@ -166,11 +167,7 @@ func TestSecurityAgainstKfake(t *testing.T) {
 				}
 				kopts = append(kopts, kfake.TLS(srv))
 			}
-			cluster, err := kfake.NewCluster(kopts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cluster.Close)
+			cluster := testkit.Kafka(t, kopts...)
 			addrs := cluster.ListenAddrs()
 
 			good := kafka.Security{TLS: tt.tls, CAFile: p.caFile}

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // topicConfigs returns the topic's values of the keys the service sets.
@@ -41,11 +42,7 @@ func topicConfigs(t *testing.T, adm *kadm.Client, topic string) map[string]strin
 }
 
 func TestEnsureTopicsCreatesWithSettingsAndReportsDifferences(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "old"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := testkit.Kafka(t, kfake.SeedTopics(2, "old"))
 	cl, err := kgo.NewClient(kafka.ClientOpts(cluster.ListenAddrs(), slog.New(slog.DiscardHandler))...)
 	if err != nil {
 		t.Fatal(err)

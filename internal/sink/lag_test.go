@@ -10,6 +10,7 @@ import (
 
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // lagOf sums what EachLag reports over the partitions.
@@ -34,7 +35,7 @@ func TestLagWhileTheStoreIsDown(t *testing.T) {
 	s, stop := startSink(t, brokers, sinkConfig("sink-lag", 100), w)
 	ids := produceGood(t, cl, 30)
 
-	waitFor(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
+	testkit.Eventually(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
 	time.Sleep(200 * time.Millisecond) // the oldest record ages
 	records, oldest, parts := lagOf(s)
 	if records != 30 || oldest < 0.2 || parts == 0 {
@@ -42,8 +43,8 @@ func TestLagWhileTheStoreIsDown(t *testing.T) {
 	}
 
 	w.setFailing(false)
-	waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
-	waitFor(t, 10*time.Second, "lag back to zero", func() bool {
+	testkit.Eventually(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+	testkit.Eventually(t, 10*time.Second, "lag back to zero", func() bool {
 		r, o, _ := lagOf(s)
 		return r == 0 && o == 0
 	})
@@ -91,10 +92,10 @@ func TestObserverSeesEveryBatch(t *testing.T) {
 	ids := produceGood(t, cl, 20)
 	produce(t, cl, postRecord(t, p), postRecord(t, p)) // the second is a duplicate
 	produce(t, cl, &kgo.Record{Topic: topic, Key: []byte("poison"), Value: []byte("not JSON")})
-	waitFor(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
+	testkit.Eventually(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
 	w.setFailing(false)
-	waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(append(ids, p.ID)) })
-	waitFor(t, 30*time.Second, "the poison record dead-lettered", func() bool { return s.Stats().DeadLettered == 1 })
+	testkit.Eventually(t, 30*time.Second, "every record written", func() bool { return w.hasAll(append(ids, p.ID)) })
+	testkit.Eventually(t, 30*time.Second, "the poison record dead-lettered", func() bool { return s.Stats().DeadLettered == 1 })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -122,7 +123,7 @@ func TestJoinedOnlyWhileConsumingInTheGroup(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	waitFor(t, 30*time.Second, "the sink to join its group", func() bool { return s.Joined(t.Context()) == nil })
+	testkit.Eventually(t, 30*time.Second, "the sink to join its group", func() bool { return s.Joined(t.Context()) == nil })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

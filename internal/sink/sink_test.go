@@ -20,6 +20,7 @@ import (
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 const (
@@ -132,15 +133,7 @@ func (w *fakeWriter) checkStats(t *testing.T, got sink.Stats, deadLettered int64
 // newCluster starts a one-broker kfake cluster with both topics.
 func newCluster(t *testing.T) []string {
 	t.Helper()
-	c, err := kfake.NewCluster(
-		kfake.NumBrokers(1),
-		kfake.SeedTopics(3, topic),
-		kfake.SeedTopics(1, dlqTopic),
-	)
-	if err != nil {
-		t.Fatalf("kfake.NewCluster: %v", err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.Kafka(t, kfake.SeedTopics(3, topic), kfake.SeedTopics(1, dlqTopic))
 	return c.ListenAddrs()
 }
 
@@ -159,18 +152,6 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func newPost(t *testing.T, i int) post.Post {
@@ -339,7 +320,7 @@ func TestWritesEveryRecordOnceAndCommits(t *testing.T) {
 			s, stop := startSink(t, brokers, sinkConfig(group, tt.batchSize), w)
 			ids = append(ids, produceGood(t, cl, tt.records-tt.records/2)...)
 
-			waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+			testkit.Eventually(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
 			if err := stop(); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -380,7 +361,7 @@ func TestRetriesFailingWriterWithoutCommitting(t *testing.T) {
 	ids := produceGood(t, cl, 60)
 	s, stop := startSink(t, brokers, sinkConfig(group, 25), w)
 
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d failed writes", failures), func() bool { return w.failedCalls() >= failures })
+	testkit.Eventually(t, 30*time.Second, fmt.Sprintf("%d failed writes", failures), func() bool { return w.failedCalls() >= failures })
 	if c := committed(t, adm, group); len(c) != 0 {
 		for p, o := range c {
 			if o > 0 {
@@ -396,7 +377,7 @@ func TestRetriesFailingWriterWithoutCommitting(t *testing.T) {
 	}
 
 	w.setFailing(false)
-	waitFor(t, 30*time.Second, "every record written after the failures", func() bool { return w.hasAll(ids) })
+	testkit.Eventually(t, 30*time.Second, "every record written after the failures", func() bool { return w.hasAll(ids) })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -471,7 +452,7 @@ func TestPoisonRecordsGoToDLQ(t *testing.T) {
 
 	w := newFakeWriter()
 	s, stop := startSink(t, brokers, sinkConfig(group, 10), w)
-	waitFor(t, 30*time.Second, "every good record written", func() bool { return w.hasAll(good) })
+	testkit.Eventually(t, 30*time.Second, "every good record written", func() bool { return w.hasAll(good) })
 
 	// Read the dead letters.
 	dlq := newClient(t, brokers, kgo.ConsumeTopics(dlqTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -612,7 +593,7 @@ func TestShutdownCommitsWhatItWroteAndNextMemberResumes(t *testing.T) {
 	cfg.BatchWait = 100 * time.Millisecond // a partial batch is likely pending at the stop
 	w1 := newFakeWriter()
 	_, stop1 := startSink(t, brokers, cfg, w1)
-	waitFor(t, 30*time.Second, "the first sink to write 200 posts", func() bool { return len(w1.written()) >= 200 })
+	testkit.Eventually(t, 30*time.Second, "the first sink to write 200 posts", func() bool { return len(w1.written()) >= 200 })
 	if err := stop1(); err != nil {
 		t.Fatalf("first Run returned %v, want nil", err)
 	}
@@ -657,7 +638,7 @@ func TestShutdownCommitsWhatItWroteAndNextMemberResumes(t *testing.T) {
 		}
 		return true
 	}
-	waitFor(t, 30*time.Second, "the two sinks together to write every record", union)
+	testkit.Eventually(t, 30*time.Second, "the two sinks together to write every record", union)
 	if err := stop2(); err != nil {
 		t.Fatalf("second Run: %v", err)
 	}
@@ -715,7 +696,7 @@ func TestSplitsBatchesAcrossWriters(t *testing.T) {
 	cfg := sinkConfig(group, 300)
 	cfg.Writers = 3
 	s, stop := startSink(t, brokers, cfg, w)
-	waitFor(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+	testkit.Eventually(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -754,8 +735,8 @@ func TestRepeatedIDInOneBatchIsWrittenOnce(t *testing.T) {
 	produce(t, cl, postRecord(t, p), postRecord(t, p), postRecord(t, p))
 	w := newFakeWriter()
 	s, stop := startSink(t, brokers, sinkConfig(group, 50), w)
-	waitFor(t, 30*time.Second, "the post written", func() bool { return w.hasAll([]string{p.ID}) })
-	waitFor(t, 30*time.Second, "all three records counted", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the post written", func() bool { return w.hasAll([]string{p.ID}) })
+	testkit.Eventually(t, 30*time.Second, "all three records counted", func() bool {
 		st := s.Stats()
 		return st.Inserted+st.Duplicates == 3
 	})
@@ -819,7 +800,7 @@ func TestReusedKeyWithOtherInputGoesToDLQ(t *testing.T) {
 		}
 		dead = append(dead, fs.Records()...)
 	}
-	waitFor(t, 30*time.Second, "all six records counted", func() bool {
+	testkit.Eventually(t, 30*time.Second, "all six records counted", func() bool {
 		st := s.Stats()
 		return st.Inserted+st.Duplicates+st.DeadLettered == 6
 	})

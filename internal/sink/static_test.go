@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // members returns the group's members by instance id ("" for dynamic ones).
@@ -42,7 +43,7 @@ func TestStaticMemberLeavesTheGroupWhenStopped(t *testing.T) {
 	wA, wB := newFakeWriter(), newFakeWriter()
 	_, stopA := startSink(t, brokers, cfgA, wA)
 	_, _ = startSink(t, brokers, cfgB, wB)
-	waitFor(t, 30*time.Second, "both static members in the group", func() bool {
+	testkit.Eventually(t, 30*time.Second, "both static members in the group", func() bool {
 		m := members(t, adm, group)
 		a, ok := m["sink-a"].Assigned.AsConsumer()
 		return len(m) == 2 && ok && len(a.Topics) > 0
@@ -58,7 +59,7 @@ func TestStaticMemberLeavesTheGroupWhenStopped(t *testing.T) {
 		t.Errorf("members after sink-a stopped: %v, want sink-b alone", keys(m))
 	}
 	ids := produceGood(t, newClient(t, brokers), 30)
-	waitFor(t, 30*time.Second, "sink-b to write the posts of every partition", func() bool { return wB.hasAll(ids) })
+	testkit.Eventually(t, 30*time.Second, "sink-b to write the posts of every partition", func() bool { return wB.hasAll(ids) })
 }
 
 func TestSecondSinkWithTheSameInstanceIDFencesTheFirst(t *testing.T) {
@@ -70,23 +71,23 @@ func TestSecondSinkWithTheSameInstanceIDFencesTheFirst(t *testing.T) {
 
 	w1, w2 := newFakeWriter(), newFakeWriter()
 	s1, stop1 := startSink(t, brokers, cfg, w1)
-	waitFor(t, 30*time.Second, "the first sink to join", func() bool { return s1.Joined(t.Context()) == nil })
+	testkit.Eventually(t, 30*time.Second, "the first sink to join", func() bool { return s1.Joined(t.Context()) == nil })
 	first := members(t, adm, group)["sink-0"].MemberID
 
 	_, _ = startSink(t, brokers, cfg, w2)
-	waitFor(t, 30*time.Second, "the second sink to take the instance id", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the second sink to take the instance id", func() bool {
 		m := members(t, adm, group)["sink-0"].MemberID
 		return m != "" && m != first
 	})
 	// The first finds out at its next heartbeat or commit and stops with
 	// ErrFenced instead of fighting for the id.
-	waitFor(t, 30*time.Second, "the first sink to stop consuming", func() bool { return s1.Joined(t.Context()) != nil })
+	testkit.Eventually(t, 30*time.Second, "the first sink to stop consuming", func() bool { return s1.Joined(t.Context()) != nil })
 	if err := stop1(); !errors.Is(err, sink.ErrFenced) {
 		t.Fatalf("Run of the fenced sink = %v, want ErrFenced", err)
 	}
 	// It did not leave with the id: the second one is still the member.
 	ids := produceGood(t, newClient(t, brokers), 30)
-	waitFor(t, 30*time.Second, "the second sink to write every post", func() bool { return w2.hasAll(ids) })
+	testkit.Eventually(t, 30*time.Second, "the second sink to write every post", func() bool { return w2.hasAll(ids) })
 	if m := members(t, adm, group); len(m) != 1 || m["sink-0"].MemberID == first {
 		t.Errorf("members: %v, want the second sink-0 alone", m)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // On MongoDB every query the store issues must be served by an index —
@@ -153,7 +154,7 @@ func TestEveryQueryIsServedByAnIndex(t *testing.T) {
 			mu.Unlock()
 		}
 	}}
-	m := startMongo(t)
+	m := testkit.Store(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s, err := Open(ctx, m.URI(), "postpipe_test", "posts", options.Client().SetMonitor(monitor))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -14,28 +13,12 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/testkit"
 )
 
 // ingestTime is what the stores made by newStore stamp as ingestedAt.
 var ingestTime = time.Date(2025, 3, 4, 5, 6, 7, 891_000_000, time.UTC)
-
-// startMongo starts an embedded FerretDB on SQLite that lives until the end
-// of the test.
-func startMongo(t *testing.T) *devstack.Mongo {
-	t.Helper()
-	m, err := devstack.StartMongo(t.TempDir(), "127.0.0.1:0", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("StartMongo: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("close FerretDB: %v", err)
-		}
-	})
-	return m
-}
 
 // openStore opens a store on uri with indexes in place. It is closed before
 // the server it talks to (cleanups run last in, first out).
@@ -64,7 +47,7 @@ func openStore(t *testing.T, uri string) *Store {
 // newStore is a store on a fresh, empty server.
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	return openStore(t, startMongo(t).URI())
+	return openStore(t, testkit.Store(t).URI())
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -127,7 +110,7 @@ func assertSamePost(t *testing.T, got, want post.Post) {
 }
 
 func TestEnsureIndexesIsIdempotent(t *testing.T) {
-	m := startMongo(t)
+	m := testkit.Store(t)
 	s := openStore(t, m.URI()) // first EnsureIndexes creates them
 	ctx := testCtx(t)
 

@@ -17,11 +17,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/postpipe/postpipe/internal/api"
-	"github.com/postpipe/postpipe/internal/devstack"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
 	"github.com/postpipe/postpipe/internal/store"
+	"github.com/postpipe/postpipe/internal/testkit"
 	"github.com/postpipe/postpipe/internal/tracing"
 )
 
@@ -31,11 +31,7 @@ const topic = "posts"
 
 func newCluster(t *testing.T) []string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic), kfake.SeedTopics(1, topic+".dlq"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := testkit.Kafka(t, kfake.SeedTopics(3, topic), kfake.SeedTopics(1, topic+".dlq"))
 	return c.ListenAddrs()
 }
 
@@ -47,17 +43,6 @@ func newClient(t *testing.T, brokers []string, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestOnePostsTripIsOneTrace sends one POST through the API, kfake and the
@@ -72,18 +57,12 @@ func TestOnePostsTripIsOneTrace(t *testing.T) {
 	defer cancel()
 
 	brokers := newCluster(t)
-	mongo, err := devstack.StartMongo(t.TempDir(), "127.0.0.1:0", quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mongo := testkit.Store(t)
 	st, err := store.Open(ctx, mongo.URI(), "tracing", "posts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = st.Close(context.Background())
-		_ = mongo.Close()
-	})
+	t.Cleanup(func() { _ = st.Close(context.Background()) }) // before the store's own cleanup
 
 	prod := newClient(t, brokers, kafka.ProducerOpts(5*time.Second, 0)...)
 	pub := kafka.NewPublisher(prod, topic, 5*time.Second, kafka.Instruments{Tracer: tp.Tracer("kafka")})
@@ -117,13 +96,13 @@ func TestOnePostsTripIsOneTrace(t *testing.T) {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
 	id := strings.Split(resp.Header.Get("Location"), "/")[3]
-	waitFor(t, "the post stored", func() bool {
+	testkit.Eventually(t, time.Minute, "the post stored", func() bool {
 		_, err := st.Get(ctx, id)
 		return err == nil
 	})
 
 	var server, producer, write tracetest.SpanStub
-	waitFor(t, "the three spans", func() bool {
+	testkit.Eventually(t, time.Minute, "the three spans", func() bool {
 		for _, s := range exp.GetSpans() {
 			switch s.SpanKind {
 			case trace.SpanKindServer:
