@@ -26,7 +26,8 @@ func TestNoDevEmbedded(t *testing.T) {
 		{name: "both configured", brokers: []string{"127.0.0.1:9092"}, uri: "mongodb://127.0.0.1:27017/"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := config.Config{KafkaBrokers: tt.brokers, MongoURI: tt.uri}
+			cfg := config.Default()
+			cfg.KafkaBrokers, cfg.MongoURI = tt.brokers, tt.uri
 			got, stop, err := embedded(cfg, slog.New(slog.DiscardHandler))
 			if stop == nil {
 				t.Fatal("stop is nil")
