@@ -99,7 +99,7 @@ func TestListMemoryBounded(t *testing.T) {
 
 	// The same process bounds connections per client: from 127.0.0.3,
 	// which nothing else here uses, connsPerClient kept-alive connections
-	// are served and one more is closed unanswered.
+	// are served and one more is answered 503 by the listener.
 	for i := range connsPerClient + 1 {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}, Timeout: 5 * time.Second}
 		c, err := d.Dial("tcp", addr)
@@ -109,15 +109,21 @@ func TestListMemoryBounded(t *testing.T) {
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 		_, err = fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+		code := 0
 		if err == nil {
 			var resp *http.Response
 			if resp, err = http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+				code = resp.StatusCode
 				_, err = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
 		}
-		if served := err == nil; served != (i < connsPerClient) {
-			t.Fatalf("connection %d of one client, bound %d: served=%v (%v)", i+1, connsPerClient, served, err)
+		want := http.StatusOK
+		if i >= connsPerClient {
+			want = http.StatusServiceUnavailable
+		}
+		if code != want {
+			t.Fatalf("connection %d of one client, bound %d: answered %d (%v), want %d", i+1, connsPerClient, code, err, want)
 		}
 	}
 }

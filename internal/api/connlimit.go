@@ -1,16 +1,20 @@
 package api
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // LimitConnsPerClient wraps ln so that one client holds at most n
-// connections open at once: a connection beyond that is closed as soon as
-// it is accepted, before a byte of it is read, so a single client cannot
-// hold every connection (and goroutine, and request slot) the process has.
+// connections open at once: a connection beyond that never reaches the
+// server — it is answered 503 with Retry-After and closed (see refuse) — so
+// a single client cannot hold every connection (and goroutine, and request
+// slot) the process has, and a client that overshoots hears "retry" rather
+// than a reset it cannot tell from a crash.
 // A client is an IPv4 address or an IPv6 /64, the block one subscriber
 // usually gets: counting single IPv6 addresses would let any such client
 // open n connections from each of its 2^64 addresses. Behind a proxy every
@@ -19,7 +23,26 @@ func LimitConnsPerClient(ln net.Listener, n int) net.Listener {
 	if n <= 0 {
 		return ln
 	}
-	return &connLimitListener{Listener: ln, max: n, open: map[netip.Prefix]int{}}
+	return &connLimitListener{Listener: ln, max: n, open: map[netip.Prefix]int{},
+		refusing: make(chan struct{}, maxRefusing), refusal: refusal(n)}
+}
+
+// maxRefusing bounds the connections being answered 503 at once; beyond it
+// one is closed unanswered, so a flood of connections costs at most this
+// many short-lived goroutines.
+const maxRefusing = 256
+
+// refuseFor bounds how long a refused connection is kept to write the 503
+// and read what the client already sent.
+const refuseFor = time.Second
+
+// refusal is the whole answer to a connection over the bound: the problem
+// document the API gives for an overload, with the bound named.
+func refusal(n int) []byte {
+	body := fmt.Sprintf(`{"type":"about:blank","title":"Service Unavailable","status":503,`+
+		`"detail":"this client already has %d connections open, the most one client may hold; reuse a connection or retry later"}`, n)
+	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"+
+		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 }
 
 type connLimitListener struct {
@@ -28,10 +51,13 @@ type connLimitListener struct {
 
 	mu   sync.Mutex
 	open map[netip.Prefix]int // only clients with a connection open
+
+	refusing chan struct{} // one per connection being refused
+	refusal  []byte
 }
 
 // Accept returns the next connection of a client under its bound; the
-// others are closed without returning, so the server never sees them.
+// others are refused without returning, so the server never sees them.
 func (l *connLimitListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -43,11 +69,36 @@ func (l *connLimitListener) Accept() (net.Conn, error) {
 			return c, nil
 		}
 		if !l.acquire(client) {
-			_ = c.Close()
+			select {
+			case l.refusing <- struct{}{}:
+				go func() {
+					defer func() { <-l.refusing }()
+					l.refuse(c)
+				}()
+			default:
+				_ = c.Close()
+			}
 			continue
 		}
 		return &countedConn{Conn: c, release: func() { l.release(client) }}, nil
 	}
+}
+
+// refuse answers c 503 and closes it. The answer is written before the
+// request is read (it does not depend on it); then the write side is shut
+// and what the client sent is read and dropped for a moment, because
+// closing a socket with unread data makes the kernel send a reset, which
+// can destroy the answer before the client reads it.
+func (l *connLimitListener) refuse(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(refuseFor))
+	if _, err := c.Write(l.refusal); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 }
 
 func (l *connLimitListener) acquire(client netip.Prefix) bool {

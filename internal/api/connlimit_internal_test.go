@@ -2,6 +2,8 @@ package api
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,7 +13,7 @@ import (
 )
 
 // TestConnLimitRealListener: over a real TCP listener and http.Server, a
-// client's connection beyond its bound is closed unanswered, another
+// client's connection beyond its bound is answered 503 by the listener, another
 // address is unaffected, and a closed connection frees its place.
 func TestConnLimitRealListener(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -26,27 +28,29 @@ func TestConnLimitRealListener(t *testing.T) {
 
 	a1, a2 := dialFrom(t, ln, "127.0.0.1"), dialFrom(t, ln, "127.0.0.1")
 	for i, c := range []net.Conn{a1, a2} {
-		if err := roundTrip(c); err != nil {
-			t.Fatalf("connection %d of 2 not served: %v", i+1, err)
+		if code, err := roundTrip(c); code != http.StatusOK {
+			t.Fatalf("connection %d of 2 not served: %d %v", i+1, code, err)
 		}
 	}
-	if err := roundTrip(dialFrom(t, ln, "127.0.0.1")); err == nil {
-		t.Fatal("a third connection from one address was served, bound 2")
+	// One more is answered 503 with Retry-After, never by the handler.
+	third := dialFrom(t, ln, "127.0.0.1")
+	if code, err := roundTrip(third); code != http.StatusServiceUnavailable {
+		t.Fatalf("a third connection from one address, bound 2: %d %v; want 503", code, err)
 	}
 	// 127.0.0.2 is another client (Linux routes all of 127/8 to lo).
-	if err := roundTrip(dialFrom(t, ln, "127.0.0.2")); err != nil {
-		t.Fatalf("another address was refused: %v", err)
+	if code, err := roundTrip(dialFrom(t, ln, "127.0.0.2")); code != http.StatusOK {
+		t.Fatalf("another address was refused: %d %v", code, err)
 	}
 	// The kept-alive connections still work: refusing others took nothing.
-	if err := roundTrip(a1); err != nil {
-		t.Fatalf("an admitted connection broke: %v", err)
+	if code, err := roundTrip(a1); code != http.StatusOK {
+		t.Fatalf("an admitted connection broke: %d %v", code, err)
 	}
 	// Closing one gives its place back once the server has seen the close;
 	// no timing is asserted, only that it happens.
 	_ = a2.Close()
 	for attempt := 0; ; attempt++ {
-		err := roundTrip(dialFrom(t, ln, "127.0.0.1"))
-		if err == nil {
+		code, err := roundTrip(dialFrom(t, ln, "127.0.0.1"))
+		if code == http.StatusOK {
 			break
 		}
 		if attempt == 200 {
@@ -67,19 +71,23 @@ func dialFrom(t *testing.T, ln net.Listener, local string) net.Conn {
 	return c
 }
 
-// roundTrip sends one keep-alive request on c and reads the answer.
-func roundTrip(c net.Conn) error {
+// roundTrip sends one keep-alive request on c and reads the answer: its
+// status, 0 when none came. A refusal must say when to retry.
+func roundTrip(c net.Conn) (int, error) {
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: t\r\n\r\n")); err != nil {
-		return err
+		return 0, err
 	}
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer res.Body.Close()
-	_, err = io.Copy(io.Discard, res.Body)
-	return err
+	body, err := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusServiceUnavailable && (res.Header.Get("Retry-After") != "1" || !json.Valid(body)) {
+		return 0, fmt.Errorf("a refusal without Retry-After or a problem document: %v %s", res.Header, body)
+	}
+	return res.StatusCode, err
 }
 
 func TestClientPrefix(t *testing.T) {

@@ -84,7 +84,7 @@ type HTTP struct {
 	// answers 503 with Retry-After at once (0: no bound).
 	MaxInFlight int
 	// MaxConnsPerClient bounds the connections one client address holds
-	// open at once; one more is closed as it is accepted (0: no bound).
+	// open at once; one more is answered 503 and closed (0: no bound).
 	MaxConnsPerClient int
 	// AccessLogSample is the fraction of requests logged when answered
 	// (0..1); 0, the default, keeps the request path free of logging.
@@ -113,7 +113,7 @@ func (s *HTTP) register(fs *flagSet) {
 	fs.Int64Var(&s.MaxBodyBytes, "max-body-bytes", s.MaxBodyBytes, "largest request body accepted for one post (413 above)")
 	fs.Int64Var(&s.MaxBatchBodyBytes, "max-batch-body-bytes", s.MaxBatchBodyBytes, "largest request body accepted by POST /v1/posts:batch")
 	fs.IntVar(&s.MaxInFlight, "max-in-flight", s.MaxInFlight, "most requests served at once; beyond it 503 with Retry-After at once (0: no bound)")
-	fs.IntVar(&s.MaxConnsPerClient, "max-conns-per-client", s.MaxConnsPerClient, "most connections one client address may hold open; one more is closed at once (0: no bound)")
+	fs.IntVar(&s.MaxConnsPerClient, "max-conns-per-client", s.MaxConnsPerClient, "most connections one client address may hold open; one more is answered 503 and closed (0: no bound)")
 	fs.Float64Var(&s.AccessLogSample, "access-log-sample", s.AccessLogSample, "fraction of requests (0..1) logged with method, route, status, duration and request_id; 0: none")
 	fs.BoolVar(&s.BenchEndpoints, "bench-endpoints", s.BenchEndpoints, "enable POST /v1/bench/noop (decode and validate only) and /v1/bench/fire-and-forget (produce without waiting for the ack) for 'postpipe bench'")
 }
