@@ -1,13 +1,15 @@
 package bench
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/kafka"
 )
 
 // topicVerifier checks, when no sink runs (the ingest profile), that every
@@ -48,7 +50,7 @@ func (t *topicVerifier) ends(ctx context.Context) (map[int32]int64, error) {
 	var first error
 	offs.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
-			first = cmp2(first, fmt.Errorf("end offset of %s/%d: %w", t.topic, o.Partition, o.Err))
+			first = cmp.Or(first, fmt.Errorf("end offset of %s/%d: %w", t.topic, o.Partition, o.Err))
 			return
 		}
 		out[o.Partition] = o.Offset
@@ -60,13 +62,6 @@ func (t *topicVerifier) ends(ctx context.Context) (map[int32]int64, error) {
 		return nil, fmt.Errorf("topic %s does not exist", t.topic)
 	}
 	return out, nil
-}
-
-func cmp2(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 // check reads the records from the offsets in from up to the end offsets
@@ -112,52 +107,7 @@ func (t *topicVerifier) check(ctx context.Context, from map[int32]int64, promise
 	return res, nil
 }
 
-// readRange hands fn every record of topic from from[p] (0 where absent) to
-// to[p], partition by partition in offset order, and returns once every
-// partition reached its end.
+// readRange is kafka.ReadRange with a client of the bench's own.
 func readRange(ctx context.Context, brokers []string, topic string, from, to map[int32]int64, fn func(*kgo.Record)) error {
-	at := map[int32]kgo.Offset{}
-	for p, end := range to {
-		if from[p] < end {
-			at[p] = kgo.NewOffset().At(from[p])
-		}
-	}
-	if len(at) == 0 {
-		return nil
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ClientID("postpipe-bench-verify"),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: at}))
-	if err != nil {
-		return fmt.Errorf("kafka reader: %w", err)
-	}
-	defer cl.Close()
-	left := len(at)
-	done := map[int32]bool{}
-	for left > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				ferr = cmp2(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err))
-			}
-		})
-		if ferr != nil {
-			return ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end := to[r.Partition]
-			if done[r.Partition] || r.Offset >= end {
-				return
-			}
-			fn(r)
-			if r.Offset >= end-1 {
-				done[r.Partition] = true
-				left--
-			}
-		})
-	}
-	return nil
+	return kafka.ReadRange(ctx, []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("postpipe-bench-verify")}, topic, from, to, fn)
 }

@@ -4,6 +4,7 @@
 package dlq
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/postpipe/postpipe/internal/kafka"
 
 	"github.com/postpipe/postpipe/internal/sink"
 )
@@ -89,12 +92,12 @@ func snapshot(ctx context.Context, adm *kadm.Client, topic string, from map[int3
 	var firstErr error
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
-			firstErr = cmpErr(firstErr, fmt.Errorf("end offset of %s/%d: %w", topic, o.Partition, o.Err))
+			firstErr = cmp.Or(firstErr, fmt.Errorf("end offset of %s/%d: %w", topic, o.Partition, o.Err))
 			return
 		}
 		s, ok := starts.Lookup(topic, o.Partition)
 		if !ok || s.Err != nil {
-			firstErr = cmpErr(firstErr, fmt.Errorf("start offset of %s/%d missing", topic, o.Partition))
+			firstErr = cmp.Or(firstErr, fmt.Errorf("start offset of %s/%d missing", topic, o.Partition))
 			return
 		}
 		start := max(s.Offset, from[o.Partition])
@@ -111,53 +114,14 @@ func snapshot(ctx context.Context, adm *kadm.Client, topic string, from map[int3
 	return b, nil
 }
 
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
-}
-
 // read fetches every record within b and hands each to fn in partition
 // order. It returns once every partition reached its end.
 func read(ctx context.Context, opts []kgo.Opt, topic string, b bounds, fn func(*kgo.Record)) error {
-	if len(b) == 0 {
-		return nil
-	}
-	at := map[int32]kgo.Offset{}
+	from, to := make(map[int32]int64, len(b)), make(map[int32]int64, len(b))
 	for p, r := range b {
-		at[p] = kgo.NewOffset().At(r[0])
+		from[p], to[p] = r[0], r[1]
 	}
-	cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: at}))...)
-	if err != nil {
-		return fmt.Errorf("create dlq reader: %w", err)
-	}
-	defer cl.Close()
-	left := len(b)
-	done := map[int32]bool{}
-	for left > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) { ferr = cmpErr(ferr, fmt.Errorf("fetch %s/%d: %w", t, p, err)) })
-		if ferr != nil {
-			return ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end := b[r.Partition][1]
-			if done[r.Partition] || r.Offset >= end {
-				return
-			}
-			fn(r)
-			if r.Offset >= end-1 {
-				done[r.Partition] = true
-				left--
-			}
-		})
-	}
-	return nil
+	return kafka.ReadRange(ctx, opts, topic, from, to, fn)
 }
 
 // List returns what the DLQ topic holds, newest first (by the time the sink
