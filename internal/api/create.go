@@ -22,10 +22,17 @@ func (a *API) accept(w http.ResponseWriter, r *http.Request) (post.Post, error) 
 	if err != nil {
 		return post.Post{}, err
 	}
-	if err := a.pub.Publish(r.Context(), []post.Post{p})[0]; err != nil {
+	if err := a.publish(r, p); err != nil {
 		return post.Post{}, &unavailableError{dependency: "kafka", err: err, postID: p.ID}
 	}
 	return p, nil
+}
+
+func (a *API) publish(r *http.Request, p post.Post) error {
+	if a.one != nil {
+		return a.one.PublishOne(r.Context(), p)
+	}
+	return a.pub.Publish(r.Context(), []post.Post{p})[0]
 }
 
 func (a *API) createPost(w http.ResponseWriter, r *http.Request) {
