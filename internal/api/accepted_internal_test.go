@@ -1,0 +1,33 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// TestWriteAcceptedMatchesWriteJSON holds the hand-written 202 to the
+// answer writeJSON gives, headers and body, for a fresh and a keyed id.
+func TestWriteAcceptedMatchesWriteJSON(t *testing.T) {
+	now := time.Now()
+	for _, id := range []string{post.NewID(now), post.KeyedID("k")} {
+		got := httptest.NewRecorder()
+		writeAccepted(got, post.Post{ID: id})
+
+		want := httptest.NewRecorder()
+		want.Header().Set("Location", "/v1/posts/"+id)
+		writeJSON(want, http.StatusAccepted, accepted{ID: id, Status: "accepted"})
+
+		if got.Code != want.Code || got.Body.String() != want.Body.String() {
+			t.Errorf("writeAccepted: %d %q, want %d %q", got.Code, got.Body, want.Code, want.Body)
+		}
+		for _, h := range []string{"Location", "Content-Type", "X-Content-Type-Options"} {
+			if g, w := got.Header().Values(h), want.Header().Values(h); len(g) != 1 || len(w) != 1 || g[0] != w[0] {
+				t.Errorf("%s = %q, want %q", h, g, w)
+			}
+		}
+	}
+}
