@@ -31,3 +31,20 @@ func TestWriteAcceptedMatchesWriteJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodedBoundIsAnUpperBound: checkEncodedSize skips the exact count
+// when encodedBound is under the limit, so it must never be below it.
+func TestEncodedBoundIsAnUpperBound(t *testing.T) {
+	worst := "\x00\xff\u2028\"\\<"
+	for _, p := range []post.Post{
+		{ID: post.NewID(time.Now()), Author: "a", Title: "t", Content: "c", CreatedAt: time.Now()},
+		{ID: post.KeyedID("k"), Author: worst, Title: worst, Subtitle: worst, Content: worst, Tags: []string{worst, "", worst},
+			CreatedAt:  time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(23*3600+59*60))),
+			IngestedAt: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", 23*3600+59*60)), Fingerprint: worst},
+		{ID: "", Tags: []string{"", "", ""}, CreatedAt: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		if b, n := encodedBound(p), post.EncodedLen(p); b < n {
+			t.Errorf("encodedBound = %d < EncodedLen = %d for %+v", b, n, p)
+		}
+	}
+}
