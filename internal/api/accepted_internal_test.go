@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestWriteAcceptedMatchesWriteJSON(t *testing.T) {
 // TestEncodedBoundIsAnUpperBound: checkEncodedSize skips the exact count
 // when encodedBound is under the limit, so it must never be below it.
 func TestEncodedBoundIsAnUpperBound(t *testing.T) {
-	worst := "\x00\xff\u2028\"\\<"
+	worst := strings.Repeat("\x00\xff", 500) + "\u2028\"\\<"
 	for _, p := range []post.Post{
 		{ID: post.NewID(time.Now()), Author: "a", Title: "t", Content: "c", CreatedAt: time.Now()},
 		{ID: post.KeyedID("k"), Author: worst, Title: worst, Subtitle: worst, Content: worst, Tags: []string{worst, "", worst},
