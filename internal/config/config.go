@@ -134,7 +134,7 @@ func Default() Config {
 		KafkaReplication:    -1,
 		KafkaGroup:          "postpipe-sink",
 		KafkaSessionTimeout: 45 * time.Second,
-		KafkaLinger:         0,
+		KafkaLinger:         time.Millisecond,
 
 		KafkaMaxBufferedRecords: 10000,
 		KafkaMaxBufferedBytes:   64 << 20,
