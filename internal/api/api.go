@@ -18,6 +18,13 @@ type Publisher interface {
 	Publish(ctx context.Context, posts []post.Post) (errs []error)
 }
 
+// onePublisher is a Publisher with a cheaper call for the most frequent
+// case, one post (kafka.Publisher has it). PublishOne(ctx, p) must mean
+// Publish(ctx, []post.Post{p})[0].
+type onePublisher interface {
+	PublishOne(ctx context.Context, p post.Post) error
+}
+
 // Store reads posts and writes them on the direct path. Insert returns
 // post.ErrExists for an id already stored; Get returns post.ErrNotFound.
 // List calls each with the posts q selects, in order, until each returns
@@ -60,6 +67,7 @@ const DefaultBodyReadTimeout = 10 * time.Second
 type API struct {
 	limits Limits
 	pub    Publisher
+	one    onePublisher // pub, when it has PublishOne
 	store  Store
 	checks []Check
 	log    *slog.Logger
@@ -75,6 +83,7 @@ type API struct {
 func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Logger) *API {
 	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: newRouteMux(),
 		keys: newKeyCache(keyCacheSize)}
+	a.one, _ = pub.(onePublisher)
 	a.mux.HandleFunc("POST /v1/posts", a.createPost)
 	a.mux.HandleFunc("POST /v1/posts:batch", a.createBatch)
 	a.mux.HandleFunc("POST /v1/posts:direct", a.createDirect)

@@ -117,11 +117,19 @@ func writeProblem(w http.ResponseWriter, p problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
+// Header values set on every JSON answer, shared: net/http only reads
+// them, and Header.Set or Add give a key a new slice.
+var (
+	jsonContentType = []string{"application/json"}
+	nosniff         = []string{"nosniff"}
+)
+
 // writeJSON answers status with v as JSON. An encoding error here can only
 // be a broken connection, which has nobody left to tell.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

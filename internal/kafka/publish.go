@@ -170,6 +170,72 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 	return append([]error(nil), errs...)
 }
 
+// PublishOne is Publish for one post, the API's most frequent call: it
+// produces the same record and keeps the same promise (nil exactly when the
+// broker acknowledged it, an error wrapping ErrNotAcknowledged once the
+// timeout has passed without an answer) without the slice, mutex and
+// channel Publish needs for many. Its waiter (channel, callback, timer) is
+// pooled. With a tracer it is Publish, which makes the span.
+func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
+	if p.tracer != nil {
+		return p.Publish(ctx, []post.Post{pst})[0]
+	}
+	start := time.Now()
+	value, err := post.Marshal(pst)
+	if err != nil {
+		p.health.record(ctx, err)
+		p.obs.Produced(OutcomeFailed, time.Since(start))
+		return err
+	}
+	w := waiters.Get().(*waiter)
+	w.timer.Reset(p.timeout)
+	// The record's context is the request's: the client's RecordDeliveryTimeout
+	// (the same timeout, see ProducerOpts) and the timer below bound the wait,
+	// so no context with a deadline need be made per post.
+	p.cl.TryProduce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, w.promise)
+	select {
+	case err = <-w.done:
+		w.timer.Stop()
+		waiters.Put(w)
+	case <-w.timer.C:
+		// The promise may still run later and send to w.done: this waiter
+		// is not given back to the pool, where a later post could read it.
+		err = fmt.Errorf("produce %s: %w (%v)", pst.ID, ErrNotAcknowledged, context.DeadlineExceeded)
+		p.health.record(ctx, err)
+		p.obs.Produced(OutcomeTimeout, time.Since(start))
+		return err
+	case <-ctx.Done():
+		w.timer.Stop()
+		err = fmt.Errorf("produce %s: %w (%v)", pst.ID, ErrNotAcknowledged, ctx.Err())
+		p.health.record(ctx, err)
+		p.obs.Produced(OutcomeTimeout, time.Since(start))
+		return err
+	}
+	p.health.record(ctx, err)
+	if err != nil {
+		p.obs.Produced(OutcomeFailed, time.Since(start))
+		return fmt.Errorf("produce %s: %w", pst.ID, err)
+	}
+	p.obs.Produced(OutcomeAcked, time.Since(start))
+	p.acked.Add(1)
+	return nil
+}
+
+// waiter is what PublishOne waits on: promise sends the record's outcome to
+// done (buffered, so the client's goroutine never blocks on it).
+type waiter struct {
+	done    chan error
+	promise func(*kgo.Record, error)
+	timer   *time.Timer
+}
+
+var waiters = sync.Pool{New: func() any {
+	w := &waiter{done: make(chan error, 1), timer: time.NewTimer(time.Hour)}
+	w.timer.Stop()
+	w.promise = func(_ *kgo.Record, err error) { w.done <- err }
+	return w
+}}
+
 // Acknowledged is how many posts Publish has returned as acknowledged: the
 // posts this process accepted.
 func (p *Publisher) Acknowledged() int64 { return p.acked.Load() }

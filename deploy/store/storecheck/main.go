@@ -9,6 +9,11 @@
 //	ok ping_ms=2 attempts=1
 //
 // On failure it prints the last error to stderr and exits 1.
+//
+// With -drop it then drops the database -db names: deploy/bench.sh starts
+// every run from an empty bench database, so what an earlier run left
+// (hundreds of thousands of documents) does not slow this run's reads and
+// store check by an amount that depends on the history.
 package main
 
 import (
@@ -27,14 +32,15 @@ func main() {
 	uri := flag.String("uri", "mongodb://127.0.0.1:27017/", "MongoDB URI to check")
 	db := flag.String("db", "postpipe", "database the ping is sent to")
 	timeout := flag.Duration("timeout", 30*time.Second, "how long to keep trying")
+	drop := flag.Bool("drop", false, "once the server answers, drop the database -db names")
 	flag.Parse()
-	if err := run(*uri, *db, *timeout); err != nil {
+	if err := run(*uri, *db, *timeout, *drop); err != nil {
 		fmt.Fprintln(os.Stderr, "storecheck:", err)
 		os.Exit(1)
 	}
 }
 
-func run(uri, db string, timeout time.Duration) error {
+func run(uri, db string, timeout time.Duration, drop bool) error {
 	deadline := time.Now().Add(timeout)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(2 * time.Second).
@@ -59,6 +65,9 @@ func run(uri, db string, timeout time.Duration) error {
 			// No version here: FerretDB embedded from its Go module reports
 			// ferretdbVersion "unknown" in buildInfo.
 			fmt.Printf("ok ping_ms=%d attempts=%d\n", took.Milliseconds(), attempt)
+			if drop {
+				return dropDatabase(client, db, timeout)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -66,4 +75,15 @@ func run(uri, db string, timeout time.Duration) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func dropDatabase(client *mongo.Client, db string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	if err := client.Database(db).Drop(ctx); err != nil {
+		return fmt.Errorf("drop database %s: %w", db, err)
+	}
+	fmt.Printf("dropped database %s in %dms\n", db, time.Since(start).Milliseconds())
+	return nil
 }
