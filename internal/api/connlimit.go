@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -32,8 +34,8 @@ func LimitConnsPerClient(ln net.Listener, n int) net.Listener {
 // many short-lived goroutines.
 const maxRefusing = 256
 
-// refuseFor bounds how long a refused connection is kept to write the 503
-// and read what the client already sent.
+// refuseFor bounds how long a refused connection is kept to read the
+// request's head, write the 503 and read what else the client sent.
 const refuseFor = time.Second
 
 // refusal is the whole answer to a connection over the bound: the problem
@@ -84,21 +86,26 @@ func (l *connLimitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuse answers c 503 and closes it. The answer is written before the
-// request is read (it does not depend on it); then the write side is shut
-// and what the client sent is read and dropped for a moment, because
-// closing a socket with unread data makes the kernel send a reset, which
-// can destroy the answer before the client reads it.
+// refuse answers c 503 and closes it. It reads the request's head first:
+// an answer sent before the request was written is one an HTTP client
+// drops as unsolicited, and its request then fails as if reset. Then the
+// write side is shut and what else the client sent is read and dropped
+// for a moment, because closing a socket with unread data makes the
+// kernel send a reset, which can destroy the answer before it is read.
 func (l *connLimitListener) refuse(c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(refuseFor))
+	in := bufio.NewReaderSize(io.LimitReader(c, 64<<10), 4<<10)
+	if _, err := http.ReadRequest(in); err != nil {
+		return // no request head in time (or not HTTP): nothing to answer
+	}
 	if _, err := c.Write(l.refusal); err != nil {
 		return
 	}
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	_, _ = io.Copy(io.Discard, in)
 }
 
 func (l *connLimitListener) acquire(client netip.Prefix) bool {

@@ -3,11 +3,14 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -111,5 +114,45 @@ func TestClientPrefix(t *testing.T) {
 		if want := netip.MustParsePrefix(tt.want); !ok || got != want {
 			t.Errorf("clientPrefix(%v) = %v, %v; want %v", tt.addr, got, ok, want)
 		}
+	}
+}
+
+// TestConnLimitAnswersHTTPClients: a Go http.Client, like most clients,
+// drops an answer that comes before its request was written as unsolicited
+// and fails the request. The refusal must come after the request's head, so
+// the client reads a 503 it can act on, not an error.
+func TestConnLimitAnswersHTTPClients(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(LimitConnsPerClient(ln, 1)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	held := dialFrom(t, ln, "127.0.0.1")
+	if code, err := roundTrip(held); code != http.StatusOK {
+		t.Fatalf("the first connection was not served: %d %v", code, err)
+	}
+	// Nothing comes before the request: an early answer is what a client
+	// drops as unsolicited.
+	early := dialFrom(t, ln, "127.0.0.1")
+	_ = early.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := early.Read(make([]byte, 1)); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a connection over the bound was sent %d bytes (%v) before it wrote a request", n, err)
+	}
+	if code, err := roundTrip(early); code != http.StatusServiceUnavailable {
+		t.Fatalf("then its request got %d %v, want 503", code, err)
+	}
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	res, err := cl.Post("http://"+ln.Addr().String()+"/v1/posts", "application/json", strings.NewReader(`{"author":"a"}`))
+	if err != nil {
+		t.Fatalf("a request over the bound failed instead of getting a 503: %v", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("a request over the bound got %d (Retry-After %q), want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
 	}
 }
