@@ -21,7 +21,7 @@ import (
 
 	"github.com/postpipe/postpipe/internal/bench"
 	"github.com/postpipe/postpipe/internal/config"
-	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/testkit"
 )
 
@@ -538,11 +538,11 @@ func (r *chaosRig) poison() {
 			for _, x := range d.Headers {
 				h[x.Key] = string(x.Value)
 			}
-			if string(d.Value) != string(src.Value) || h[sink.HeaderError] == "" || h[sink.HeaderSourceTopic] != topic ||
-				h[sink.HeaderSourcePartition] != strconv.Itoa(int(src.Partition)) || h[sink.HeaderSourceOffset] != strconv.FormatInt(src.Offset, 10) {
+			if string(d.Value) != string(src.Value) || h[post.DLQHeaderError] == "" || h[post.DLQHeaderSourceTopic] != topic ||
+				h[post.DLQHeaderSourcePartition] != strconv.Itoa(int(src.Partition)) || h[post.DLQHeaderSourceOffset] != strconv.FormatInt(src.Offset, 10) {
 				t.Errorf("DLQ record %q: value %q, headers %v; origin partition %d offset %d", d.Key, d.Value, h, src.Partition, src.Offset)
 			}
-			t.Logf("DLQ: %s from %s/%s@%s: %s", d.Key, h[sink.HeaderSourceTopic], h[sink.HeaderSourcePartition], h[sink.HeaderSourceOffset], h[sink.HeaderError])
+			t.Logf("DLQ: %s from %s/%s@%s: %s", d.Key, h[post.DLQHeaderSourceTopic], h[post.DLQHeaderSourcePartition], h[post.DLQHeaderSourceOffset], h[post.DLQHeaderError])
 			delete(origin, string(d.Key))
 		})
 	}

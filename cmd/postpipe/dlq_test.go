@@ -12,7 +12,6 @@ import (
 
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
-	"github.com/postpipe/postpipe/internal/sink"
 	"github.com/postpipe/postpipe/internal/testkit"
 )
 
@@ -87,13 +86,13 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 			for _, x := range r.Headers {
 				h[x.Key] = string(x.Value)
 			}
-			if string(r.Value) != string(src.Value) || h[sink.HeaderError] == "" ||
-				h[sink.HeaderSourceTopic] != topic ||
-				h[sink.HeaderSourcePartition] != strconv.Itoa(int(src.Partition)) ||
-				h[sink.HeaderSourceOffset] != strconv.FormatInt(src.Offset, 10) {
+			if string(r.Value) != string(src.Value) || h[post.DLQHeaderError] == "" ||
+				h[post.DLQHeaderSourceTopic] != topic ||
+				h[post.DLQHeaderSourcePartition] != strconv.Itoa(int(src.Partition)) ||
+				h[post.DLQHeaderSourceOffset] != strconv.FormatInt(src.Offset, 10) {
 				t.Errorf("DLQ record %q: value %q headers %v; source partition %d offset %d", r.Key, r.Value, h, src.Partition, src.Offset)
 			}
-			t.Logf("DLQ: %s -> %s", r.Key, h[sink.HeaderError])
+			t.Logf("DLQ: %s -> %s", r.Key, h[post.DLQHeaderError])
 			seen[string(r.Key)] = true
 		})
 	}
@@ -126,7 +125,7 @@ func TestDLQToolsReachASecuredBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: dlqTopic, Key: []byte("k1"), Value: []byte("poison"),
-		Headers: []kgo.RecordHeader{{Key: sink.HeaderError, Value: []byte("test")}}}).FirstErr(); err != nil {
+		Headers: []kgo.RecordHeader{{Key: post.DLQHeaderError, Value: []byte("test")}}}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -18,8 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/kafka"
-
-	"github.com/postpipe/postpipe/internal/sink"
+	"github.com/postpipe/postpipe/internal/post"
 )
 
 // Entry is one dead-lettered record: where it sits on the DLQ, what it
@@ -52,21 +51,21 @@ func entryOf(r *kgo.Record) Entry {
 	for _, h := range r.Headers {
 		v := string(h.Value)
 		switch h.Key {
-		case sink.HeaderError:
+		case post.DLQHeaderError:
 			e.Reason = v
-		case sink.HeaderSourceTopic:
+		case post.DLQHeaderSourceTopic:
 			e.SourceTopic = v
-		case sink.HeaderSourcePartition:
+		case post.DLQHeaderSourcePartition:
 			if p, err := strconv.ParseInt(v, 10, 32); err == nil {
 				e.SourcePartition = int32(p)
 			}
-		case sink.HeaderSourceOffset:
+		case post.DLQHeaderSourceOffset:
 			if o, err := strconv.ParseInt(v, 10, 64); err == nil {
 				e.SourceOffset = o
 			}
-		case sink.HeaderFailedAt:
+		case post.DLQHeaderFailedAt:
 			e.FailedAt, _ = time.Parse(time.RFC3339Nano, v)
-		case sink.HeaderSourceTimestamp, HeaderRedrivenFrom:
+		case post.DLQHeaderSourceTimestamp, HeaderRedrivenFrom:
 		default:
 			e.Headers = append(e.Headers, h)
 		}

@@ -179,11 +179,11 @@ func TestListShowsWhatTheSinkDeadLettered(t *testing.T) {
 func deadLettered(value []byte, key, reason string, offset int) *kgo.Record {
 	return &kgo.Record{Topic: dlqTopic, Key: []byte(key), Value: value, Headers: []kgo.RecordHeader{
 		{Key: "trace", Value: []byte("kept")},
-		{Key: sink.HeaderError, Value: []byte(reason)},
-		{Key: sink.HeaderSourceTopic, Value: []byte(topic)},
-		{Key: sink.HeaderSourcePartition, Value: []byte("0")},
-		{Key: sink.HeaderSourceOffset, Value: []byte(strconv.Itoa(offset))},
-		{Key: sink.HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		{Key: post.DLQHeaderError, Value: []byte(reason)},
+		{Key: post.DLQHeaderSourceTopic, Value: []byte(topic)},
+		{Key: post.DLQHeaderSourcePartition, Value: []byte("0")},
+		{Key: post.DLQHeaderSourceOffset, Value: []byte(strconv.Itoa(offset))},
+		{Key: post.DLQHeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
 	}}
 }
 
@@ -244,7 +244,7 @@ func TestRedriveOnce(t *testing.T) {
 			for _, x := range r.Headers {
 				h[x.Key] = string(x.Value)
 			}
-			if h["trace"] != "kept" || h[dlq.HeaderRedrivenFrom] == "" || h[sink.HeaderError] != "" || len(h) != 2 {
+			if h["trace"] != "kept" || h[dlq.HeaderRedrivenFrom] == "" || h[post.DLQHeaderError] != "" || len(h) != 2 {
 				t.Errorf("redriven record %q headers %v", r.Key, h)
 			}
 		})

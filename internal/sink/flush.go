@@ -14,17 +14,6 @@ import (
 	"github.com/postpipe/postpipe/internal/post"
 )
 
-// Headers on a dead-lettered record, beside the original key, value and
-// headers, saying why it could not be stored and where it came from.
-const (
-	HeaderError           = "postpipe-error"
-	HeaderSourceTopic     = "postpipe-source-topic"
-	HeaderSourcePartition = "postpipe-source-partition"
-	HeaderSourceOffset    = "postpipe-source-offset"
-	HeaderSourceTimestamp = "postpipe-source-timestamp"
-	HeaderFailedAt        = "postpipe-failed-at"
-)
-
 // flush stores a batch and then commits it. Store and DLQ failures are
 // retried with capped backoff until they succeed or ctx ends; nothing is
 // committed unless everything in the batch is stored or dead-lettered.
@@ -105,8 +94,8 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		}
 		for _, d := range dead {
 			s.log.Warn("record sent to the dead-letter topic", "topic", d.Topic,
-				"source", headerValue(d, HeaderSourceTopic)+"/"+headerValue(d, HeaderSourcePartition)+"@"+headerValue(d, HeaderSourceOffset),
-				"reason", headerValue(d, HeaderError))
+				"source", headerValue(d, post.DLQHeaderSourceTopic)+"/"+headerValue(d, post.DLQHeaderSourcePartition)+"@"+headerValue(d, post.DLQHeaderSourceOffset),
+				"reason", headerValue(d, post.DLQHeaderError))
 		}
 	}
 
@@ -220,12 +209,12 @@ func (s *Sink) write(ctx context.Context, posts []post.Post) (inserted, dups int
 func deadLetter(topic string, r *kgo.Record, reason error) *kgo.Record {
 	h := append([]kgo.RecordHeader(nil), r.Headers...)
 	h = append(h,
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(reason.Error())},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderSourceTimestamp, Value: []byte(r.Timestamp.UTC().Format(time.RFC3339Nano))},
-		kgo.RecordHeader{Key: HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		kgo.RecordHeader{Key: post.DLQHeaderError, Value: []byte(reason.Error())},
+		kgo.RecordHeader{Key: post.DLQHeaderSourceTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: post.DLQHeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: post.DLQHeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: post.DLQHeaderSourceTimestamp, Value: []byte(r.Timestamp.UTC().Format(time.RFC3339Nano))},
+		kgo.RecordHeader{Key: post.DLQHeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
 	)
 	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h}
 }

@@ -500,25 +500,25 @@ func TestPoisonRecordsGoToDLQ(t *testing.T) {
 		if h["trace"] != string(o.Headers[0].Value) {
 			t.Errorf("dead letter of %q lost its original header: %v", d.Value, h)
 		}
-		reason := h[sink.HeaderError]
+		reason := h[post.DLQHeaderError]
 		if reason == "" || !strings.Contains(strings.ToLower(reason), orig.reason) {
-			t.Errorf("dead letter of %q: %s = %q, want a reason mentioning %q", d.Value, sink.HeaderError, reason, orig.reason)
+			t.Errorf("dead letter of %q: %s = %q, want a reason mentioning %q", d.Value, post.DLQHeaderError, reason, orig.reason)
 		}
 		want := map[string]string{
-			sink.HeaderSourceTopic:     topic,
-			sink.HeaderSourcePartition: strconv.Itoa(int(o.Partition)),
-			sink.HeaderSourceOffset:    strconv.FormatInt(o.Offset, 10),
+			post.DLQHeaderSourceTopic:     topic,
+			post.DLQHeaderSourcePartition: strconv.Itoa(int(o.Partition)),
+			post.DLQHeaderSourceOffset:    strconv.FormatInt(o.Offset, 10),
 		}
 		for k, v := range want {
 			if h[k] != v {
 				t.Errorf("dead letter of %q: header %s = %q, want %q", d.Value, k, h[k], v)
 			}
 		}
-		if ts, err := time.Parse(time.RFC3339Nano, h[sink.HeaderSourceTimestamp]); err != nil || !ts.Equal(o.Timestamp.Truncate(time.Millisecond)) {
-			t.Errorf("dead letter of %q: %s = %q, want %s (%v)", d.Value, sink.HeaderSourceTimestamp, h[sink.HeaderSourceTimestamp], o.Timestamp.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano), err)
+		if ts, err := time.Parse(time.RFC3339Nano, h[post.DLQHeaderSourceTimestamp]); err != nil || !ts.Equal(o.Timestamp.Truncate(time.Millisecond)) {
+			t.Errorf("dead letter of %q: %s = %q, want %s (%v)", d.Value, post.DLQHeaderSourceTimestamp, h[post.DLQHeaderSourceTimestamp], o.Timestamp.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano), err)
 		}
-		if _, err := time.Parse(time.RFC3339Nano, h[sink.HeaderFailedAt]); err != nil {
-			t.Errorf("dead letter of %q: %s = %q: %v", d.Value, sink.HeaderFailedAt, h[sink.HeaderFailedAt], err)
+		if _, err := time.Parse(time.RFC3339Nano, h[post.DLQHeaderFailedAt]); err != nil {
+			t.Errorf("dead letter of %q: %s = %q: %v", d.Value, post.DLQHeaderFailedAt, h[post.DLQHeaderFailedAt], err)
 		}
 	}
 
@@ -816,7 +816,7 @@ func TestReusedKeyWithOtherInputGoesToDLQ(t *testing.T) {
 		titles = append(titles, p.Title)
 		var reason string
 		for _, h := range d.Headers {
-			if h.Key == sink.HeaderError {
+			if h.Key == post.DLQHeaderError {
 				reason = string(h.Value)
 			}
 		}
