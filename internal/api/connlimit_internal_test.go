@@ -19,15 +19,7 @@ import (
 // client's connection beyond its bound is answered 503 by the listener, another
 // address is unaffected, and a closed connection frees its place.
 func TestConnLimitRealListener(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok"))
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(LimitConnsPerClient(ln, 2)) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	ln := serveLimited(t, 2)
 
 	a1, a2 := dialFrom(t, ln, "127.0.0.1"), dialFrom(t, ln, "127.0.0.1")
 	for i, c := range []net.Conn{a1, a2} {
@@ -61,6 +53,22 @@ func TestConnLimitRealListener(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// serveLimited serves "ok" on a loopback listener bounded to n connections
+// per client.
+func serveLimited(t *testing.T, n int) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(LimitConnsPerClient(ln, n)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln
 }
 
 func dialFrom(t *testing.T, ln net.Listener, local string) net.Conn {
@@ -122,15 +130,7 @@ func TestClientPrefix(t *testing.T) {
 // and fails the request. The refusal must come after the request's head, so
 // the client reads a 503 it can act on, not an error.
 func TestConnLimitAnswersHTTPClients(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok"))
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(LimitConnsPerClient(ln, 1)) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	ln := serveLimited(t, 1)
 
 	held := dialFrom(t, ln, "127.0.0.1")
 	if code, err := roundTrip(held); code != http.StatusOK {
