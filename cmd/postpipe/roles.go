@@ -218,7 +218,7 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	pub := r.pub
 	// The sink may run elsewhere: its side of the dashboard is read from the broker.
 	r.sampler = stats.New(statsInterval, statsWindow, pub.Acknowledged,
-		kafka.NewOffsetReader(prod, cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.KafkaGroup), log.With("component", "stats"))
+		statsOffsets{kafka.NewOffsetReader(prod, cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.KafkaGroup)}, log.With("component", "stats"))
 	if withSink {
 		if r.sk, err = r.newSink(kopts); err != nil {
 			r.abandon(ctx)
@@ -441,4 +441,20 @@ func (r *role) shutdown(ctx context.Context) error {
 		r.log.Info("postpipe stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// statsOffsets gives the dashboard's sampler the group's progress as read
+// from the broker, in the sampler's own types.
+type statsOffsets struct{ r *kafka.OffsetReader }
+
+func (s statsOffsets) ReadOffsets(ctx context.Context) (stats.Offsets, error) {
+	p, err := s.r.ReadOffsets(ctx)
+	if err != nil {
+		return stats.Offsets{}, err
+	}
+	out := stats.Offsets{DLQRecords: p.DLQRecords, Partitions: make([]stats.Partition, len(p.Partitions))}
+	for i, pp := range p.Partitions {
+		out.Partitions[i] = stats.Partition{Partition: pp.Partition, Committed: pp.Committed, End: pp.End, Lag: pp.Lag}
+	}
+	return out, nil
 }

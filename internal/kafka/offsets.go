@@ -9,12 +9,28 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/postpipe/postpipe/internal/stats"
 )
 
+// Progress is a consumer group's progress on the posts topic and the size
+// of the dead-letter topic.
+type Progress struct {
+	// Partitions of the posts topic, by partition number.
+	Partitions []PartitionProgress
+	// DLQRecords is how many records the dead-letter topic holds.
+	DLQRecords int64
+}
+
+// PartitionProgress is the group's progress on one partition. Committed is
+// the start offset where the group has not committed yet: that is where a
+// new sink begins.
+type PartitionProgress struct {
+	Partition           int32
+	Committed, End, Lag int64
+}
+
 // OffsetReader reads a consumer group's progress on the posts topic and the
-// size of the dead-letter topic, for the dashboard's sampler.
+// size of the dead-letter topic, for the dashboard's sampler (the wiring
+// adapts it to the sampler's types, so this package need not know them).
 type OffsetReader struct {
 	adm        *kadm.Client
 	topic, dlq string
@@ -30,20 +46,20 @@ func NewOffsetReader(cl *kgo.Client, topic, dlqTopic, group string) *OffsetReade
 // ReadOffsets lists the start and end offsets of both topics and the group's
 // committed offsets on the posts topic. A partition the group has not
 // committed on counts from its start offset, where the sink would begin.
-func (r *OffsetReader) ReadOffsets(ctx context.Context) (stats.Offsets, error) {
+func (r *OffsetReader) ReadOffsets(ctx context.Context) (Progress, error) {
 	starts, err := r.adm.ListStartOffsets(ctx, r.topic, r.dlq)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
-		return stats.Offsets{}, fmt.Errorf("list start offsets: %w", err)
+		return Progress{}, fmt.Errorf("list start offsets: %w", err)
 	}
 	ends, err := r.adm.ListEndOffsets(ctx, r.topic, r.dlq)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return stats.Offsets{}, fmt.Errorf("list end offsets: %w", err)
+		return Progress{}, fmt.Errorf("list end offsets: %w", err)
 	}
 	commits, err := r.adm.FetchOffsetsForTopics(ctx, r.group, r.topic)
 	if errors.Is(err, kerr.GroupIDNotFound) {
@@ -51,20 +67,20 @@ func (r *OffsetReader) ReadOffsets(ctx context.Context) (stats.Offsets, error) {
 		commits, err = nil, nil
 	}
 	if err != nil {
-		return stats.Offsets{}, fmt.Errorf("fetch offsets of group %s: %w", r.group, err)
+		return Progress{}, fmt.Errorf("fetch offsets of group %s: %w", r.group, err)
 	}
 
-	var out stats.Offsets
+	var out Progress
 	for p, end := range ends[r.topic] {
 		committed := starts[r.topic][p].Offset
 		if c, ok := commits.Lookup(r.topic, p); ok && c.At >= 0 {
 			committed = c.At
 		}
-		out.Partitions = append(out.Partitions, stats.Partition{
+		out.Partitions = append(out.Partitions, PartitionProgress{
 			Partition: p, Committed: committed, End: end.Offset, Lag: max(end.Offset-committed, 0),
 		})
 	}
-	slices.SortFunc(out.Partitions, func(a, b stats.Partition) int { return int(a.Partition - b.Partition) })
+	slices.SortFunc(out.Partitions, func(a, b PartitionProgress) int { return int(a.Partition - b.Partition) })
 	for p, end := range ends[r.dlq] {
 		out.DLQRecords += end.Offset - starts[r.dlq][p].Offset
 	}

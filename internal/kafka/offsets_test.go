@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/kafka"
-	"github.com/postpipe/postpipe/internal/stats"
 	"github.com/postpipe/postpipe/internal/testkit"
 )
 
@@ -42,7 +41,7 @@ func TestReadOffsets(t *testing.T) {
 
 	// Nothing produced, no group yet. Topics just created may take a
 	// moment to be known; the sampler simply tries again a second later.
-	var got stats.Offsets
+	var got kafka.Progress
 	for {
 		if got, err = r.ReadOffsets(ctx); err == nil {
 			break
@@ -52,7 +51,7 @@ func TestReadOffsets(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	checkOffsets(t, "empty", got, []stats.Partition{part(0, 0, 0, 0), part(1, 0, 0, 0), part(2, 0, 0, 0)}, 0)
+	checkOffsets(t, "empty", got, []kafka.PartitionProgress{part(0, 0, 0, 0), part(1, 0, 0, 0), part(2, 0, 0, 0)}, 0)
 
 	// Records but no commits: the lag is everything.
 	produce("posts", 0, 5)
@@ -62,7 +61,7 @@ func TestReadOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkOffsets(t, "uncommitted", got, []stats.Partition{part(0, 0, 5, 5), part(1, 0, 0, 0), part(2, 0, 3, 3)}, 2)
+	checkOffsets(t, "uncommitted", got, []kafka.PartitionProgress{part(0, 0, 5, 5), part(1, 0, 0, 0), part(2, 0, 3, 3)}, 2)
 
 	// The group commits part of the way.
 	adm := kadm.NewClient(cl)
@@ -76,14 +75,14 @@ func TestReadOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkOffsets(t, "committed", got, []stats.Partition{part(0, 4, 5, 1), part(1, 0, 0, 0), part(2, 3, 3, 0)}, 2)
+	checkOffsets(t, "committed", got, []kafka.PartitionProgress{part(0, 4, 5, 1), part(1, 0, 0, 0), part(2, 3, 3, 0)}, 2)
 }
 
-func part(p int32, committed, end, lag int64) stats.Partition {
-	return stats.Partition{Partition: p, Committed: committed, End: end, Lag: lag}
+func part(p int32, committed, end, lag int64) kafka.PartitionProgress {
+	return kafka.PartitionProgress{Partition: p, Committed: committed, End: end, Lag: lag}
 }
 
-func checkOffsets(t *testing.T, when string, got stats.Offsets, want []stats.Partition, dlq int64) {
+func checkOffsets(t *testing.T, when string, got kafka.Progress, want []kafka.PartitionProgress, dlq int64) {
 	t.Helper()
 	if len(got.Partitions) != len(want) {
 		t.Fatalf("%s: partitions %+v, want %+v", when, got.Partitions, want)
