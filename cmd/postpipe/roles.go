@@ -390,6 +390,14 @@ func (r *role) Shutdown(ctx context.Context) error {
 		defer close(r.shutdownDone)
 		r.shutdownErr = r.shutdown(ctx)
 	})
+	// Done first: the call that ran the stop may also find its ctx expired
+	// (a stop that used its whole deadline), and select picks at random
+	// among ready cases; its result is the stop's, not the deadline's.
+	select {
+	case <-r.shutdownDone:
+		return r.shutdownErr
+	default:
+	}
 	select {
 	case <-r.shutdownDone:
 		return r.shutdownErr
