@@ -206,7 +206,8 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	if err != nil {
 		return nil, err
 	}
-	if r.prod, err = newProducer(ctx, cfg, kopts, log); err != nil {
+	popts := append(slices.Clone(kopts), kgo.WithHooks(r.m.ProducerHooks()))
+	if r.prod, err = newProducer(ctx, cfg, popts, log); err != nil {
 		r.abandon(ctx)
 		return nil, err
 	}
