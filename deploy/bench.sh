@@ -13,6 +13,9 @@
 #   BENCH_SINK=0|1               no sink process: the accepted posts are checked on the topic
 #                                instead of in the store (default 0 for ingest, 1 otherwise)
 #   BENCH_ADMIN=127.0.0.1:6060   the API's admin listener, for pprof during the run
+#   BENCH_SETTLE=60 BENCH_SETTLE_BUSY=15
+#                                wait at most this many seconds, before the first scenario, for a
+#                                second under this % of CPU busy (0: do not wait)
 # Each scenario reports the CPU per accepted post of the api, broker, sink, store (FerretDB and
 # PostgreSQL with its backends) and the bench client over its measured window; afterwards this
 # script also prints (and writes to $OUT/cpu.txt) the CPU seconds each process used during the run.
@@ -117,6 +120,27 @@ for who in api sink kafka store; do
 	cpu0[$who]=$(cputicks ${!var:-})
 done
 cpu0[pg]=$(cputicks $(pg_pids))
+
+# Let the machine settle before measuring: the broker's JVM compiles for a
+# while after it starts, and a store still busy after an earlier run (or a
+# PostgreSQL checkpoint) took up to 40 % of the CPUs. Wait, at most
+# BENCH_SETTLE seconds, until one second passes under BENCH_SETTLE_BUSY %
+# busy; the report records the background load it found either way.
+busy_percent() {
+	local a1 a2 a3 a4 a5 a6 a7 a8 b1 b2 b3 b4 b5 b6 b7 b8
+	read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ </proc/stat
+	sleep 1
+	read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ </proc/stat
+	local busy=$(((b1 + b2 + b3 + b6 + b7 + b8) - (a1 + a2 + a3 + a6 + a7 + a8)))
+	local total=$((busy + (b4 + b5) - (a4 + a5)))
+	echo $((total > 0 ? 100 * busy / total : 0))
+}
+settle=${BENCH_SETTLE:-60} busy=unmeasured
+for ((waited = 0; waited < settle; waited++)); do
+	busy=$(busy_percent)
+	((busy < ${BENCH_SETTLE_BUSY:-15})) && break
+done
+echo "== bench: machine ${busy}% busy after waiting ${waited}s to settle (at most ${settle}s)"
 
 echo "== bench: profile $PROFILE, results in $OUT"
 processes="api=$api_pid,broker=$kafka_pid,sink=$sink_pid,store=$store_pid$(pg_masters)"
