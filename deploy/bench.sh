@@ -13,6 +13,7 @@
 #   BENCH_SINK=0|1               no sink process: the accepted posts are checked on the topic
 #                                instead of in the store (default 0 for ingest, 1 otherwise)
 #   BENCH_ADMIN=127.0.0.1:6060   the API's admin listener, for pprof during the run
+#   BENCH_API_ENV='GOGC=200'      more environment for the API process only
 #   BENCH_SETTLE=60 BENCH_SETTLE_BUSY=15
 #                                wait at most this many seconds, before the first scenario, for a
 #                                second under this % of CPU busy (0: do not wait)
@@ -75,7 +76,7 @@ if [[ $SINK == 0 ]]; then
 fi
 export POSTPIPE_LOG_LEVEL=warn
 
-POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
+env ${BENCH_API_ENV:-} POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
 api_pid=$!
 pids+=($!)
 sink_pid=

@@ -51,6 +51,11 @@ type Instruments struct {
 // carries.
 const RequestIDHeader = "X-Request-ID"
 
+// requestIDKey is RequestIDHeader as net/http stores it: Header.Get and
+// Set canonicalise the name on every call, and this one is not canonical
+// as spelled, which made each request pay a string for it twice.
+var requestIDKey = http.CanonicalHeaderKey(RequestIDHeader)
+
 // maxRequestIDLen bounds a client's request id: it lands in every log line.
 const maxRequestIDLen = 128
 
@@ -72,8 +77,12 @@ func (m *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer m.ins.InFlight.Dec() // deferred: a handler's panic must not leak a count
 	}
 	start := time.Now()
-	id := requestID(r.Header.Get(RequestIDHeader))
-	w.Header().Set(RequestIDHeader, id)
+	var given string
+	if v := r.Header[requestIDKey]; len(v) > 0 {
+		given = v[0]
+	}
+	id := requestID(given)
+	w.Header()[requestIDKey] = []string{id}
 	ctx := logging.WithRequestID(r.Context(), id)
 	var span trace.Span
 	if m.ins.Tracer != nil {
