@@ -11,6 +11,12 @@ import (
 // latency it records runs from intended, not from when it got to send.
 type shot func(ctx context.Context, intended time.Time)
 
+// shooter makes the shot of one goroutine that sends load — a virtual user
+// (closed model) or a sender (open model) — which owns what the shot uses
+// (its connection, its buffers), so no request waits on a lock or pool;
+// release gives that back when the goroutine leaves.
+type shooter func() (fire shot, release func())
+
 // vuTick is how often the closed model adjusts its virtual users to the
 // ramp: a hundredth of a second is finer than any ramp worth running.
 const vuTick = 10 * time.Millisecond
@@ -20,7 +26,7 @@ const vuTick = 10 * time.Millisecond
 // start until the stages end or ctx does. A user told to leave finishes
 // its request first, as in k6. running counts the users; it returns once
 // every user has left.
-func runClosed(ctx context.Context, stages []Stage, start time.Time, fire shot, running *atomic.Int64) {
+func runClosed(ctx context.Context, stages []Stage, start time.Time, shoot shooter, running *atomic.Int64) {
 	var (
 		wg    sync.WaitGroup
 		quits []chan struct{} // one per running user; closing it lets the user go
@@ -29,7 +35,7 @@ func runClosed(ctx context.Context, stages []Stage, start time.Time, fire shot, 
 		for len(quits) < n {
 			quit := make(chan struct{})
 			quits = append(quits, quit)
-			wg.Go(func() { virtualUser(ctx, quit, fire) })
+			wg.Go(func() { virtualUser(ctx, quit, shoot) })
 		}
 		for len(quits) > n {
 			close(quits[len(quits)-1])
@@ -56,7 +62,9 @@ func runClosed(ctx context.Context, stages []Stage, start time.Time, fire shot, 
 	wg.Wait()
 }
 
-func virtualUser(ctx context.Context, quit <-chan struct{}, fire shot) {
+func virtualUser(ctx context.Context, quit <-chan struct{}, shoot shooter) {
+	fire, release := shoot()
+	defer release()
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,7 +89,7 @@ const openGrace = time.Second
 // (coordinated omission). Requests still waiting openGrace after the stages
 // end are not sent; runOpen returns how many were due but never sent. busy
 // counts the requests in flight.
-func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, fire shot, busy *atomic.Int64) (unsent int64) {
+func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, shoot shooter, busy *atomic.Int64) (unsent int64) {
 	end := start.Add(totalDuration(stages) + openGrace)
 	due := make(chan time.Time, maxVUs)
 	var (
@@ -90,6 +98,8 @@ func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, f
 	)
 	for range maxVUs {
 		wg.Go(func() {
+			fire, release := shoot()
+			defer release()
 			for at := range due {
 				if ctx.Err() != nil || !time.Now().Before(end) {
 					late.Add(1)
