@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -423,6 +424,10 @@ func acceptHandler() http.HandlerFunc {
 // and against a canned server that allocates nothing (the client's alone):
 //
 //	go test -run '^$' -bench LoadClientRoundTrip -benchmem ./internal/bench
+//
+// ns/op is the round trip's wall time; cpu-µs/op is the CPU the whole
+// process (client and server) spent per round trip, from /proc, which is
+// what the client takes from the server in a local run.
 func BenchmarkLoadClientRoundTrip(b *testing.B) {
 	httptestSrv, _ := countingServer(b, acceptHandler())
 	payload := appendPost(nil, newPosts(newWords(300), "B", "kafka", 300).next())
@@ -431,6 +436,7 @@ func BenchmarkLoadClientRoundTrip(b *testing.B) {
 			c := testConns(b, server.url, 10*time.Second).get()
 			ctx := context.Background()
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for b.Loop() {
 				status, _, err := c.exchange(ctx, http.MethodPost, "/v1/posts", payload)
 				if err != nil || status != http.StatusAccepted {
@@ -443,6 +449,7 @@ func BenchmarkLoadClientRoundTrip(b *testing.B) {
 			b.Cleanup(client.CloseIdleConnections)
 			ctx := context.Background()
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for b.Loop() {
 				req, err := http.NewRequestWithContext(ctx, http.MethodPost, server.url+"/v1/posts", bytes.NewReader(payload))
 				if err != nil {
@@ -460,5 +467,19 @@ func BenchmarkLoadClientRoundTrip(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// reportCPU reports, when the returned func is called, the process's CPU
+// time per op since reportCPU was: in µs, from /proc (clock ticks, so only
+// meaningful over a run of a second or more).
+func reportCPU(b *testing.B) func() {
+	self := []ProcessGroup{{Name: "self", PIDs: []int{os.Getpid()}}}
+	procs := procfs{root: "/proc"}
+	before := procs.sample(self)
+	return func() {
+		if secs, ok := cpuSeconds(before, procs.sample(self))["self"]; ok && b.N > 0 {
+			b.ReportMetric(secs*1e6/float64(b.N), "cpu-µs/op")
+		}
 	}
 }
