@@ -89,27 +89,30 @@ const openGrace = time.Second
 // (coordinated omission). Requests still waiting openGrace after the stages
 // end are not sent; runOpen returns how many were due but never sent. busy
 // counts the requests in flight.
+//
+// A sender starts only when every one started is busy, so there are as many
+// as the load needs at its peak, not maxVUs: each owns a connection, and
+// the server bounds the connections one client may hold.
 func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, shoot shooter, busy *atomic.Int64) (unsent int64) {
 	end := start.Add(totalDuration(stages) + openGrace)
-	due := make(chan time.Time, maxVUs)
+	due := make(chan time.Time) // unbuffered: a send succeeds only to an idle sender
 	var (
-		wg   sync.WaitGroup
-		late atomic.Int64 // taken from the line too late
+		wg      sync.WaitGroup
+		late    atomic.Int64 // taken from the line too late
+		senders int
 	)
-	for range maxVUs {
-		wg.Go(func() {
-			fire, release := shoot()
-			defer release()
-			for at := range due {
-				if ctx.Err() != nil || !time.Now().Before(end) {
-					late.Add(1)
-					continue
-				}
-				busy.Add(1)
-				fire(ctx, at)
-				busy.Add(-1)
+	sender := func(first time.Time) {
+		fire, release := shoot()
+		defer release()
+		for at, ok := first, true; ok; at, ok = <-due {
+			if ctx.Err() != nil || !time.Now().Before(end) {
+				late.Add(1)
+				continue
 			}
-		})
+			busy.Add(1)
+			fire(ctx, at)
+			busy.Add(-1)
+		}
 	}
 
 	arr := newArrivals(stages)
@@ -133,8 +136,21 @@ schedule:
 			case <-wait.C:
 			}
 		}
-		// Blocking here when the line is full keeps memory bounded; the
-		// times still come from the schedule, so nothing is hidden.
+		select {
+		case due <- at: // an idle sender took it
+			queued++
+			continue
+		default:
+		}
+		if senders < maxVUs {
+			senders++
+			queued++
+			wg.Go(func() { sender(at) })
+			continue
+		}
+		// Every sender is busy: wait in line. Blocking here keeps memory
+		// bounded; the times still come from the schedule, so nothing is
+		// hidden.
 		select {
 		case due <- at:
 			queued++

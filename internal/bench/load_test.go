@@ -150,6 +150,27 @@ func TestRunOpenSendsOnScheduleAndQueuesBehindAStall(t *testing.T) {
 	}
 }
 
+// TestRunOpenStartsTheSendersItNeeds: each sender owns a connection, and
+// the server bounds a client's connections, so a light load must not start
+// --max-vus of them: answered at once, one request every 20 ms needs one
+// sender (a few on a busy machine), not fifty.
+func TestRunOpenStartsTheSendersItNeeds(t *testing.T) {
+	const maxVUs = 50
+	var senders, shots atomic.Int64
+	shoot := func() (shot, func()) {
+		senders.Add(1)
+		return func(context.Context, time.Time) { shots.Add(1) }, func() {}
+	}
+	var busy atomic.Int64
+	unsent := runOpen(t.Context(), []Stage{{0, 50}, {400 * time.Millisecond, 50}}, time.Now(), maxVUs, shoot, &busy)
+	if shots.Load()+unsent != 20 {
+		t.Fatalf("%d sent + %d unsent, want the 20 the schedule holds", shots.Load(), unsent)
+	}
+	if n := senders.Load(); n > 10 {
+		t.Errorf("%d senders started for %d requests answered at once, want a few", n, shots.Load())
+	}
+}
+
 // TestOpenModelLatencyCountsFromTheDueTime runs the open model through
 // the real sender against a server whose first answer stalls. Measured
 // from the send, only that one request would be slow; measured from the due
