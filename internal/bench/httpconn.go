@@ -34,6 +34,7 @@ type loadConn struct {
 	timeout time.Duration
 
 	nc        net.Conn // nil: dial before the next request
+	raw       net.Conn // nc's TCP connection (nc itself unless TLS)
 	br        *bufio.Reader
 	ctx       context.Context // the one the stop below watches
 	stopWatch func() bool     // stops closing nc when ctx ends
@@ -77,10 +78,11 @@ func (c *loadConn) exchange(ctx context.Context, method, path string, body []byt
 
 func (c *loadConn) dial(ctx context.Context) error {
 	d := net.Dialer{Timeout: min(c.timeout, 5*time.Second), KeepAlive: 30 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", c.addr)
+	tcp, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", c.addr, err)
 	}
+	nc := tcp
 	if c.tls != nil {
 		tc := tls.Client(nc, c.tls)
 		hctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -92,7 +94,7 @@ func (c *loadConn) dial(ctx context.Context) error {
 		}
 		nc = tc
 	}
-	c.nc = nc
+	c.nc, c.raw = nc, tcp
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(nc, 32<<10)
 	} else {
@@ -104,13 +106,14 @@ func (c *loadConn) dial(ctx context.Context) error {
 
 // watch closes the connection when ctx ends, which interrupts a request
 // blocked on it; registered once per connection and context, not per
-// request.
+// request. It closes the TCP connection: closing TLS would first wait for a
+// blocked write to send its alert.
 func (c *loadConn) watch(ctx context.Context) {
 	if c.stopWatch != nil {
 		c.stopWatch()
 	}
-	nc := c.nc
-	c.ctx, c.stopWatch = ctx, context.AfterFunc(ctx, func() { nc.Close() })
+	raw := c.raw
+	c.ctx, c.stopWatch = ctx, context.AfterFunc(ctx, func() { raw.Close() })
 }
 
 // close drops the connection; the next exchange dials a new one.
@@ -122,7 +125,7 @@ func (c *loadConn) close() {
 	c.ctx = nil
 	if c.nc != nil {
 		c.nc.Close()
-		c.nc = nil
+		c.nc, c.raw = nil, nil
 	}
 }
 
@@ -379,9 +382,9 @@ func (p *loadConns) fresh() *loadConns {
 func (p *loadConns) get() *loadConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.idle) > 0 {
-		c := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
+	if n := len(p.idle); n > 0 {
+		c := p.idle[n-1]
+		p.idle = p.idle[:n-1]
 		if time.Since(c.idleSince) > connIdleMax {
 			c.close() // redialled on use
 		}
