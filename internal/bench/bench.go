@@ -104,12 +104,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		Notes:  []string{},
 		Dir:    cmp.Or(cfg.Out, filepath.Join("bench-results", started.Format("20060102-150405"))),
 	}
-	conns := peak(cfg.Load.Stages)
 	if cfg.Load.Model == Open {
-		conns = cfg.MaxVUs
 		res.Run.MaxVUs = cfg.MaxVUs
 	}
-	client := newClient(conns, cfg.Timeout)
+	conns, err := newLoadConns(cfg.Target, cfg.Timeout, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := newClient(cfg.Timeout)
 	defer client.CloseIdleConnections()
 	if err := preflight(ctx, client, cfg.Target, scs); err != nil {
 		return nil, err
@@ -157,7 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Notes = append(res.Notes, note)
 	}
 
-	r := &runner{cfg: cfg, client: client, ver: ver, tver: tver, words: newWords(cfg.ContentBytes), id: res.Run.ID, progress: progress,
+	r := &runner{cfg: cfg, client: client, conns: conns, ver: ver, tver: tver, words: newWords(cfg.ContentBytes), id: res.Run.ID, progress: progress,
 		procs: procfs{root: cmp.Or(cfg.ProcRoot, "/proc")}, groups: append(slices.Clone(cfg.Processes), ProcessGroup{Name: BenchClient, PIDs: []int{os.Getpid()}})}
 	var (
 		verified []*Verification
@@ -251,7 +253,8 @@ func anyVerified(scs []scenario) bool {
 // runner runs the scenarios of one run, one after another.
 type runner struct {
 	cfg      Config
-	client   *http.Client
+	client   *http.Client   // off the measured path
+	conns    *loadConns     // the load's: each scenario has fresh ones
 	ver      *verifier      // nil: no store check
 	tver     *topicVerifier // nil: no topic check
 	words    *words
@@ -305,7 +308,7 @@ func (r *runner) scenario(ctx context.Context, sc scenario) (ScenarioResult, err
 	}
 	fmt.Fprintf(r.progress, "scenario %s: %s, %s %s after a %s warm-up\n", sc.name, sc.path, r.cfg.Load.Model, r.cfg.Load.StagesString(), r.cfg.Load.Warmup)
 	sr, promised := r.load(ctx, sc, pool)
-	r.client.CloseIdleConnections() // every scenario starts from cold connections
+	r.client.CloseIdleConnections() // its checks' connections; the load's closed with it
 	sr.StoreDocs = docs
 	sr.Unpromised = sc.unpromised
 	if ff0 != nil {
@@ -429,10 +432,14 @@ func (r *runner) settleFireAndForget(ctx context.Context, before0 *FireAndForget
 // included).
 func (r *runner) load(ctx context.Context, sc scenario, pool *readPool) (ScenarioResult, promises) {
 	cfg := r.cfg
-	s := &sender{sc: sc, client: r.client, url: cfg.Target + sc.path, posts: newPosts(r.words, r.id, sc.name, cfg.ContentBytes),
-		batchSize: cfg.BatchSize, target: cfg.Target, pool: pool}
+	// The scenario's own connections, cold at its start (as every
+	// scenario's), warm from its warm-up into its measured window.
+	conns := r.conns.fresh()
+	defer conns.close()
+	s := &sender{sc: sc, conns: conns, path: conns.basePath + sc.path, posts: newPosts(r.words, r.id, sc.name, cfg.ContentBytes),
+		batchSize: cfg.BatchSize, pool: pool}
 	if sc.reads > 0 && sc.path != "/v1/posts" {
-		s.url = cfg.Target + "/v1/posts" // only the writes of a mixed scenario use it
+		s.path = conns.basePath + "/v1/posts" // only the writes of a mixed scenario use it
 	}
 	perRequest := 1
 	if sc.batch {
@@ -494,9 +501,9 @@ func (r *runner) drive(ctx context.Context, load Load, rec *recorder, s *sender,
 		wg.Go(func() { rssMax = watchRSS(done, cfg.ServerPID) })
 	}
 	if load.Model == Open {
-		unsent = runOpen(ctx, load.Stages, start, cfg.MaxVUs, s.fire, &vus)
+		unsent = runOpen(ctx, load.Stages, start, cfg.MaxVUs, s.shoot, &vus)
 	} else {
-		runClosed(ctx, load.Stages, start, s.fire, &vus)
+		runClosed(ctx, load.Stages, start, s.shoot, &vus)
 	}
 	elapsed = time.Since(start)
 	close(done)

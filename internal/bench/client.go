@@ -10,12 +10,11 @@ import (
 	"time"
 )
 
-// newClient returns an HTTP/1.1 client made for load: every virtual user
-// keeps its own connection alive (the idle pool holds one per user, so none
-// is closed and redialled between requests), no proxy, no compression, no
-// HTTP/2 — the server speaks HTTP/1.1 and one multiplexed connection would
-// measure something else.
-func newClient(conns int, timeout time.Duration) *http.Client {
+// newClient returns the HTTP/1.1 client of everything off the measured path
+// (preflight, seeding the reads, the server's counts); the load itself goes
+// through loadConn. No proxy, no compression, no HTTP/2: the server speaks
+// HTTP/1.1.
+func newClient(timeout time.Duration) *http.Client {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	return &http.Client{
@@ -24,8 +23,8 @@ func newClient(conns int, timeout time.Duration) *http.Client {
 			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			Protocols:             protocols,
-			MaxIdleConns:          conns + 16,
-			MaxIdleConnsPerHost:   conns + 16,
+			MaxIdleConns:          4,
+			MaxIdleConnsPerHost:   4,
 			IdleConnTimeout:       90 * time.Second,
 			DisableCompression:    true,
 			ResponseHeaderTimeout: timeout,

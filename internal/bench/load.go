@@ -11,6 +11,12 @@ import (
 // latency it records runs from intended, not from when it got to send.
 type shot func(ctx context.Context, intended time.Time)
 
+// shooter makes the shot of one goroutine that sends load — a virtual user
+// (closed model) or a sender (open model) — which owns what the shot uses
+// (its connection, its buffers), so no request waits on a lock or pool;
+// release gives that back when the goroutine leaves.
+type shooter func() (fire shot, release func())
+
 // vuTick is how often the closed model adjusts its virtual users to the
 // ramp: a hundredth of a second is finer than any ramp worth running.
 const vuTick = 10 * time.Millisecond
@@ -20,7 +26,7 @@ const vuTick = 10 * time.Millisecond
 // start until the stages end or ctx does. A user told to leave finishes
 // its request first, as in k6. running counts the users; it returns once
 // every user has left.
-func runClosed(ctx context.Context, stages []Stage, start time.Time, fire shot, running *atomic.Int64) {
+func runClosed(ctx context.Context, stages []Stage, start time.Time, shoot shooter, running *atomic.Int64) {
 	var (
 		wg    sync.WaitGroup
 		quits []chan struct{} // one per running user; closing it lets the user go
@@ -29,7 +35,7 @@ func runClosed(ctx context.Context, stages []Stage, start time.Time, fire shot, 
 		for len(quits) < n {
 			quit := make(chan struct{})
 			quits = append(quits, quit)
-			wg.Go(func() { virtualUser(ctx, quit, fire) })
+			wg.Go(func() { virtualUser(ctx, quit, shoot) })
 		}
 		for len(quits) > n {
 			close(quits[len(quits)-1])
@@ -56,7 +62,9 @@ func runClosed(ctx context.Context, stages []Stage, start time.Time, fire shot, 
 	wg.Wait()
 }
 
-func virtualUser(ctx context.Context, quit <-chan struct{}, fire shot) {
+func virtualUser(ctx context.Context, quit <-chan struct{}, shoot shooter) {
+	fire, release := shoot()
+	defer release()
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,25 +89,30 @@ const openGrace = time.Second
 // (coordinated omission). Requests still waiting openGrace after the stages
 // end are not sent; runOpen returns how many were due but never sent. busy
 // counts the requests in flight.
-func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, fire shot, busy *atomic.Int64) (unsent int64) {
+//
+// A sender starts only when every one started is busy, so there are as many
+// as the load needs at its peak, not maxVUs: each owns a connection, and
+// the server bounds the connections one client may hold.
+func runOpen(ctx context.Context, stages []Stage, start time.Time, maxVUs int, shoot shooter, busy *atomic.Int64) (unsent int64) {
 	end := start.Add(totalDuration(stages) + openGrace)
-	due := make(chan time.Time, maxVUs)
+	due := make(chan time.Time) // unbuffered: a send succeeds only to an idle sender
 	var (
-		wg   sync.WaitGroup
-		late atomic.Int64 // taken from the line too late
+		wg      sync.WaitGroup
+		late    atomic.Int64 // taken from the line too late
+		senders int
 	)
-	for range maxVUs {
-		wg.Go(func() {
-			for at := range due {
-				if ctx.Err() != nil || !time.Now().Before(end) {
-					late.Add(1)
-					continue
-				}
-				busy.Add(1)
-				fire(ctx, at)
-				busy.Add(-1)
+	sender := func(first time.Time) {
+		fire, release := shoot()
+		defer release()
+		for at, ok := first, true; ok; at, ok = <-due {
+			if ctx.Err() != nil || !time.Now().Before(end) {
+				late.Add(1)
+				continue
 			}
-		})
+			busy.Add(1)
+			fire(ctx, at)
+			busy.Add(-1)
+		}
 	}
 
 	arr := newArrivals(stages)
@@ -123,8 +136,21 @@ schedule:
 			case <-wait.C:
 			}
 		}
-		// Blocking here when the line is full keeps memory bounded; the
-		// times still come from the schedule, so nothing is hidden.
+		select {
+		case due <- at: // an idle sender took it
+			queued++
+			continue
+		default:
+		}
+		if senders < maxVUs {
+			senders++
+			queued++
+			wg.Go(func() { sender(at) })
+			continue
+		}
+		// Every sender is busy: wait in line. Blocking here keeps memory
+		// bounded; the times still come from the schedule, so nothing is
+		// hidden.
 		select {
 		case due <- at:
 			queued++

@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// shared is a shooter whose goroutines all fire the same shot.
+func shared(fire shot) shooter {
+	return func() (shot, func()) { return fire, func() {} }
+}
+
 // TestRunClosedKeepsTheUsersTheStagesSay: a step to 3 users holds exactly 3
 // requests in flight, never more, and every user leaves at the end with its
 // request finished rather than cancelled.
@@ -50,7 +55,7 @@ func TestRunClosedKeepsTheUsersTheStagesSay(t *testing.T) {
 		mu.Unlock()
 	}
 	var running atomic.Int64
-	runClosed(t.Context(), []Stage{{0, users}, {300 * time.Millisecond, users}}, time.Now(), fire, &running)
+	runClosed(t.Context(), []Stage{{0, users}, {300 * time.Millisecond, users}}, time.Now(), shared(fire), &running)
 
 	select {
 	case <-all:
@@ -84,7 +89,7 @@ func TestRunClosedStopsWithTheContext(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		runClosed(ctx, []Stage{{0, 4}, {time.Hour, 4}}, time.Now(), fire, &running)
+		runClosed(ctx, []Stage{{0, 4}, {time.Hour, 4}}, time.Now(), shared(fire), &running)
 	}()
 	select {
 	case <-done:
@@ -121,7 +126,7 @@ func TestRunOpenSendsOnScheduleAndQueuesBehindAStall(t *testing.T) {
 		mu.Unlock()
 	}
 	var busy atomic.Int64
-	unsent := runOpen(t.Context(), stages, start, 1, fire, &busy)
+	unsent := runOpen(t.Context(), stages, start, 1, shared(fire), &busy)
 
 	if got := int64(len(calls)) + unsent; got != 20 {
 		t.Fatalf("%d sent + %d unsent = %d, want the 20 the schedule holds", len(calls), unsent, got)
@@ -145,6 +150,27 @@ func TestRunOpenSendsOnScheduleAndQueuesBehindAStall(t *testing.T) {
 	}
 }
 
+// TestRunOpenStartsTheSendersItNeeds: each sender owns a connection, and
+// the server bounds a client's connections, so a light load must not start
+// --max-vus of them: answered at once, one request every 20 ms needs one
+// sender (a few on a busy machine), not fifty.
+func TestRunOpenStartsTheSendersItNeeds(t *testing.T) {
+	const maxVUs = 50
+	var senders, shots atomic.Int64
+	shoot := func() (shot, func()) {
+		senders.Add(1)
+		return func(context.Context, time.Time) { shots.Add(1) }, func() {}
+	}
+	var busy atomic.Int64
+	unsent := runOpen(t.Context(), []Stage{{0, 50}, {400 * time.Millisecond, 50}}, time.Now(), maxVUs, shoot, &busy)
+	if shots.Load()+unsent != 20 {
+		t.Fatalf("%d sent + %d unsent, want the 20 the schedule holds", shots.Load(), unsent)
+	}
+	if n := senders.Load(); n > 10 {
+		t.Errorf("%d senders started for %d requests answered at once, want a few", n, shots.Load())
+	}
+}
+
 // TestOpenModelLatencyCountsFromTheDueTime runs the open model through
 // the real sender against a server whose first answer stalls. Measured
 // from the send, only that one request would be slow; measured from the due
@@ -163,11 +189,10 @@ func TestOpenModelLatencyCountsFromTheDueTime(t *testing.T) {
 
 	start := time.Now()
 	rec := newRecorder(start)
-	client := newClient(1, 10*time.Second)
-	t.Cleanup(client.CloseIdleConnections)
-	s := &sender{sc: scenarios[0], client: client, url: srv.URL + "/v1/bench/noop", posts: newPosts(newWords(100), "run", "noop", 100), rec: rec}
+	conns := testConns(t, srv.URL, 10*time.Second)
+	s := &sender{sc: scenarios[0], conns: conns, path: "/v1/bench/noop", posts: newPosts(newWords(100), "run", "noop", 100), rec: rec}
 	var busy atomic.Int64
-	unsent := runOpen(t.Context(), []Stage{{0, 20}, {time.Second, 20}}, start, 1, s.fire, &busy) // one every 50 ms
+	unsent := runOpen(t.Context(), []Stage{{0, 20}, {time.Second, 20}}, start, 1, s.shoot, &busy) // one every 50 ms
 
 	res := rec.result("noop", time.Since(start))
 	if res.Requests+unsent != 20 {

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -57,48 +56,39 @@ func (p *readPool) setCursor(author, c string) {
 }
 
 // read sends one read: a post by id, or a page of an author's posts.
-func (s *sender) read(ctx context.Context, intended time.Time) {
+func (s *sender) read(ctx context.Context, v *vu, intended time.Time) {
 	if s.pool.empty() {
 		s.rec.record(outcome{latency: time.Since(intended), failure: "no-posts-to-read", op: opGet})
 		return
 	}
 	op, author := opGet, ""
-	var target string
+	p := append(v.path[:0], s.conns.basePath...)
 	if len(s.pool.authors) > 0 && rand.Float64() < listShare {
 		op = opList
 		author = s.pool.authors[rand.IntN(len(s.pool.authors))]
-		q := url.Values{"author": {author}, "limit": {strconv.Itoa(listLimit)}}
+		p = append(p, "/v1/posts?author="...)
+		p = append(p, url.QueryEscape(author)...)
+		p = append(p, "&limit="...)
+		p = strconv.AppendInt(p, listLimit, 10)
 		if c := s.pool.cursor(author); c != "" {
-			q.Set("cursor", c)
+			p = append(p, "&cursor="...)
+			p = append(p, url.QueryEscape(c)...)
 		}
-		target = s.target + "/v1/posts?" + q.Encode()
 	} else {
-		target = s.target + "/v1/posts/" + url.PathEscape(s.pool.ids[rand.IntN(len(s.pool.ids))])
+		p = append(p, "/v1/posts/"...)
+		p = append(p, url.PathEscape(s.pool.ids[rand.IntN(len(s.pool.ids))])...)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		s.rec.record(outcome{latency: time.Since(intended), failure: "request", op: op})
-		return
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		s.rec.record(outcome{latency: time.Since(intended), failure: transportFailure(err), op: op})
-		return
-	}
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
-	resp.Body.Close()
+	v.path = p
+	status, answer, err := v.conn.exchange(ctx, http.MethodGet, string(p), nil)
 	latency := time.Since(intended)
 	if err != nil {
 		if ctx.Err() != nil {
-			return
+			return // the run was stopped: not a measurement
 		}
 		s.rec.record(outcome{latency: latency, failure: transportFailure(err), op: op})
 		return
 	}
-	o := judgeRead(resp.StatusCode, answer, op)
+	o := judgeRead(status, answer, op)
 	o.latency = latency
 	if op == opList && o.failure == "" {
 		s.pool.setCursor(author, o.next)

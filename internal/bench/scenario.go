@@ -6,15 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/postpipe/postpipe/internal/post"
 )
 
 // scenario is one endpoint under load: what it is sent and what answer
@@ -98,51 +95,48 @@ const maxAnswerBytes = 4 << 20
 // sender sends a scenario's requests and records their outcomes.
 type sender struct {
 	sc        scenario
-	client    *http.Client
-	url       string
+	conns     *loadConns
+	path      string // of the writes, the target's base path included
 	posts     *posts
 	batchSize int
 	rec       *recorder
-	target    string    // the server's base URL, for reads
 	pool      *readPool // what reads ask for
 }
 
-// fire is the scenario's shot.
-func (s *sender) fire(ctx context.Context, intended time.Time) {
+// vu is what one goroutine sending a scenario's load owns: its connection
+// and the buffers its requests are made in, reused from one to the next.
+type vu struct {
+	conn    *loadConn
+	body    []byte
+	markers []string
+	path    []byte
+}
+
+// shoot is the scenario's shooter: each goroutine gets a connection of its
+// own from the scenario's, and gives it back when it leaves.
+func (s *sender) shoot() (shot, func()) {
+	v := &vu{conn: s.conns.get()}
+	return func(ctx context.Context, intended time.Time) { s.fire(ctx, v, intended) },
+		func() { s.conns.put(v.conn) }
+}
+
+// fire sends one request of the scenario due at intended.
+func (s *sender) fire(ctx context.Context, v *vu, intended time.Time) {
 	if s.sc.reads > 0 && (s.sc.reads >= 1 || rand.Float64() < s.sc.reads) {
-		s.read(ctx, intended)
+		s.read(ctx, v, intended)
 		return
 	}
-	body, markers, err := s.body()
-	if err != nil { // cannot happen with the posts we make
-		s.rec.record(outcome{latency: time.Since(intended), failure: "encode"})
-		return
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		s.rec.record(outcome{latency: time.Since(intended), failure: "request"})
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.Do(req)
+	v.body, v.markers = s.body(v.body[:0], v.markers[:0])
+	status, answer, err := v.conn.exchange(ctx, http.MethodPost, s.path, v.body)
+	latency := time.Since(intended)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the run was stopped: not a measurement
 		}
-		s.rec.record(outcome{latency: time.Since(intended), failure: transportFailure(err)})
-		return
-	}
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
-	resp.Body.Close()
-	latency := time.Since(intended)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
 		s.rec.record(outcome{latency: latency, failure: transportFailure(err)})
 		return
 	}
-	o := s.sc.judge(resp.StatusCode, answer, markers)
+	o := s.sc.judge(status, answer, v.markers)
 	o.latency = latency
 	if s.sc.reads > 0 {
 		o.op = opWrite
@@ -150,21 +144,23 @@ func (s *sender) fire(ctx context.Context, intended time.Time) {
 	s.rec.record(o)
 }
 
-// body encodes one request's posts and returns their markers in order.
-func (s *sender) body() ([]byte, []string, error) {
+// body appends one request's posts to b, and their markers in order to
+// markers.
+func (s *sender) body(b []byte, markers []string) ([]byte, []string) {
 	if !s.sc.batch {
 		in := s.posts.next()
-		b, err := json.Marshal(in)
-		return b, []string{in.Title}, err
+		return appendPost(b, in), append(markers, in.Title)
 	}
-	ins := make([]post.Input, s.batchSize)
-	markers := make([]string, s.batchSize)
-	for i := range ins {
-		ins[i] = s.posts.next()
-		markers[i] = ins[i].Title
+	b = append(b, '[')
+	for i := range s.batchSize {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		in := s.posts.next()
+		b = appendPost(b, in)
+		markers = append(markers, in.Title)
 	}
-	b, err := json.Marshal(ins)
-	return b, markers, err
+	return append(b, ']'), markers
 }
 
 // judge turns an answer into an outcome; markers are the posts sent, in
@@ -214,6 +210,9 @@ func (sc scenario) judge(status int, answer []byte, markers []string) outcome {
 	if !sc.verify {
 		return outcome{posts: 1}
 	}
+	if id, ok := acceptedID(answer); ok {
+		return outcome{posts: 1, accepted: []sentPost{{ID: id, Marker: markers[0]}}}
+	}
 	var a struct {
 		ID string `json:"id"`
 	}
@@ -221,6 +220,24 @@ func (sc scenario) judge(status int, answer []byte, markers []string) outcome {
 		return outcome{failure: "bad-answer"}
 	}
 	return outcome{posts: 1, accepted: []sentPost{{ID: a.ID, Marker: markers[0]}}}
+}
+
+// acceptedID reads the id of a 202 answer written as the API writes it,
+// {"id":"…","status":"accepted"}, without decoding JSON; ok is false for any
+// other shape, which judge then decodes.
+func acceptedID(answer []byte) (id string, ok bool) {
+	const prefix, suffix = `{"id":"`, `","status":"accepted"}`
+	a := bytes.TrimRight(answer, " \t\r\n")
+	if len(a) <= len(prefix)+len(suffix) || !bytes.HasPrefix(a, []byte(prefix)) || !bytes.HasSuffix(a, []byte(suffix)) {
+		return "", false
+	}
+	raw := a[len(prefix) : len(a)-len(suffix)]
+	for _, c := range raw {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false // escaped, or not one string: decode it properly
+		}
+	}
+	return string(raw), true
 }
 
 // transportFailure names a request that got no answer.

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -39,6 +40,14 @@ func TestJudge(t *testing.T) {
 			want: outcome{failure: "503", maybe: []sentPost{{"a", "m1"}}}},
 		{name: "direct 503 promises nothing", scenario: "direct", status: 503, answer: `{"id":"a"}`, markers: []string{"m1"},
 			want: outcome{failure: "503"}},
+		{name: "kafka accepted, as the API writes it", scenario: "kafka", status: 202, answer: `{"id":"a","status":"accepted"}` + "\n", markers: []string{"m1"},
+			want: outcome{posts: 1, accepted: []sentPost{{"a", "m1"}}}},
+		{name: "kafka accepted, another shape", scenario: "kafka", status: 202, answer: `{ "status": "accepted", "id": "a\u0062" }`, markers: []string{"m1"},
+			want: outcome{posts: 1, accepted: []sentPost{{"ab", "m1"}}}},
+		{name: "kafka 202 with an empty id", scenario: "kafka", status: 202, answer: `{"id":"","status":"accepted"}`, markers: []string{"m1"},
+			want: outcome{failure: "bad-answer"}},
+		{name: "kafka 202 that is not JSON", scenario: "kafka", status: 202, answer: `{"id":"a","status":"accepted"`, markers: []string{"m1"},
+			want: outcome{failure: "bad-answer"}},
 		{name: "kafka 202 without an id", scenario: "kafka", status: 202, answer: `{}`, markers: []string{"m1"},
 			want: outcome{failure: "bad-answer"}},
 		{name: "direct created", scenario: "direct", status: 201, answer: `{"id":"a"}`, markers: []string{"m1"},
@@ -115,11 +124,9 @@ func TestBodiesAreValidMarkedPosts(t *testing.T) {
 			s := &sender{sc: scenarioNamed(t, tt.scenario), posts: newPosts(newWords(tt.contentBytes), "R1", tt.scenario, tt.contentBytes), batchSize: tt.batch}
 			seen := map[string]bool{}
 			for range 20 {
-				body, markers, err := s.body()
-				if err != nil {
-					t.Fatal(err)
-				}
+				body, markers := s.body(nil, nil)
 				var ins []post.Input
+				var err error
 				if s.sc.batch {
 					err = json.Unmarshal(body, &ins)
 				} else {
@@ -145,6 +152,73 @@ func TestBodiesAreValidMarkedPosts(t *testing.T) {
 					}
 					seen[in.Title] = true
 				}
+			}
+		})
+	}
+}
+
+// TestAppendJSONString: what the bench's encoder writes decodes back to the
+// string (or, for invalid UTF-8, to what encoding/json makes of it), and a
+// post encodes byte for byte as json.Marshal encodes it.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{
+		"", "plain lowercase words", `a "quoted" word`, `back\slash`, "line\nbreak\r\ttab",
+		"\x00\x01\x1f\x7f", "\b\f", "héllo wörld ✓ 😀", "bad \xff utf-8 \xc3", "line\u2028para\u2029", "<a&b>",
+	} {
+		t.Run(s, func(t *testing.T) {
+			enc := appendJSONString([]byte("prefix:"), s)
+			enc, ok := bytes.CutPrefix(enc, []byte("prefix:"))
+			if !ok {
+				t.Fatalf("the prefix was not kept: %q", enc)
+			}
+			var got string
+			if err := json.Unmarshal(enc, &got); err != nil {
+				t.Fatalf("%q encoded as %s: %v", s, enc, err)
+			}
+			want, _ := json.Marshal(s)
+			var wantStr string
+			_ = json.Unmarshal(want, &wantStr)
+			if got != wantStr {
+				t.Errorf("%q encoded as %s decodes to %q, want %q", s, enc, got, wantStr)
+			}
+		})
+	}
+	for _, in := range []post.Input{
+		newPosts(newWords(300), "R1", "kafka", 300).next(),
+		{Author: "a", Title: "t", Content: "c"},
+		{Author: "a", Title: "t", Subtitle: "s", Content: "c", Tags: []string{"x", "y z"}},
+	} {
+		want, _ := json.Marshal(in)
+		if got := appendPost(nil, in); !bytes.Equal(got, want) {
+			t.Errorf("appendPost = %s\nwant (json.Marshal) %s", got, want)
+		}
+	}
+}
+
+// TestAcceptedID: the fast read of a 202 takes the API's own shape and
+// leaves every other one to json.Unmarshal.
+func TestAcceptedID(t *testing.T) {
+	tests := []struct {
+		answer string
+		id     string
+		ok     bool
+	}{
+		{answer: `{"id":"0196a1b2","status":"accepted"}` + "\n", id: "0196a1b2", ok: true},
+		{answer: `{"id":"a","status":"accepted"}`, id: "a", ok: true},
+		{answer: `{"id":"","status":"accepted"}`},
+		{answer: `{"id":"a\u0062","status":"accepted"}`},
+		{answer: `{"id":"a","b":"c","status":"accepted"}`},
+		{answer: `{"status":"accepted","id":"a"}`},
+		{answer: `{"id":"a", "status":"accepted"}`},
+		{answer: `{"id":"a","status":"queued"}`},
+		{answer: `{"id":"a`},
+		{answer: ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.answer, func(t *testing.T) {
+			id, ok := acceptedID([]byte(tt.answer))
+			if id != tt.id || ok != tt.ok {
+				t.Errorf("acceptedID = %q, %v; want %q, %v", id, ok, tt.id, tt.ok)
 			}
 		})
 	}
