@@ -72,7 +72,7 @@ bench-quick: build
 	deploy/bench.sh quick
 
 ## bench-ingest: the write path's front with the sink stopped: noop, fire-and-forget, kafka, batch,
-## each 5 s warm-up + 20 s measured at 100 VUs; accepted posts checked on the topic (docs/benchmark.md)
+## each 15 s warm-up + 20 s measured at 100 VUs; accepted posts checked on the topic (docs/benchmark.md)
 bench-ingest: build
 	deploy/bench.sh ingest
 
