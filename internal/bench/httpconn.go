@@ -400,6 +400,14 @@ func (p *loadConns) put(c *loadConn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c.idleSince = time.Now()
+	if c.nc == nil && len(p.idle) > 0 {
+		// Closed (an error, or the server said close): the next get
+		// should take a live connection first; this one redials.
+		p.idle = append(p.idle, nil)
+		copy(p.idle[1:], p.idle)
+		p.idle[0] = c
+		return
+	}
 	p.idle = append(p.idle, c)
 }
 

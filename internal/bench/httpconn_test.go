@@ -483,3 +483,23 @@ func reportCPU(b *testing.B) func() {
 		}
 	}
 }
+
+// A connection the server closed goes back behind the live ones: the next
+// request takes a live connection rather than redialling (a server at its
+// bound of connections per client refuses the new one).
+func TestLoadConnsPrefersLiveConnections(t *testing.T) {
+	p := &loadConns{}
+	live, closed := p.get(), p.get()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	live.nc = a
+	p.put(live)
+	p.put(closed) // nc == nil: closed
+	if got := p.get(); got != live {
+		t.Fatalf("get gave the closed connection, want the live one")
+	}
+	if got := p.get(); got != closed {
+		t.Fatalf("second get did not give the closed connection")
+	}
+}
