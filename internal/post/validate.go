@@ -38,9 +38,9 @@ func (in Input) Validate() error {
 	add := func(field, format string, args ...any) {
 		fs = append(fs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	// tag is the name of the i-th tag's field, made only for a message:
+	// A tag's field name ("tags[2]") is made only for a message:
 	// formatting it for every tag of every valid post was an allocation
-	// per tag on the hot path.
+	// per tag on the hot path. notATag marks the other fields.
 	const notATag = -1
 	// text checks a string field in one pass: required, valid UTF-8, no
 	// C0 control character but tab, line feed and carriage return (they
