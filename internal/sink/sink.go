@@ -109,13 +109,6 @@ type Sink struct {
 	lag   map[int32]*partitionLag
 }
 
-// fetchMinBytes is what the broker waits for before answering a fetch:
-// about a hundred posts, a fifth of a default batch.
-const fetchMinBytes = 64 << 10
-
-// minFetchWait is the shortest fetch wait franz-go accepts.
-const minFetchWait = 10 * time.Millisecond
-
 // New creates the group member. opts carry the brokers, logger and any
 // security settings; the sink adds what its guarantees depend on.
 func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error) {
@@ -132,15 +125,6 @@ func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error)
 		// ...and partitions are handed over only between batches, when
 		// everything polled is written and committed.
 		kgo.BlockRebalanceOnPoll(),
-		// The broker answers a fetch once it has fetchMinBytes or BatchWait
-		// has passed, rather than as soon as one record is there: a sink
-		// keeping up with the topic's end otherwise drew one fetch answer
-		// per produce request, and the broker spent more CPU serving
-		// those than taking the posts in (make bench-quick: 163 µs of
-		// broker CPU per post with the sink on, against 9–17 without).
-		// BatchWait already bounds how long a polled record waits.
-		kgo.FetchMinBytes(fetchMinBytes),
-		kgo.FetchMaxWait(max(cfg.BatchWait, minFetchWait)),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			log.Info("partitions assigned", "partitions", m[cfg.Topic])
 		}),
