@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -79,76 +78,24 @@ func (p *posts) next() post.Input {
 // per request.
 func appendPost(b []byte, in post.Input) []byte {
 	b = append(b, `{"author":`...)
-	b = appendJSONString(b, in.Author)
+	b = post.AppendQuoted(b, in.Author)
 	b = append(b, `,"title":`...)
-	b = appendJSONString(b, in.Title)
+	b = post.AppendQuoted(b, in.Title)
 	if in.Subtitle != "" {
 		b = append(b, `,"subtitle":`...)
-		b = appendJSONString(b, in.Subtitle)
+		b = post.AppendQuoted(b, in.Subtitle)
 	}
 	b = append(b, `,"content":`...)
-	b = appendJSONString(b, in.Content)
+	b = post.AppendQuoted(b, in.Content)
 	if len(in.Tags) > 0 {
 		b = append(b, `,"tags":[`...)
 		for i, t := range in.Tags {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, t)
+			b = post.AppendQuoted(b, t)
 		}
 		b = append(b, ']')
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string. The texts the bench makes
-// need no escaping, so that case is a scan and one copy; quotes,
-// backslashes and control characters are escaped, invalid UTF-8 becomes
-// U+FFFD (as encoding/json does), and U+2028/U+2029 are escaped so the
-// result is also valid JavaScript.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

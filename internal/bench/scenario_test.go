@@ -166,7 +166,7 @@ func TestAppendJSONString(t *testing.T) {
 		"\x00\x01\x1f\x7f", "\b\f", "héllo wörld ✓ 😀", "bad \xff utf-8 \xc3", "line\u2028para\u2029", "<a&b>",
 	} {
 		t.Run(s, func(t *testing.T) {
-			enc := appendJSONString([]byte("prefix:"), s)
+			enc := post.AppendQuoted([]byte("prefix:"), s)
 			enc, ok := bytes.CutPrefix(enc, []byte("prefix:"))
 			if !ok {
 				t.Fatalf("the prefix was not kept: %q", enc)

@@ -38,24 +38,24 @@ func Marshal(p Post) ([]byte, error) {
 	}
 	b := make([]byte, 0, n)
 	b = append(b, `{"id":`...)
-	b = appendQuoted(b, p.ID)
+	b = AppendQuoted(b, p.ID)
 	b = append(b, `,"author":`...)
-	b = appendQuoted(b, p.Author)
+	b = AppendQuoted(b, p.Author)
 	b = append(b, `,"title":`...)
-	b = appendQuoted(b, p.Title)
+	b = AppendQuoted(b, p.Title)
 	if p.Subtitle != "" {
 		b = append(b, `,"subtitle":`...)
-		b = appendQuoted(b, p.Subtitle)
+		b = AppendQuoted(b, p.Subtitle)
 	}
 	b = append(b, `,"content":`...)
-	b = appendQuoted(b, p.Content)
+	b = AppendQuoted(b, p.Content)
 	if len(p.Tags) > 0 {
 		b = append(b, `,"tags":[`...)
 		for i, t := range p.Tags {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendQuoted(b, t)
+			b = AppendQuoted(b, t)
 		}
 		b = append(b, ']')
 	}
@@ -69,7 +69,7 @@ func Marshal(p Post) ([]byte, error) {
 	}
 	if p.Fingerprint != "" {
 		b = append(b, `,"fp":`...)
-		b = appendQuoted(b, p.Fingerprint)
+		b = AppendQuoted(b, p.Fingerprint)
 	}
 	return append(b, '}'), nil
 }
@@ -83,7 +83,7 @@ func jsonTime(t time.Time) bool {
 
 // appendQuoted appends s as encoding/json quotes it without HTML escaping:
 // the escapes quotedLen counts.
-func appendQuoted(b []byte, s string) []byte {
+func AppendQuoted(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
