@@ -192,17 +192,28 @@ func newRunRole(ctx context.Context, cfg config.Config, getenv func(string) stri
 	return newServing(ctx, cfg, getenv, log, true)
 }
 
-// newServing assembles the API, and the sink too when withSink.
-func newServing(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, withSink bool) (*role, error) {
+// newKafkaRole checks the API keys and the Kafka client options, which
+// need no connection, before newRole starts anything, and returns them with
+// the role.
+func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*role, api.Guard, []kgo.Opt, error) {
 	guard, err := newGuard(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, api.Guard{}, nil, err
 	}
 	kopts, err := kafkaOpts(cfg, log)
 	if err != nil {
-		return nil, err
+		return nil, api.Guard{}, nil, err
 	}
 	r, err := newRole(ctx, cfg, getenv, log)
+	if err != nil {
+		return nil, api.Guard{}, nil, err
+	}
+	return r, guard, kopts, nil
+}
+
+// newServing assembles the API, and the sink too when withSink.
+func newServing(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, withSink bool) (*role, error) {
+	r, guard, kopts, err := newKafkaRole(ctx, cfg, getenv, log)
 	if err != nil {
 		return nil, err
 	}
@@ -264,15 +275,8 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 // newSinkRole is 'postpipe sink': one consumer-group member, with the
 // admin listener.
 func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*role, error) {
-	guard, err := newGuard(cfg, log) // the sink serves no API, but its admin routes need the keys
-	if err != nil {
-		return nil, err
-	}
-	kopts, err := kafkaOpts(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRole(ctx, cfg, getenv, log)
+	// The sink serves no API, but its admin routes need the keys.
+	r, guard, kopts, err := newKafkaRole(ctx, cfg, getenv, log)
 	if err != nil {
 		return nil, err
 	}
