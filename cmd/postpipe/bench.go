@@ -24,13 +24,15 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 		cfg                              bench.Config
 		profile, scenarios, stages, rate string
 		duration, warmup                 time.Duration
+		rounds                           int
 		mongoURI, mongoDB, mongoCl       string
 		processes, brokers, topic        string
 	)
 	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL of the running server")
-	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0, 10s warm-up, every scenario), quick (1s:50,4s:50,1s:0, 3s warm-up, no reads) or ingest (0s:100,20s:100, 15s warm-up, the write paths only); explicit flags override it")
+	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0, 10s warm-up, every scenario), quick (1s:50,4s:50,1s:0 in 3 rounds, 3s warm-up, no reads) or ingest (0s:100,5s:100 in 4 rounds, 15s warm-up, the write paths only); explicit flags override it")
 	fs.StringVar(&scenarios, "scenarios", "", "scenarios to run, one after another, from "+strings.Join(bench.ScenarioNames(), ",")+" (default: the profile's)")
 	fs.DurationVar(&warmup, "warmup", -1, "how long each scenario runs at the peak of the stages before its measured window (default: the profile's; 0: none)")
+	fs.IntVar(&rounds, "rounds", -1, "how many times the scenarios a ratio compares (noop, fire-and-forget, kafka, direct) take turns, each running the stages once a round, so a drifting machine slows them alike; the others run once, after them (default: the profile's; 1: every scenario once, in order)")
 	fs.StringVar(&processes, "processes", "", "processes whose CPU per accepted post each scenario reports, name=pid[+pid…] (descendants included), e.g. api=12,broker=34,sink=56,store=78+90; the bench's own is always reported")
 	fs.StringVar(&brokers, "kafka-brokers", "", "with no store to check: check the Kafka scenarios' posts on the topic through these brokers (default $POSTPIPE_KAFKA_BROKERS when no store is given)")
 	fs.StringVar(&topic, "kafka-topic", "", "the topic for that check (default $POSTPIPE_KAFKA_TOPIC, else posts)")
@@ -69,6 +71,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	}
 	if warmup >= 0 {
 		load.Warmup = warmup
+	}
+	if rounds >= 0 {
+		load.Rounds = rounds
 	}
 	cfg.Load = load
 	if scenarios == "" {

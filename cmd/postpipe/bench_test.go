@@ -24,6 +24,7 @@ type fakeServer struct {
 	posts    map[string]int
 	invalid  atomic.Int64
 	next     atomic.Int64
+	turns    []string // the paths posted to, one entry per change of path
 }
 
 func newFakeServer(t *testing.T, benchEndpoints bool) (*fakeServer, string) {
@@ -95,6 +96,9 @@ func (f *fakeServer) count(path string, posts int) {
 	defer f.mu.Unlock()
 	f.requests[path]++
 	f.posts[path] += posts
+	if n := len(f.turns); n == 0 || f.turns[n-1] != path {
+		f.turns = append(f.turns, path)
+	}
 }
 
 func (f *fakeServer) single(w http.ResponseWriter, r *http.Request, status int, answer func(id string, in post.Input) any) {
@@ -136,14 +140,53 @@ type scenarioJSON struct {
 	Unsent         int64            `json:"unsent"`
 	ErrorsByStatus map[string]int64 `json:"errors_by_status"`
 	Series         []struct {
-		VUs int64 `json:"vus"`
+		T     float64 `json:"t"`
+		VUs   int64   `json:"vus"`
+		Round int     `json:"round"`
 	} `json:"series"`
+	Rounds []struct {
+		Round     int     `json:"round"`
+		Requests  int64   `json:"requests"`
+		Posts     int64   `json:"posts"`
+		DurationS float64 `json:"duration_s"`
+		PostsPerS float64 `json:"posts_per_s"`
+	} `json:"rounds"`
 	Verification   *struct{}          `json:"verification"`
 	WarmupRequests int64              `json:"warmup_requests"`
 	CPUUsPerPost   map[string]float64 `json:"cpu_us_per_post"`
 	Ops            map[string]struct {
 		Requests int64 `json:"requests"`
 	} `json:"ops"`
+}
+
+// checkRounds checks a scenario's rounds (none wanted: rounds 0) against
+// its totals and its series, which goes on from round to round.
+func checkRounds(t *testing.T, s scenarioJSON, rounds int) {
+	t.Helper()
+	if len(s.Rounds) != rounds {
+		t.Errorf("%s: %d rounds, want %d", s.Name, len(s.Rounds), rounds)
+		return
+	}
+	var reqs, posts int64
+	for i, r := range s.Rounds {
+		reqs, posts = reqs+r.Requests, posts+r.Posts
+		if r.Round != i+1 || r.Requests == 0 || r.DurationS <= 0 || r.PostsPerS <= 0 {
+			t.Errorf("%s: round %d = %+v", s.Name, i+1, r)
+		}
+	}
+	if rounds > 0 && (reqs != s.Requests || posts != s.Posts) {
+		t.Errorf("%s: the rounds add up to %d requests and %d posts, the scenario says %d and %d", s.Name, reqs, posts, s.Requests, s.Posts)
+	}
+	last, round := 0.0, 0
+	for _, p := range s.Series {
+		if p.T <= last || p.Round < round || (rounds > 0) != (p.Round > 0) {
+			t.Errorf("%s: series point at %vs of round %d after %vs of round %d", s.Name, p.T, p.Round, last, round)
+		}
+		last, round = p.T, p.Round
+	}
+	if rounds > 0 && round != rounds {
+		t.Errorf("%s: the series ends in round %d, want %d", s.Name, round, rounds)
+	}
 }
 
 // TestBenchCommandEndToEnd runs the command, shortened, against the fake
@@ -155,8 +198,11 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 		// due is how many requests each scenario's schedule holds (open
 		// model), 0 for the closed model.
 		due int64
+		// rounds is how many turns the compared scenarios take (0: 1).
+		rounds int
 	}{
 		{name: "closed, warmed up", load: []string{"--stages", "1s:5", "--warmup", "300ms"}},
+		{name: "closed, in rounds", load: []string{"--stages", "500ms:5", "--warmup", "200ms", "--rounds", "3"}, rounds: 3},
 		{name: "open", load: []string{"--rate", "40", "--duration", "1s", "--max-vus", "20", "--warmup", "0s"}, due: 40},
 	}
 	for _, tt := range tests {
@@ -183,6 +229,11 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 				Scenarios    []scenarioJSON  `json:"scenarios"`
 				Verification json.RawMessage `json:"verification"`
 				Notes        []string        `json:"notes"`
+				Ratios       []struct {
+					Name   string    `json:"name"`
+					Value  float64   `json:"value"`
+					Rounds []float64 `json:"rounds"`
+				} `json:"ratios"`
 			}
 			if err := json.Unmarshal(b, &res); err != nil {
 				t.Fatalf("results.json: %v\n%s", err, b)
@@ -235,9 +286,31 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 				if s.Verification != nil {
 					t.Errorf("%s: verified without a store", s.Name)
 				}
+				checkRounds(t, s, map[bool]int{true: tt.rounds, false: 0}[s.Name != "batch" && tt.rounds > 1])
 			}
 			if got := strings.Join(names, ","); got != "noop,fire-and-forget,kafka,direct,batch" {
 				t.Errorf("scenarios ran %s, want noop,fire-and-forget,kafka,direct,batch", got)
+			}
+			// The compared scenarios take turns, round after round; batch follows once.
+			together := []string{"/v1/bench/noop", "/v1/bench/fire-and-forget", "/v1/posts", "/v1/posts:direct"}
+			var want []string
+			for range max(tt.rounds, 1) {
+				want = append(want, together...)
+			}
+			want = append(want, "/v1/posts:batch")
+			f.mu.Lock()
+			got := strings.Join(f.turns, " ")
+			f.mu.Unlock()
+			if got != strings.Join(want, " ") {
+				t.Errorf("the server was sent, in turn, %s; want %s", got, strings.Join(want, " "))
+			}
+			if len(res.Ratios) != 4 {
+				t.Errorf("ratios %+v, want 4", res.Ratios)
+			}
+			for _, r := range res.Ratios {
+				if r.Value <= 0 || len(r.Rounds) != map[bool]int{true: tt.rounds, false: 0}[tt.rounds > 1] {
+					t.Errorf("ratio %s = %v by round %v, want a value and %d rounds", r.Name, r.Value, r.Rounds, tt.rounds)
+				}
 			}
 
 			md, err := os.ReadFile(filepath.Join(out, "report.md"))
@@ -271,6 +344,7 @@ func TestBenchCommandRejectsBadSettings(t *testing.T) {
 		{[]string{"--content-bytes", "0"}, "--content-bytes 0"},
 		{[]string{"--rate", "10", "--max-vus", "0"}, "--max-vus 0"},
 		{[]string{"--stages", "5s:0"}, "no stage has a virtual user"},
+		{[]string{"--rounds", "101"}, "--rounds 101"},
 		{[]string{"leftover"}, `unexpected argument "leftover"`},
 		{[]string{"--processes", "api"}, "--processes"},
 	}
@@ -316,7 +390,7 @@ func TestBenchCommandHelp(t *testing.T) {
 	}
 	for _, flag := range []string{"--target", "--profile", "--scenarios", "--stages", "--rate", "--duration", "--out", "--content-bytes",
 		"--batch-size", "--mongodb-uri", "--mongodb-database", "--drain-timeout", "--kafka-label", "--store-label",
-		"--warmup", "--processes", "--kafka-brokers", "--kafka-topic"} {
+		"--warmup", "--rounds", "--processes", "--kafka-brokers", "--kafka-topic"} {
 		if !strings.Contains(string(help), flag+" ") {
 			t.Errorf("help lacks %s:\n%s", flag, help)
 		}

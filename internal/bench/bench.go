@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			ScenariosWanted: cfg.Scenarios,
 			ServerPID:       cfg.ServerPID,
 			WarmupS:         cfg.Load.Warmup.Seconds(),
+			Rounds:          max(cfg.Load.Rounds, 1),
 			Processes:       map[string][]int{BenchClient: {os.Getpid()}},
 			Verify:          "none",
 		},
@@ -164,12 +165,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	var (
 		verified []*Verification
 		problems []error
+		runs     = make([]*scenarioRun, len(scs))
 	)
-	for _, sc := range scs {
-		if ctx.Err() != nil {
-			break
-		}
-		sr, err := r.scenario(ctx, sc)
+	finish := func(st *scenarioRun) {
+		sr, err := r.finish(ctx, st)
 		if err != nil {
 			problems = append(problems, err)
 			res.Notes = append(res.Notes, err.Error())
@@ -178,9 +177,31 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			verified = append(verified, sr.Verification)
 		}
 		if sr.Unsent > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("%s: %d of the requests due were never sent: the server (or --max-vus %d) could not keep up with the arrival rate", sc.name, sr.Unsent, cfg.MaxVUs))
+			res.Notes = append(res.Notes, fmt.Sprintf("%s: %d of the requests due were never sent: the server (or --max-vus %d) could not keep up with the arrival rate", st.sc.name, sr.Unsent, cfg.MaxVUs))
 		}
 		res.Scenarios = append(res.Scenarios, sr)
+		st.done = true
+	}
+	for _, t := range turns(scs, res.Run.Rounds) {
+		if ctx.Err() != nil {
+			break
+		}
+		st := runs[t.scenario]
+		if st == nil {
+			st = r.begin(ctx, scs[t.scenario])
+			runs[t.scenario] = st
+		}
+		if st.err == nil {
+			r.turn(ctx, st, t)
+		}
+		if t.last {
+			finish(st)
+		}
+	}
+	for _, st := range runs { // begun, not finished: the run was interrupted
+		if st != nil && !st.done {
+			finish(st)
+		}
 	}
 	res.Verification = combine(verified)
 	res.Ratios = ratios(res.Scenarios)
@@ -235,6 +256,9 @@ func (cfg *Config) check() ([]scenario, error) {
 	if cfg.DrainTimeout <= 0 {
 		return nil, fmt.Errorf("--drain-timeout %s: must be positive", cfg.DrainTimeout)
 	}
+	if cfg.Load.Rounds < 0 || cfg.Load.Rounds > maxRounds {
+		return nil, fmt.Errorf("--rounds %d: must be within 1…%d", cfg.Load.Rounds, maxRounds)
+	}
 	cfg.IdleCheck = cmp.Or(cfg.IdleCheck, time.Second)
 	cfg.MongoDatabase = cmp.Or(cfg.MongoDatabase, "postpipe")
 	cfg.MongoCollection = cmp.Or(cfg.MongoCollection, "posts")
@@ -275,62 +299,176 @@ const maxReadIDs = 200_000
 // /v1/posts:direct) when no earlier scenario left any known to be stored.
 const seedPosts = 200
 
-// scenario puts one scenario under the load and, when its posts go through
-// Kafka and a store or topic is given, checks that they landed. The error
-// says why the check could not be made.
-func (r *runner) scenario(ctx context.Context, sc scenario) (ScenarioResult, error) {
-	verify := sc.verify && (r.ver != nil || r.tver != nil)
-	before := int64(-1) // the documents stored before the load, for the drain wait
-	var offsets map[int32]int64
-	var note error
-	if verify && r.ver != nil {
+// maxRounds bounds --rounds: more turns than this measure the switching.
+const maxRounds = 100
+
+// A turn is one scenario's go in one round.
+type turn struct {
+	scenario int  // index in the run's scenarios
+	round    int  // from 0
+	rounds   int  // how many the scenario gets
+	last     bool // its last: the scenario is checked and summed up after it
+}
+
+// turns orders the run: with more than one round, the scenarios a ratio
+// compares take turns round after round, and the others follow, once each.
+func turns(scs []scenario, rounds int) []turn {
+	var together, after []int
+	for i, sc := range scs {
+		if rounds > 1 && compared(sc.name) {
+			together = append(together, i)
+		} else {
+			after = append(after, i)
+		}
+	}
+	var out []turn
+	for round := range rounds {
+		for _, i := range together {
+			out = append(out, turn{scenario: i, round: round, rounds: rounds, last: round == rounds-1})
+		}
+	}
+	for _, i := range after {
+		out = append(out, turn{scenario: i, rounds: 1, last: true})
+	}
+	return out
+}
+
+// scenarioRun is one scenario across its turns: what it measured so far
+// and what its check needs.
+type scenarioRun struct {
+	sc      scenario
+	err     error // it could not start: no turn runs, finish reports this
+	note    error // said in the notes, measured anyway
+	verify  bool
+	offsets map[int32]int64 // the topic's ends before its first warm-up
+	pool    *readPool
+	docs    int64
+	ff0     *FireAndForgetOutcome
+	sender  *sender   // its posts' numbering goes on from turn to turn
+	rec     *recorder // nil until its first measured window
+
+	promised    promises // warm-up included
+	warmReqs    int64
+	elapsed     time.Duration
+	unsent      int64
+	rssMax      float64
+	cpu         map[string]float64
+	rounds      []RoundResult
+	interrupted bool
+	done        bool
+}
+
+// begin prepares a scenario's first turn: where its check starts from,
+// what it reads.
+func (r *runner) begin(ctx context.Context, sc scenario) *scenarioRun {
+	st := &scenarioRun{sc: sc, verify: sc.verify && (r.ver != nil || r.tver != nil), cpu: map[string]float64{}}
+	if st.verify && r.tver != nil {
+		var err error
+		if st.offsets, err = r.tver.ends(ctx); err != nil {
+			st.err = fmt.Errorf("%s: %w", sc.name, err)
+			return st
+		}
+	}
+	if sc.reads > 0 {
+		st.pool, st.note = r.readPool(ctx, sc)
+		if r.ver != nil {
+			st.docs, _ = r.ver.count(ctx)
+		}
+	}
+	if sc.name == "fire-and-forget" {
+		st.ff0, _ = r.fireAndForgetCounts(ctx)
+	}
+	st.sender = &sender{sc: sc, posts: newPosts(r.words, r.id, sc.name, r.cfg.ContentBytes), batchSize: r.cfg.BatchSize, pool: st.pool}
+	return st
+}
+
+// turn runs one of a scenario's turns — its warm-up first, in its first —
+// and, when its posts go to the store, waits for the sink to store them,
+// so that no backlog of this turn takes the CPU from the next.
+func (r *runner) turn(ctx context.Context, st *scenarioRun, t turn) {
+	before := int64(-1)
+	if st.verify && r.ver != nil {
 		if n, err := r.ver.count(ctx); err == nil {
 			before = n
 		}
 	}
-	if verify && r.tver != nil {
-		var err error
-		if offsets, err = r.tver.ends(ctx); err != nil {
-			return ScenarioResult{Name: sc.name, Path: sc.path, About: sc.about}, fmt.Errorf("%s: %w", sc.name, err)
-		}
+	label := st.sc.name
+	if t.rounds > 1 {
+		label = fmt.Sprintf("%s (round %d of %d)", st.sc.name, t.round+1, t.rounds)
 	}
-	var pool *readPool
-	var docs int64
-	if sc.reads > 0 {
-		pool, note = r.readPool(ctx, sc)
-		if r.ver != nil {
-			docs, _ = r.ver.count(ctx)
-		}
+	warmup := ""
+	if t.round == 0 {
+		warmup = fmt.Sprintf(" after a %s warm-up", r.cfg.Load.Warmup)
 	}
-	var ff0 *FireAndForgetOutcome
-	if sc.name == "fire-and-forget" {
-		ff0, _ = r.fireAndForgetCounts(ctx)
-	}
-	fmt.Fprintf(r.progress, "scenario %s: %s, %s %s after a %s warm-up\n", sc.name, sc.path, r.cfg.Load.Model, r.cfg.Load.StagesString(), r.cfg.Load.Warmup)
-	sr, promised := r.load(ctx, sc, pool)
+	fmt.Fprintf(r.progress, "scenario %s: %s, %s %s%s\n", label, st.sc.path, r.cfg.Load.Model, r.cfg.Load.StagesString(), warmup)
+	accepted := r.load(ctx, st, t)
 	r.client.CloseIdleConnections() // its checks' connections; the load's closed with it
-	sr.StoreDocs = docs
-	sr.Unpromised = sc.unpromised
-	if ff0 != nil {
-		sr.FireAndForget = r.settleFireAndForget(ctx, ff0)
+	if before >= 0 && accepted > 0 && ctx.Err() == nil {
+		say := func(n int64) {
+			fmt.Fprintf(r.progress, "%s: waiting for the sink: %d of %d accepted posts stored\n", label, n-before, accepted)
+		}
+		_ = r.ver.waitStored(ctx, before+accepted, time.Now().Add(r.cfg.DrainTimeout), say) // the check finds what is missing
 	}
-	if !verify || sr.Interrupted {
-		return sr, note
+}
+
+// finish sums a scenario's turns up and, when its posts go through Kafka
+// and a store or topic is given, checks that they landed. The error says
+// why the check could not be made.
+func (r *runner) finish(ctx context.Context, st *scenarioRun) (ScenarioResult, error) {
+	sc := st.sc
+	if st.rec == nil { // it never measured: it could not start, or the run was stopped
+		sr := ScenarioResult{Name: sc.name, Path: sc.path, About: sc.about, Interrupted: st.err == nil, Series: []Point{}}
+		return sr, errors.Join(st.err, st.note)
+	}
+	sr := st.rec.result(sc.name, st.elapsed)
+	sr.Path, sr.About = sc.path, sc.about
+	sr.PostsPerRequest = 1
+	if sc.batch {
+		sr.PostsPerRequest = r.cfg.BatchSize
+	}
+	sr.Unsent = st.unsent
+	sr.ServerRSSMaxMB = st.rssMax
+	sr.Interrupted = st.interrupted || ctx.Err() != nil
+	sr.WarmupS, sr.WarmupRequests = r.cfg.Load.Warmup.Seconds(), st.warmReqs
+	sr.CPUSeconds = map[string]float64{}
+	for k, v := range st.cpu {
+		sr.CPUSeconds[k] = round3(v)
+	}
+	if sc.reads == 0 { // mostly reads: per request says more
+		sr.CPUUsPerPost = perUnit(sr.CPUSeconds, sr.Posts)
+	}
+	sr.CPUUsPerRequest = perUnit(sr.CPUSeconds, sr.Requests)
+	if len(st.rounds) > 1 {
+		sr.Rounds = st.rounds
+	}
+	sr.StoreDocs = st.docs
+	sr.Unpromised = sc.unpromised
+	if st.ff0 != nil {
+		sr.FireAndForget = r.settleFireAndForget(ctx, st.ff0)
+	}
+	if !st.verify || sr.Interrupted {
+		return sr, st.note
 	}
 	var (
 		v   *Verification
 		err error
 	)
+	measured := st.rec.promises()
+	promised := promises{
+		accepted: append(slices.Clip(st.promised.accepted), measured.accepted...),
+		maybe:    append(slices.Clip(st.promised.maybe), measured.maybe...),
+	}
 	if r.ver != nil {
-		v, err = r.ver.check(ctx, sc.name, authorFor(r.id, sc.name), promised, before)
+		// Each turn waited for its posts' count already: read them by author.
+		v, err = r.ver.check(ctx, sc.name, authorFor(r.id, sc.name), promised, -1)
 	} else {
-		v, err = r.tver.check(ctx, offsets, promised)
+		v, err = r.tver.check(ctx, st.offsets, promised)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return sr, nil // interrupted: Run says so
 		}
-		return sr, errors.Join(note, fmt.Errorf("verification of %s failed: %w", sc.name, err))
+		return sr, errors.Join(st.note, fmt.Errorf("verification of %s failed: %w", sc.name, err))
 	}
 	sr.Verification = v
 	lag := fmt.Sprintf("; lag p50 %.0f ms, p99 %.0f ms", v.LagP50, v.LagP99)
@@ -348,7 +486,7 @@ func (r *runner) scenario(ctx context.Context, sc scenario) (ScenarioResult, err
 			r.readIDs = append(r.readIDs, a.ID)
 		}
 	}
-	return sr, note
+	return sr, st.note
 }
 
 // readPool is what a reading scenario reads: the posts earlier scenarios
@@ -427,61 +565,77 @@ func (r *runner) settleFireAndForget(ctx context.Context, before0 *FireAndForget
 	}
 }
 
-// load warms the scenario up, then runs the measured load against it, and
-// returns what it measured and what the server promised to store (warm-up
-// included).
-func (r *runner) load(ctx context.Context, sc scenario, pool *readPool) (ScenarioResult, promises) {
+// load runs one turn of the scenario — warmed up first in its first — and
+// adds what it measured to st. It returns how many posts the server
+// promised to store in it (warm-up included).
+func (r *runner) load(ctx context.Context, st *scenarioRun, t turn) int64 {
 	cfg := r.cfg
-	// The scenario's own connections, cold at its start (as every
-	// scenario's), warm from its warm-up into its measured window.
+	sc := st.sc
+	// The turn's own connections, cold at its start (as every turn's),
+	// warm from its warm-up into its measured window.
 	conns := r.conns.fresh()
 	defer conns.close()
-	s := &sender{sc: sc, conns: conns, path: conns.basePath + sc.path, posts: newPosts(r.words, r.id, sc.name, cfg.ContentBytes),
-		batchSize: cfg.BatchSize, pool: pool}
+	s := st.sender
+	s.conns, s.path = conns, conns.basePath+sc.path
 	if sc.reads > 0 && sc.path != "/v1/posts" {
 		s.path = conns.basePath + "/v1/posts" // only the writes of a mixed scenario use it
 	}
-	perRequest := 1
-	if sc.batch {
-		perRequest = cfg.BatchSize
-	}
-
-	var warm promises
-	var warmReqs int64
-	if cfg.Load.Warmup > 0 && ctx.Err() == nil {
+	var accepted int64
+	if t.round == 0 && cfg.Load.Warmup > 0 && ctx.Err() == nil {
 		wl := Load{Model: cfg.Load.Model, Stages: cfg.Load.warmupStages()}
 		wrec := newRecorder(time.Now())
 		s.rec = wrec
 		r.drive(ctx, wl, wrec, s, sc.name+" warm-up")
-		warm = wrec.promises()
-		warmReqs, _ = wrec.totals()
+		warm := wrec.promises()
+		st.promised.accepted = append(st.promised.accepted, warm.accepted...)
+		st.promised.maybe = append(st.promised.maybe, warm.maybe...)
+		accepted += int64(len(warm.accepted))
+		st.warmReqs, _ = wrec.totals()
 	}
 
+	round := 0
+	if t.rounds > 1 {
+		round = t.round + 1
+	}
 	start := time.Now()
-	rec := newRecorder(start)
+	if st.rec == nil {
+		st.rec = newRecorder(start)
+		st.rec.round = round
+	} else {
+		st.rec.resume(start, round)
+	}
+	rec := st.rec
+	reqs0, posts0 := rec.counts()
+	promised0 := len(rec.promises().accepted)
 	s.rec = rec
 	cpu0 := r.procs.sample(r.groups)
-	elapsed, unsent, rssMax := r.drive(ctx, cfg.Load, rec, s, sc.name)
+	label := sc.name
+	if round > 0 {
+		label = fmt.Sprintf("%s r%d", sc.name, round)
+	}
+	elapsed, unsent, rssMax := r.drive(ctx, cfg.Load, rec, s, label)
 	cpu1 := r.procs.sample(r.groups)
 
-	sr := rec.result(sc.name, elapsed)
-	sr.Path, sr.About, sr.PostsPerRequest = sc.path, sc.about, perRequest
-	sr.Unsent = unsent
-	sr.ServerRSSMaxMB = rssMax
-	sr.Interrupted = ctx.Err() != nil
-	sr.WarmupS, sr.WarmupRequests = cfg.Load.Warmup.Seconds(), warmReqs
-	sr.CPUSeconds = cpuSeconds(cpu0, cpu1)
-	for k, v := range sr.CPUSeconds {
-		sr.CPUSeconds[k] = round3(v)
+	for k, v := range cpuSeconds(cpu0, cpu1) {
+		st.cpu[k] += v
 	}
-	if sc.reads == 0 { // mostly reads: per request says more
-		sr.CPUUsPerPost = perUnit(sr.CPUSeconds, sr.Posts)
+	st.elapsed += elapsed
+	st.unsent += unsent
+	st.rssMax = max(st.rssMax, rssMax)
+	st.interrupted = st.interrupted || ctx.Err() != nil
+	reqs1, posts1 := rec.counts()
+	if round > 0 {
+		rr := RoundResult{Round: round, Requests: reqs1 - reqs0, Posts: posts1 - posts0, DurationS: round3(elapsed.Seconds())}
+		if secs := elapsed.Seconds(); secs > 0 {
+			rr.PostsPerS = round3(float64(rr.Posts) / secs)
+		}
+		st.rounds = append(st.rounds, rr)
 	}
-	sr.CPUUsPerRequest = perUnit(sr.CPUSeconds, sr.Requests)
 	p := rec.promises()
-	p.accepted = append(warm.accepted, p.accepted...)
-	p.maybe = append(warm.maybe, p.maybe...)
-	return sr, p
+	accepted += int64(len(p.accepted) - promised0)
+	// The recorder keeps the measured windows' promises; the warm-ups'
+	// are in st.promised, which finish hands to the check with them.
+	return accepted
 }
 
 // drive puts load on the sender's scenario until the stages end, recording
@@ -511,20 +665,44 @@ func (r *runner) drive(ctx context.Context, load Load, rec *recorder, s *sender,
 	return elapsed, unsent, rssMax
 }
 
-// ratios compares the write paths of the run, in posts per second.
+// ratioPairs are the write paths the run compares: kafka ÷ fire-and-forget
+// is the price of the promise, kafka ÷ noop that of all the I/O.
+var ratioPairs = [][2]string{{"kafka", "fire-and-forget"}, {"kafka", "noop"}, {"kafka", "direct"}, {"fire-and-forget", "noop"}}
+
+// compared says whether a ratio compares the scenario: those take turns.
+func compared(name string) bool {
+	for _, p := range ratioPairs {
+		if p[0] == name || p[1] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ratios compares the write paths of the run, in posts per second, over
+// all their rounds and in each.
 func ratios(scs []ScenarioResult) []Ratio {
-	rate := map[string]float64{}
+	byName := map[string]ScenarioResult{}
 	for _, s := range scs {
 		if !s.Interrupted {
-			rate[s.Name] = s.PostsPerS
+			byName[s.Name] = s
 		}
 	}
 	out := []Ratio{}
-	for _, pair := range [][2]string{{"kafka", "fire-and-forget"}, {"kafka", "noop"}, {"kafka", "direct"}, {"fire-and-forget", "noop"}} {
-		of, over := rate[pair[0]], rate[pair[1]]
-		if of > 0 && over > 0 {
-			out = append(out, Ratio{Name: pair[0] + " ÷ " + pair[1], Of: pair[0], Over: pair[1], Value: round3(of / over)})
+	for _, pair := range ratioPairs {
+		of, over := byName[pair[0]], byName[pair[1]]
+		if of.PostsPerS <= 0 || over.PostsPerS <= 0 {
+			continue
 		}
+		r := Ratio{Name: pair[0] + " ÷ " + pair[1], Of: pair[0], Over: pair[1], Value: round3(of.PostsPerS / over.PostsPerS)}
+		if len(of.Rounds) > 1 && len(of.Rounds) == len(over.Rounds) {
+			for i := range of.Rounds {
+				if over.Rounds[i].PostsPerS > 0 {
+					r.Rounds = append(r.Rounds, round3(of.Rounds[i].PostsPerS/over.Rounds[i].PostsPerS))
+				}
+			}
+		}
+		out = append(out, r)
 	}
 	return out
 }

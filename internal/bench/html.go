@@ -212,7 +212,7 @@ func renderHTML(res *Results) ([]byte, error) {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell,
+	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell, "roundsText": roundsText,
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -254,7 +254,7 @@ ul { padding-left: 1.2rem; }
 <tr><th>scenario</th><th>endpoint</th><th>requests</th><th>req/s</th><th>peak req/s</th><th>posts/s</th><th>errors</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th></tr>
 {{range .Scenarios}}<tr><td><span class="sw" style="background: {{colorOf .Name}}"></span>{{.Name}}</td><td>POST {{.Path}}</td><td>{{.Requests}}</td><td>{{num .RPS}}</td><td>{{num .PeakRPS}}</td><td>{{num .PostsPerS}}</td><td{{if .Errors}} class="bad"{{end}}>{{errors .}}</td><td>{{ms .P50}}</td><td>{{ms .P90}}</td><td>{{ms .P99}}</td><td>{{ms .P999}}</td><td>{{ms .Max}}</td></tr>
 {{end}}</table>
-{{if .Ratios}}<p>Throughput ratios (posts/s, same run): {{range $i, $r := .Ratios}}{{if $i}}, {{end}}<strong>{{$r.Name}} = {{printf "%.2f" $r.Value}}</strong>{{end}}</p>{{end}}
+{{if .Ratios}}<p>Throughput ratios (posts/s, same run): {{range $i, $r := .Ratios}}{{if $i}}, {{end}}<strong>{{$r.Name}} = {{printf "%.2f" $r.Value}}</strong>{{if $r.Rounds}} ({{roundsText $r.Rounds}}){{end}}{{end}}</p>{{end}}
 {{if .CPURows}}
 <h2>CPU per accepted post</h2>
 <p class="sub">µs of CPU per post accepted in each measured window (per request where marked /req), by process: {{.CPUSource}}.</p>

@@ -40,7 +40,7 @@ type promises struct {
 
 // Point is one second of a scenario.
 type Point struct {
-	T        float64 `json:"t"`        // seconds since the scenario started, at the end of this one
+	T        float64 `json:"t"`        // measured seconds since the scenario started (earlier rounds included), at the end of this one
 	Seconds  float64 `json:"window_s"` // how long this point covers: 1 but for the last
 	Requests int64   `json:"requests"`
 	Errors   int64   `json:"errors"`
@@ -49,6 +49,7 @@ type Point struct {
 	P99      float64 `json:"p99_ms"`
 	VUs      int64   `json:"vus"`
 	Stage    int     `json:"stage"`
+	Round    int     `json:"round,omitempty"` // from 1, when the scenarios took turns
 }
 
 // recorder collects what one scenario measures. Every virtual user records
@@ -56,7 +57,9 @@ type Point struct {
 // is cheap next to an HTTP round trip.
 type recorder struct {
 	mu          sync.Mutex
-	start       time.Time
+	start       time.Time // of the current round's measured window
+	base        float64   // measured seconds of the earlier rounds
+	round       int       // from 1 when the scenarios take turns, else 0
 	all         *latencies
 	window      *latencies // since the last tick
 	windowStart time.Time
@@ -124,13 +127,14 @@ func (r *recorder) tick(now time.Time, vus int64, stage int) Point {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := Point{
-		T:        round3(now.Sub(r.start).Seconds()),
+		T:        round3(r.base + now.Sub(r.start).Seconds()),
 		Requests: r.windowReqs,
 		Errors:   r.windowErrs,
 		P50:      r.window.ms(50),
 		P99:      r.window.ms(99),
 		VUs:      vus,
 		Stage:    stage + 1,
+		Round:    r.round,
 	}
 	if secs := now.Sub(r.windowStart).Seconds(); secs > 0 {
 		p.Seconds = round3(secs)
@@ -140,6 +144,26 @@ func (r *recorder) tick(now time.Time, vus int64, stage int) Point {
 	r.window.reset()
 	r.windowStart, r.windowReqs, r.windowErrs = now, 0, 0
 	return p
+}
+
+// resume starts the measured window of another round at now: the series
+// goes on where the last round's ended, its points marked with round.
+func (r *recorder) resume(now time.Time, round int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.series); n > 0 {
+		r.base = r.series[n-1].T
+	}
+	r.start, r.windowStart, r.round = now, now, round
+	r.window.reset()
+	r.windowReqs, r.windowErrs = 0, 0
+}
+
+// counts is how many requests and posts the recorder took so far.
+func (r *recorder) counts() (requests, posts int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests, r.posts
 }
 
 // totals is a consistent copy of the counters, for the progress line.

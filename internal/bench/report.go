@@ -171,13 +171,15 @@ func setupLines(res *Results) []string {
 		fmt.Sprintf("broker: %s", label(m.Kafka, "--kafka-label")),
 		fmt.Sprintf("store: %s", label(m.Store, "--store-label")),
 		fmt.Sprintf("target: %s (postpipe %s)", r.Target, cmp.Or(r.Version, "dev")),
-		fmt.Sprintf("load: %s (from %s); scenarios one after another, each from cold connections", loadSentence(res), cmp.Or(r.LoadFrom, "the caller")),
+		fmt.Sprintf("load: %s (from %s); scenarios one after another (or taking turns, below), each turn from cold connections", loadSentence(res), cmp.Or(r.LoadFrom, "the caller")),
 		warmupLine(res),
+		roundsLine(res),
 		fmt.Sprintf("posts: author, title, subtitle and %d bytes of random content; %d posts per batch request", r.ContentBytes, r.BatchSize),
 		serverMemory(res),
 		"latency: from when a request was due to when its answer was read, every request counted (errors too); HDR histograms, 3 significant digits",
 		fmt.Sprintf("run %s, %s to %s UTC", r.ID, r.StartedAt.Format("2006-01-02 15:04:05"), r.FinishedAt.Format("15:04:05")),
 	}
+	lines = slices.DeleteFunc(lines, func(l string) bool { return l == "" })
 	for _, s := range res.Scenarios {
 		if f := s.FireAndForget; f != nil {
 			lines = append(lines, fmt.Sprintf("%s at the broker (the server's counts, warm-up included): %d sent, %d acknowledged, %d refused, %d still in flight when asked — its clients heard 202 for all of them",
@@ -272,8 +274,38 @@ func ratioText(rs []Ratio) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = fmt.Sprintf("**%s = %.2f**", r.Name, r.Value)
+		if len(r.Rounds) > 0 {
+			parts[i] += " (" + roundsText(r.Rounds) + ")"
+		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// roundsText is a ratio's values by round: "by round 0.77, 0.74, 0.80".
+func roundsText(rounds []float64) string {
+	vs := make([]string, len(rounds))
+	for i, v := range rounds {
+		vs[i] = fmt.Sprintf("%.2f", v)
+	}
+	return "by round " + strings.Join(vs, ", ")
+}
+
+// roundsLine says how the scenarios took turns, or nothing when they did not.
+func roundsLine(res *Results) string {
+	if res.Run.Rounds <= 1 {
+		return ""
+	}
+	var together []string
+	for _, s := range res.Scenarios {
+		if len(s.Rounds) > 0 {
+			together = append(together, s.Name)
+		}
+	}
+	if len(together) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("rounds: %s took turns %d times, each running the stages once a round (the warm-up only before its first), so that the machine's drift slows them alike; their figures add the rounds up, and each ratio shows its value by round",
+		strings.Join(together, ", "), res.Run.Rounds)
 }
 
 // cpuSource names what the CPU figures were read from.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,42 @@ func TestReportOfATopicCheck(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// TestReportShowsTheRounds: a run in rounds says so, and each ratio shows
+// its value in every round beside the whole run's.
+func TestReportShowsTheRounds(t *testing.T) {
+	res := sampleResults(t, true)
+	res.Run.Rounds = 2
+	in := func(name string, total float64, rounds ...float64) ScenarioResult {
+		s := ScenarioResult{Name: name, PostsPerS: total}
+		for i, r := range rounds {
+			s.Rounds = append(s.Rounds, RoundResult{Round: i + 1, PostsPerS: r})
+		}
+		return s
+	}
+	res.Scenarios = []ScenarioResult{in("noop", 200, 180, 220), in("kafka", 160, 150, 170), in("batch", 1000)}
+	res.Ratios = ratios(res.Scenarios)
+	if len(res.Ratios) != 1 || res.Ratios[0].Value != 0.8 || !slices.Equal(res.Ratios[0].Rounds, []float64{0.833, 0.773}) {
+		t.Fatalf("ratios %+v, want kafka ÷ noop 0.8 by round 0.833, 0.773", res.Ratios)
+	}
+	if err := write(res); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{markdownFor, htmlFile} {
+		b, err := os.ReadFile(filepath.Join(res.Dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"kafka ÷ noop = 0.80", "(by round 0.83, 0.77)", "rounds: noop, kafka took turns 2 times"} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s lacks %q", file, want)
+			}
+		}
+	}
+	res.Run.Rounds = 1
+	if line := roundsLine(res); line != "" {
+		t.Errorf("one round: %q, want no line", line)
 	}
 }

@@ -41,6 +41,9 @@ type RunInfo struct {
 	ScenariosWanted []string  `json:"scenarios_wanted"`
 	// WarmupS is how long each scenario ran before its measured window.
 	WarmupS float64 `json:"warmup_s"`
+	// Rounds is how many times the compared scenarios took turns (see
+	// Load.Rounds); 1: every scenario ran once.
+	Rounds int `json:"rounds"`
 	// Processes are the processes whose CPU is accounted, by name.
 	Processes map[string][]int `json:"processes,omitempty"`
 	// Verify says where accepted posts were looked for: "store", "topic"
@@ -55,6 +58,18 @@ type Ratio struct {
 	Of    string  `json:"of"`
 	Over  string  `json:"over"`
 	Value float64 `json:"value"`
+	// Rounds is the ratio in each round, when the scenarios took turns:
+	// how far they spread is how far this run's value can be trusted.
+	Rounds []float64 `json:"rounds,omitempty"`
+}
+
+// RoundResult is one round of a scenario that took turns with others.
+type RoundResult struct {
+	Round     int     `json:"round"` // from 1
+	Requests  int64   `json:"requests"`
+	Posts     int64   `json:"posts"`
+	DurationS float64 `json:"duration_s"`
+	PostsPerS float64 `json:"posts_per_s"`
 }
 
 // OpResult is one kind of request in a scenario that mixes them.
@@ -125,5 +140,8 @@ type ScenarioResult struct {
 	Ops             map[string]OpResult   `json:"ops,omitempty"`
 	StoreDocs       int64                 `json:"store_docs,omitempty"` // documents in the collection when a read scenario started
 	FireAndForget   *FireAndForgetOutcome `json:"fire_and_forget,omitempty"`
-	Series          []Point               `json:"series"`
+	// Rounds are the scenario's rounds, when it took turns with others;
+	// the figures above add them up.
+	Rounds []RoundResult `json:"rounds,omitempty"`
+	Series []Point       `json:"series"`
 }

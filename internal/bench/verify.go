@@ -121,22 +121,8 @@ func (v *verifier) check(ctx context.Context, label, author string, promised pro
 	}
 
 	if before >= 0 {
-		target := before + int64(len(acceptedIDs))
-		last, grew := int64(-1), time.Now()
-		for time.Now().Before(deadline) {
-			n, err := v.count(ctx)
-			if err != nil || n >= target {
-				break
-			}
-			if n > last {
-				last, grew = n, time.Now()
-			} else if time.Since(grew) > stall {
-				break
-			}
-			say(n - before)
-			if err := sleep(ctx, v.poll); err != nil {
-				return nil, err
-			}
+		if err := v.waitStored(ctx, before+int64(len(acceptedIDs)), deadline, func(n int64) { say(n - before) }); err != nil {
+			return nil, err
 		}
 	}
 
@@ -203,6 +189,30 @@ func (v *verifier) check(ctx context.Context, label, author string, promised pro
 	res.Duplicated = res.DuplicateCopies + res.StoredUnaccepted
 	res.LagP50, res.LagP99, res.LagMax = res.lags.ms(50), res.lags.ms(99), res.lags.maxMS()
 	return res, nil
+}
+
+// waitStored waits, until deadline, for the collection to hold target
+// documents, calling say with each count it reads. It gives up early when
+// the count stands still for stall, or cannot be read: the caller's check
+// then finds what is missing. Only an ended ctx is an error.
+func (v *verifier) waitStored(ctx context.Context, target int64, deadline time.Time, say func(n int64)) error {
+	last, grew := int64(-1), time.Now()
+	for time.Now().Before(deadline) {
+		n, err := v.count(ctx)
+		if err != nil || n >= target {
+			return ctx.Err()
+		}
+		if n > last {
+			last, grew = n, time.Now()
+		} else if time.Since(grew) > stall {
+			return nil
+		}
+		say(n)
+		if err := sleep(ctx, v.poll); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // count is how many documents the collection holds, from collStats: the

@@ -145,3 +145,45 @@ func assertVerification(t *testing.T, got *Verification, want Verification) {
 		t.Errorf("verification = %+v\n                want %+v", g, want)
 	}
 }
+
+// TestWaitStored: the wait between turns ends once the count is reached,
+// gives up when it stands still, and only an ended context is an error.
+func TestWaitStored(t *testing.T) {
+	uri, coll := storeForTest(t)
+	insert(t, coll, stored("w1", "bench-w", "t1", 0))
+	v := openVerifierForTest(t, uri, time.Minute, io.Discard)
+	v.poll = 20 * time.Millisecond
+	deadline := time.Now().Add(time.Minute)
+
+	var said []int64
+	if err := v.waitStored(t.Context(), 1, deadline, func(n int64) { said = append(said, n) }); err != nil || len(said) != 0 {
+		t.Fatalf("target already held: err %v, waited through counts %v", err, said)
+	}
+
+	var once sync.Once
+	start := time.Now()
+	err := v.waitStored(t.Context(), 2, deadline, func(n int64) {
+		said = append(said, n)
+		once.Do(func() { insert(t, coll, stored("w2", "bench-w", "t2", 0)) })
+	})
+	if err != nil || len(said) == 0 || said[0] != 1 || time.Since(start) >= stall {
+		t.Fatalf("a document landing while it waits: err %v, counts %v, after %s", err, said, time.Since(start))
+	}
+	if n, _ := v.count(t.Context()); n != 2 {
+		t.Fatalf("count %d after the wait, want 2", n)
+	}
+
+	start = time.Now()
+	if err := v.waitStored(t.Context(), 5, deadline, func(int64) {}); err != nil {
+		t.Fatalf("a count standing still: %v, want no error (the check finds what is missing)", err)
+	}
+	if d := time.Since(start); d < stall || d > 30*time.Second {
+		t.Errorf("a count standing still was waited on for %s, want about %s", d, stall)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := v.waitStored(ctx, 5, deadline, func(int64) {}); err == nil {
+		t.Error("an ended context: no error")
+	}
+}
