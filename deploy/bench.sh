@@ -151,6 +151,10 @@ processes="api=$api_pid,broker=$kafka_pid,sink=$sink_pid,store=$store_pid$(pg_ma
 	--kafka-label "Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml | head -1) (1 broker, KRaft, same machine)" \
 	--store-label "${backend:-FerretDB 1.24 on PostgreSQL}" &
 bench_pid=$!
+# Stopped (SIGTERM, SIGINT), this script stops the bench first — it writes
+# what it measured so far — instead of leaving it running against a stack
+# that is going down (a SIGTERM reaches this script alone).
+pids=("$bench_pid" "${pids[@]}")
 bench_ticks=0
 while kill -0 "$bench_pid" 2>/dev/null; do
 	t=$(cputicks "$bench_pid")

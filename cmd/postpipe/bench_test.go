@@ -286,12 +286,13 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 				if s.Verification != nil {
 					t.Errorf("%s: verified without a store", s.Name)
 				}
-				checkRounds(t, s, map[bool]int{true: tt.rounds, false: 0}[s.Name != "batch" && tt.rounds > 1])
+				checkRounds(t, s, map[bool]int{true: tt.rounds, false: 0}[tt.rounds > 1])
 			}
 			if got := strings.Join(names, ","); got != "noop,fire-and-forget,kafka,direct,batch" {
 				t.Errorf("scenarios ran %s, want noop,fire-and-forget,kafka,direct,batch", got)
 			}
-			// The compared scenarios take turns, round after round; batch follows once.
+			// The compared scenarios take turns, round after round; batch
+			// follows, its rounds one after another (one path: one turn).
 			together := []string{"/v1/bench/noop", "/v1/bench/fire-and-forget", "/v1/posts", "/v1/posts:direct"}
 			var want []string
 			for range max(tt.rounds, 1) {

@@ -311,7 +311,9 @@ type turn struct {
 }
 
 // turns orders the run: with more than one round, the scenarios a ratio
-// compares take turns round after round, and the others follow, once each.
+// compares take turns round after round, and the others follow, each
+// running its rounds one after another — as long a measured window as the
+// compared ones, without lengthening theirs.
 func turns(scs []scenario, rounds int) []turn {
 	var together, after []int
 	for i, sc := range scs {
@@ -328,7 +330,9 @@ func turns(scs []scenario, rounds int) []turn {
 		}
 	}
 	for _, i := range after {
-		out = append(out, turn{scenario: i, rounds: 1, last: true})
+		for round := range rounds {
+			out = append(out, turn{scenario: i, round: round, rounds: rounds, last: round == rounds-1})
+		}
 	}
 	return out
 }

@@ -51,7 +51,8 @@ type Load struct {
 	// one after the other each see another machine, while taking turns
 	// every few seconds shares the drift out between them, so the ratios
 	// change less from run to run. The other scenarios (batch, read, mixed)
-	// run once, after them. 0 or 1: every scenario once, in order.
+	// follow, each running its rounds one after another, so that every
+	// scenario measures as long. 0 or 1: every scenario once, in order.
 	Rounds int
 }
 

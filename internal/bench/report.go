@@ -295,17 +295,27 @@ func roundsLine(res *Results) string {
 	if res.Run.Rounds <= 1 {
 		return ""
 	}
-	var together []string
+	var together, after []string
 	for _, s := range res.Scenarios {
-		if len(s.Rounds) > 0 {
+		switch {
+		case len(s.Rounds) == 0:
+		case compared(s.Name):
 			together = append(together, s.Name)
+		default:
+			after = append(after, s.Name)
 		}
 	}
-	if len(together) == 0 {
+	if len(together)+len(after) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("rounds: %s took turns %d times, each running the stages once a round (the warm-up only before its first), so that the machine's drift slows them alike; their figures add the rounds up, and each ratio shows its value by round",
-		strings.Join(together, ", "), res.Run.Rounds)
+	line := fmt.Sprintf("rounds: %d, each running the stages once (the warm-up only before a scenario's first)", res.Run.Rounds)
+	if len(together) > 0 {
+		line += fmt.Sprintf("; %s took turns, so that the machine's drift slows them alike, and each ratio shows its value by round", strings.Join(together, ", "))
+	}
+	if len(after) > 0 {
+		line += fmt.Sprintf("; %s then ran %s one after another", strings.Join(after, ", "), map[bool]string{true: "its rounds", false: "their rounds"}[len(after) == 1])
+	}
+	return line + "; a scenario's figures add its rounds up"
 }
 
 // cpuSource names what the CPU figures were read from.
