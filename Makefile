@@ -67,7 +67,7 @@ test-chaos: build
 bench: build
 	deploy/bench.sh seed
 
-## bench-quick: the write scenarios (no reads), each 3 s warm-up + 3 rounds of 6 s at up to 50 VUs, in a few minutes
+## bench-quick: the write scenarios (no reads), each 3 s warm-up + 3 rounds of 6 s (batch: 1) at up to 50 VUs, in a few minutes
 bench-quick: build
 	deploy/bench.sh quick
 

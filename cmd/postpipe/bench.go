@@ -29,7 +29,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 		processes, brokers, topic        string
 	)
 	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL of the running server")
-	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0, 10s warm-up, every scenario), quick (1s:50,4s:50,1s:0 in 3 rounds, 3s warm-up, no reads) or ingest (0s:100,5s:100 in 4 rounds, 15s warm-up, the write paths only); explicit flags override it")
+	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0, 10s warm-up, every scenario), quick (1s:50,4s:50,1s:0 in 3 rounds, batch in 1, 3s warm-up, no reads) or ingest (0s:100,5s:100 in 4 rounds, 15s warm-up, the write paths only); explicit flags override it")
 	fs.StringVar(&scenarios, "scenarios", "", "scenarios to run, one after another, from "+strings.Join(bench.ScenarioNames(), ",")+" (default: the profile's)")
 	fs.DurationVar(&warmup, "warmup", -1, "how long each scenario runs at the peak of the stages before its measured window (default: the profile's; 0: none)")
 	fs.IntVar(&rounds, "rounds", -1, "how many times the scenarios a ratio compares (noop, fire-and-forget, kafka, direct) take turns, each running the stages once a round, so a drifting machine slows them alike; the others follow, each running its rounds one after another (default: the profile's; 1: every scenario once, in order)")

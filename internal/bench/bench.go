@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Scenarios = append(res.Scenarios, sr)
 		st.done = true
 	}
-	for _, t := range turns(scs, res.Run.Rounds) {
+	for _, t := range turns(scs, res.Run.Rounds, cfg.Load.OthersOnce) {
 		if ctx.Err() != nil {
 			break
 		}
@@ -313,8 +313,8 @@ type turn struct {
 // turns orders the run: with more than one round, the scenarios a ratio
 // compares take turns round after round, and the others follow, each
 // running its rounds one after another — as long a measured window as the
-// compared ones, without lengthening theirs.
-func turns(scs []scenario, rounds int) []turn {
+// compared ones, without lengthening theirs — or one round (othersOnce).
+func turns(scs []scenario, rounds int, othersOnce bool) []turn {
 	var together, after []int
 	for i, sc := range scs {
 		if rounds > 1 && compared(sc.name) {
@@ -329,9 +329,13 @@ func turns(scs []scenario, rounds int) []turn {
 			out = append(out, turn{scenario: i, round: round, rounds: rounds, last: round == rounds-1})
 		}
 	}
+	others := rounds
+	if othersOnce {
+		others = 1
+	}
 	for _, i := range after {
-		for round := range rounds {
-			out = append(out, turn{scenario: i, round: round, rounds: rounds, last: round == rounds-1})
+		for round := range others {
+			out = append(out, turn{scenario: i, round: round, rounds: others, last: round == others-1})
 		}
 	}
 	return out

@@ -295,10 +295,11 @@ func roundsLine(res *Results) string {
 	if res.Run.Rounds <= 1 {
 		return ""
 	}
-	var together, after []string
+	var together, after, once []string
 	for _, s := range res.Scenarios {
 		switch {
 		case len(s.Rounds) == 0:
+			once = append(once, s.Name)
 		case compared(s.Name):
 			together = append(together, s.Name)
 		default:
@@ -314,6 +315,9 @@ func roundsLine(res *Results) string {
 	}
 	if len(after) > 0 {
 		line += fmt.Sprintf("; %s then ran %s one after another", strings.Join(after, ", "), map[bool]string{true: "its rounds", false: "their rounds"}[len(after) == 1])
+	}
+	if len(once) > 0 {
+		line += fmt.Sprintf("; %s ran one round", strings.Join(once, ", "))
 	}
 	return line + "; a scenario's figures add its rounds up"
 }
