@@ -166,6 +166,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		verified []*Verification
 		problems []error
 		runs     = make([]*scenarioRun, len(scs))
+		pending  []*scenarioRun // their last turn done, checked at the next checks
 	)
 	finish := func(st *scenarioRun) {
 		sr, err := r.finish(ctx, st)
@@ -195,7 +196,13 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			r.turn(ctx, st, t)
 		}
 		if t.last {
-			finish(st)
+			pending = append(pending, st)
+		}
+		if t.checks {
+			for _, st := range pending {
+				finish(st)
+			}
+			pending = pending[:0]
 		}
 	}
 	for _, st := range runs { // begun, not finished: the run was interrupted
@@ -307,7 +314,11 @@ type turn struct {
 	scenario int  // index in the run's scenarios
 	round    int  // from 0
 	rounds   int  // how many the scenario gets
-	last     bool // its last: the scenario is checked and summed up after it
+	last     bool // its last: the scenario is done
+	// checks: after this turn, the scenarios done are checked and summed
+	// up — not between the turns of those taking turns, where a check of
+	// minutes would part the last round from the others.
+	checks bool
 }
 
 // turns orders the run: with more than one round, the scenarios a ratio
@@ -329,13 +340,16 @@ func turns(scs []scenario, rounds int, othersOnce bool) []turn {
 			out = append(out, turn{scenario: i, round: round, rounds: rounds, last: round == rounds-1})
 		}
 	}
+	if n := len(out); n > 0 {
+		out[n-1].checks = true
+	}
 	others := rounds
 	if othersOnce {
 		others = 1
 	}
 	for _, i := range after {
 		for round := range others {
-			out = append(out, turn{scenario: i, round: round, rounds: others, last: round == others-1})
+			out = append(out, turn{scenario: i, round: round, rounds: others, last: round == others-1, checks: round == others-1})
 		}
 	}
 	return out
@@ -465,6 +479,9 @@ func (r *runner) finish(ctx context.Context, st *scenarioRun) (ScenarioResult, e
 	promised := promises{
 		accepted: append(slices.Clip(st.promised.accepted), measured.accepted...),
 		maybe:    append(slices.Clip(st.promised.maybe), measured.maybe...),
+	}
+	if sr.FireAndForget != nil {
+		promised.refused = sr.FireAndForget.Failed // no use waiting for those
 	}
 	if r.ver != nil {
 		// Each turn waited for its posts' count already: read them by author.

@@ -36,6 +36,10 @@ type sentPost struct {
 // under the id the 503 named (the broker may have taken it after all).
 type promises struct {
 	accepted, maybe []sentPost
+	// refused is how many accepted posts the server knows it never
+	// delivered (the fire-and-forget producer's refusals): the store check
+	// does not wait for that many.
+	refused int64
 }
 
 // Point is one second of a scenario.

@@ -121,7 +121,7 @@ func (v *verifier) check(ctx context.Context, label, author string, promised pro
 	}
 
 	if before >= 0 {
-		if err := v.waitStored(ctx, before+int64(len(acceptedIDs)), deadline, func(n int64) { say(n - before) }); err != nil {
+		if err := v.waitStored(ctx, before+int64(len(acceptedIDs))-promised.refused, deadline, func(n int64) { say(n - before) }); err != nil {
 			return nil, err
 		}
 	}
@@ -139,7 +139,7 @@ func (v *verifier) check(ctx context.Context, label, author string, promised pro
 				landed++
 			}
 		}
-		if landed == len(acceptedIDs) || !time.Now().Before(deadline) {
+		if int64(landed)+promised.refused >= int64(len(acceptedIDs)) || !time.Now().Before(deadline) {
 			break
 		}
 		say(int64(landed))

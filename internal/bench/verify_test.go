@@ -132,6 +132,20 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 	}
 	assertVerification(t, got2, Verification{Accepted: 2, Landed: 2, LagP50: 100, LagP99: 300, LagMax: 300, Drained: true, Where: "store"})
 
+	// Posts the server says it never delivered (fire-and-forget refusals)
+	// are not waited for: the check ends at once, the post still lost.
+	const author3 = "bench-R1-fire-and-forget"
+	insert(t, coll, stored("f1", author3, "f1", 10*ms))
+	start := time.Now()
+	got3, err := v2.check(t.Context(), "fire-and-forget", author3, promises{accepted: []sentPost{{"f1", "f1"}, {"f2", "f2"}}, refused: 1}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("the check waited %s for a post the server refused (drain timeout 2m)", d)
+	}
+	assertVerification(t, got3, Verification{Accepted: 2, Landed: 1, Lost: 1, LagP50: 10, LagP99: 10, LagMax: 10, Where: "store"})
+
 	all := combine([]*Verification{got, got2})
 	assertVerification(t, all, Verification{Accepted: 7, Landed: 6, Lost: 1, Duplicated: 3, DuplicateCopies: 2, StoredUnaccepted: 1,
 		Unacknowledged: 2, UnacknowledgedLanded: 1, LagP50: 30, LagP99: 300, LagMax: 300, Drained: false, Where: "store"})
