@@ -1,9 +1,11 @@
 // Package bench is the load test behind 'postpipe bench'. It drives a
 // running server through scenarios — the no-I/O ceiling, the Kafka path,
-// the direct store path, batches — one after another with the same load
-// shape (virtual users ramping through k6-style stages, or an open arrival
-// rate measured without coordinated omission), records latencies in HDR
-// histograms and a per-second series, checks in the store that every post
+// the direct store path, batches, reads — one after another or taking
+// turns in rounds, with the same load shape (virtual users ramping through
+// k6-style stages, or an open arrival rate measured without coordinated
+// omission), records the CPU each process spends per post, latencies in HDR
+// histograms and a per-second series, checks in the store (or, without a
+// sink, on the topic) that every post
 // Kafka accepted landed exactly once, and writes results.json, report.md
 // and a self-contained report.html.
 package bench
