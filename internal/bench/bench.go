@@ -5,9 +5,8 @@
 // k6-style stages, or an open arrival rate measured without coordinated
 // omission), records the CPU each process spends per post, latencies in HDR
 // histograms and a per-second series, checks in the store (or, without a
-// sink, on the topic) that every post
-// Kafka accepted landed exactly once, and writes results.json, report.md
-// and a self-contained report.html.
+// sink, on the topic) that every post Kafka accepted landed exactly once,
+// and writes results.json, report.md and a self-contained report.html.
 package bench
 
 import (
