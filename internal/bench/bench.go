@@ -167,7 +167,6 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		verified []*Verification
 		problems []error
 		runs     = make([]*scenarioRun, len(scs))
-		pending  []*scenarioRun // their last turn done, checked at the next checks
 	)
 	finish := func(st *scenarioRun) {
 		sr, err := r.finish(ctx, st)
@@ -184,6 +183,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		res.Scenarios = append(res.Scenarios, sr)
 		st.done = true
 	}
+	// finishBegun checks and sums up the scenarios begun and not yet
+	// finished: at a turn that checks, every one of them had its last turn.
+	finishBegun := func() {
+		for _, st := range runs {
+			if st != nil && !st.done {
+				finish(st)
+			}
+		}
+	}
 	for _, t := range turns(scs, res.Run.Rounds, cfg.Load.OthersOnce) {
 		if ctx.Err() != nil {
 			break
@@ -196,21 +204,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		if st.err == nil {
 			r.turn(ctx, st, t)
 		}
-		if t.last {
-			pending = append(pending, st)
-		}
 		if t.checks {
-			for _, st := range pending {
-				finish(st)
-			}
-			pending = pending[:0]
+			finishBegun()
 		}
 	}
-	for _, st := range runs { // begun, not finished: the run was interrupted
-		if st != nil && !st.done {
-			finish(st)
-		}
-	}
+	finishBegun() // the run was interrupted: what began is reported as it stands
 	res.Verification = combine(verified)
 	res.Ratios = ratios(res.Scenarios)
 	if v := res.Verification; v != nil && (v.Lost > 0 || v.Duplicated > 0) {
@@ -312,13 +310,12 @@ const maxRounds = 100
 
 // A turn is one scenario's go in one round.
 type turn struct {
-	scenario int  // index in the run's scenarios
-	round    int  // from 0
-	rounds   int  // how many the scenario gets
-	last     bool // its last: the scenario is done
-	// checks: after this turn, the scenarios done are checked and summed
-	// up — not between the turns of those taking turns, where a check of
-	// minutes would part the last round from the others.
+	scenario int // index in the run's scenarios
+	round    int // from 0
+	rounds   int // how many the scenario gets
+	// checks: after this turn, the scenarios that had their last turn are
+	// checked and summed up — not between the turns of those taking turns,
+	// where a check of minutes would part the last round from the others.
 	checks bool
 }
 
@@ -338,7 +335,7 @@ func turns(scs []scenario, rounds int, othersOnce bool) []turn {
 	var out []turn
 	for round := range rounds {
 		for _, i := range together {
-			out = append(out, turn{scenario: i, round: round, rounds: rounds, last: round == rounds-1})
+			out = append(out, turn{scenario: i, round: round, rounds: rounds})
 		}
 	}
 	if n := len(out); n > 0 {
@@ -350,7 +347,7 @@ func turns(scs []scenario, rounds int, othersOnce bool) []turn {
 	}
 	for _, i := range after {
 		for round := range others {
-			out = append(out, turn{scenario: i, round: round, rounds: others, last: round == others-1, checks: round == others-1})
+			out = append(out, turn{scenario: i, round: round, rounds: others, checks: round == others-1})
 		}
 	}
 	return out

@@ -81,8 +81,8 @@ func jsonTime(t time.Time) bool {
 	return 0 <= y && y <= 9999 && -24*3600 < off && off < 24*3600
 }
 
-// appendQuoted appends s as encoding/json quotes it without HTML escaping:
-// the escapes quotedLen counts.
+// AppendQuoted appends s as encoding/json quotes it without HTML escaping:
+// the escapes quotedLen counts. The bench writes its posts with it too.
 func AppendQuoted(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -114,6 +113,5 @@ func present(ctx context.Context, adm *kadm.Client, topics []string) ([]string, 
 			out = append(out, t)
 		}
 	}
-	slices.Sort(out)
 	return out, nil
 }
