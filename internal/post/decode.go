@@ -3,6 +3,7 @@ package post
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -78,8 +79,8 @@ func DecodeInput(data []byte) (Input, error) {
 	if s.pos != len(data) {
 		return Input{}, &SyntaxError{Offset: s.pos, Msg: "unexpected data after the post object"}
 	}
-	if fields != nil {
-		return Input{}, &ValidationError{Fields: fields}
+	if err := fields.err(); err != nil {
+		return Input{}, err
 	}
 	return in, nil
 }
@@ -133,8 +134,8 @@ func DecodeBatch(data []byte, max int) (items []Input, itemErrs []error, err err
 		in, fields, err := s.input()
 		var nobj *NotObjectError
 		switch {
-		case err == nil && fields != nil:
-			err = &ValidationError{Fields: fields}
+		case err == nil && fields.any():
+			err = fields.err()
 		case err == nil:
 		case asNotObject(err, &nobj):
 		default:
@@ -217,11 +218,11 @@ var fieldNames = map[int]string{
 }
 
 // input decodes a post object at s.pos; a value of another kind is skipped
-// and reported as a *NotObjectError. Field problems are collected and
-// decoding goes on to the end of the object.
-func (s *scanner) input() (in Input, fields []FieldError, err error) {
+// and reported as a *NotObjectError. Field problems are collected, within
+// their bounds, and decoding goes on to the end of the object.
+func (s *scanner) input() (in Input, fields fieldErrors, err error) {
 	if err := s.beginObject(); err != nil {
-		return Input{}, nil, err
+		return Input{}, fields, err
 	}
 	seen := 0
 	for first := true; ; first = false {
@@ -248,17 +249,23 @@ func (s *scanner) input() (in Input, fields []FieldError, err error) {
 // known reports whether the field named name (bit 0: not a field) is one
 // to decode: it is a field and the first of its name. Otherwise it adds
 // the field error and the caller skips the value.
-func (s *scanner) known(name []byte, bad bool, bit int, seen *int, fields *[]FieldError) bool {
+func (s *scanner) known(name []byte, bad bool, bit int, seen *int, fields *fieldErrors) bool {
 	switch {
 	case bit == 0:
+		if !fields.room() {
+			return false
+		}
+		// The name is the client's, of any length: only what the error
+		// can show of it is copied (a rune more, so the cut is marked).
+		name = name[:min(len(name), MaxFieldErrorText+utf8.UTFMax)]
 		n := string(name)
 		if bad {
 			n = fmt.Sprintf("%q", n)
 		}
-		*fields = append(*fields, FieldError{Field: n, Message: MsgUnknownField})
+		fields.add(n, MsgUnknownField)
 		return false
 	case *seen&bit != 0:
-		*fields = append(*fields, FieldError{Field: fieldNames[bit], Message: msgDuplicate})
+		fields.add(fieldNames[bit], msgDuplicate)
 		return false
 	}
 	*seen |= bit
@@ -266,7 +273,7 @@ func (s *scanner) known(name []byte, bad bool, bit int, seen *int, fields *[]Fie
 }
 
 // inputValue decodes the value of an Input field into in.
-func (s *scanner) inputValue(in *Input, fields *[]FieldError, bit int) error {
+func (s *scanner) inputValue(in *Input, fields *fieldErrors, bit int) error {
 	if bit == fTags {
 		tags, err := s.tags(fields)
 		in.Tags = tags
@@ -351,7 +358,7 @@ func (s *scanner) nextField(first bool) (name []byte, bad, done bool, err error)
 
 // stringField reads a string (or null, read as "") for field name; another
 // kind or a refused string adds a field error.
-func (s *scanner) stringField(name string, fields *[]FieldError) (string, error) {
+func (s *scanner) stringField(name string, fields *fieldErrors) (string, error) {
 	if s.pos == len(s.data) {
 		return "", &SyntaxError{EOF: true}
 	}
@@ -359,19 +366,22 @@ func (s *scanner) stringField(name string, fields *[]FieldError) (string, error)
 	case '"':
 		v, bad, err := s.readString()
 		if bad != "" {
-			*fields = append(*fields, FieldError{Field: name, Message: bad})
+			fields.add(name, bad)
 		}
 		return v, err
 	case 'n':
 		return "", s.literal("null")
 	}
-	kind := s.kind()
-	*fields = append(*fields, FieldError{Field: name, Message: "must be a string, not " + kind})
+	if fields.room() {
+		fields.add(name, "must be a string, not "+s.kind())
+	}
 	return "", s.skipValue(1)
 }
 
-// tags reads an array of strings (or null).
-func (s *scanner) tags(fields *[]FieldError) ([]string, error) {
+// tags reads an array of strings (or null). Once the post has a field
+// error its tags are not kept: the post is refused and they would only
+// take memory.
+func (s *scanner) tags(fields *fieldErrors) ([]string, error) {
 	if s.pos == len(s.data) {
 		return nil, &SyntaxError{EOF: true}
 	}
@@ -380,8 +390,9 @@ func (s *scanner) tags(fields *[]FieldError) ([]string, error) {
 		return nil, s.literal("null")
 	case '[':
 	default:
-		kind := s.kind()
-		*fields = append(*fields, FieldError{Field: "tags", Message: "must be an array of strings, not " + kind})
+		if fields.room() {
+			fields.add("tags", "must be an array of strings, not "+s.kind())
+		}
 		return nil, s.skipValue(1)
 	}
 	s.pos++
@@ -411,9 +422,10 @@ func (s *scanner) tags(fields *[]FieldError) ([]string, error) {
 			return nil, &SyntaxError{EOF: true}
 		}
 		var (
-			v   string
-			err error
-			msg string
+			v    string
+			err  error
+			msg  string
+			kind string // of a value that is not a string
 		)
 		switch s.data[s.pos] {
 		case '"':
@@ -421,16 +433,23 @@ func (s *scanner) tags(fields *[]FieldError) ([]string, error) {
 		case 'n':
 			err = s.literal("null")
 		default:
-			msg = "must be a string, not " + s.kind()
+			kind = s.kind()
 			err = s.skipValue(1)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if msg != "" { // the name is made only for an error
-			*fields = append(*fields, FieldError{Field: fmt.Sprintf("tags[%d]", i), Message: msg})
+		// The name and message are made only for an error the list has
+		// room for.
+		if (msg != "" || kind != "") && fields.room() {
+			if kind != "" {
+				msg = "must be a string, not " + kind
+			}
+			fields.add("tags["+strconv.Itoa(i)+"]", msg)
 		}
-		tags = append(tags, v)
+		if !fields.any() {
+			tags = append(tags, v)
+		}
 	}
 }
 
@@ -730,7 +749,7 @@ func decodeRecord(data []byte) (Post, error) {
 	var (
 		p      Post
 		in     Input
-		fields []FieldError
+		fields fieldErrors
 	)
 	if err := s.beginObject(); err != nil {
 		return Post{}, err
@@ -763,7 +782,7 @@ func decodeRecord(data []byte) (Post, error) {
 			case fCreatedAt, fIngestedAt:
 				t, perr := time.Parse(time.RFC3339, v)
 				if perr != nil && v != "" {
-					fields = append(fields, FieldError{Field: fieldNames[bit], Message: "must be an RFC 3339 time"})
+					fields.add(fieldNames[bit], "must be an RFC 3339 time")
 				}
 				if bit == fCreatedAt {
 					p.CreatedAt = t
@@ -778,8 +797,8 @@ func decodeRecord(data []byte) (Post, error) {
 	if s.pos != len(data) {
 		return Post{}, &SyntaxError{Offset: s.pos, Msg: "trailing data after the post"}
 	}
-	if fields != nil {
-		return Post{}, &ValidationError{Fields: fields}
+	if err := fields.err(); err != nil {
+		return Post{}, err
 	}
 	p.Author, p.Title, p.Subtitle, p.Content, p.Tags = in.Author, in.Title, in.Subtitle, in.Content, in.Tags
 	return p, nil
