@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -142,6 +143,9 @@ type batchItem struct {
 	Status int               `json:"status"`
 	Detail string            `json:"detail,omitempty"`
 	Errors []post.FieldError `json:"errors,omitempty"`
+	// MoreErrors counts the problems found beyond Errors: those past
+	// post.MaxFieldErrors, or all of them in an item cut by boundBatch.
+	MoreErrors int `json:"moreErrors,omitempty"`
 }
 
 // createBatch accepts up to MaxBatchPosts posts, produces the valid ones
@@ -209,6 +213,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 			results[i] = batchItem{ID: posts[j].ID, Status: http.StatusAccepted}
 		}
 	}
+	boundBatch(results)
 	writeJSON(w, http.StatusMultiStatus, results)
 }
 
@@ -218,16 +223,82 @@ func itemFailure(err error) batchItem {
 		valErr *post.ValidationError
 		keyErr *keyConflictError
 	)
+	var it batchItem
 	switch {
 	case errors.As(err, &keyErr):
-		return batchItem{ID: keyErr.id, Status: http.StatusConflict, Detail: keyErr.Error()}
+		it = batchItem{ID: keyErr.id, Status: http.StatusConflict, Detail: keyErr.Error()}
 	case errors.As(err, &valErr):
-		return batchItem{Status: http.StatusUnprocessableEntity, Detail: valErr.Error(), Errors: valErr.Fields}
+		it = batchItem{Status: http.StatusUnprocessableEntity, Detail: valErr.Error(), Errors: valErr.Fields, MoreErrors: valErr.More}
 	case errors.As(err, &reqErr):
-		return batchItem{Status: reqErr.status, Detail: reqErr.detail, Errors: reqErr.fields}
+		it = batchItem{Status: reqErr.status, Detail: reqErr.detail, Errors: reqErr.fields, MoreErrors: reqErr.more}
 	default:
-		return batchItem{Status: http.StatusBadRequest, Detail: err.Error()}
+		it = batchItem{Status: http.StatusBadRequest, Detail: err.Error()}
 	}
+	it.Detail, it.Errors, it.MoreErrors = boundErrors(it.Detail, it.Errors, it.MoreErrors)
+	return it
+}
+
+// Bounds on a batch answer. Each item's errors are bounded, but 500 items
+// of twenty long errors each would still make several megabytes (and, with
+// '<' escaped to six bytes, tens of them).
+const (
+	// maxBatchAnswerBytes is what a batch answer may take, as long as
+	// every item can have smallItemBytes (500 items take 256 KiB).
+	maxBatchAnswerBytes = 1 << 20
+	// smallItemBytes is the most an item takes that is never cut: an id,
+	// a status and a short detail (a 202, 409 or 503, or a cut item).
+	smallItemBytes = 512
+)
+
+// detailLeftOut replaces the detail of an item cut by boundBatch.
+const detailLeftOut = "the post was refused; its details were left out because the answer reached its size limit: send it alone to see them"
+
+// boundBatch keeps a batch answer within maxBatchAnswerBytes, room kept
+// for every item to take smallItemBytes. Items are kept whole, in order,
+// while they fit with that room left for the ones after them; from the
+// first that does not fit, every item larger than smallItemBytes keeps its
+// id and status (clients retry by them) and loses its detail and errors
+// for detailLeftOut, with MoreErrors counting all its problems. Cutting
+// from the first that does not fit on, rather than skipping to smaller
+// ones, leaves the client a rule: items before the first cut one are
+// whole.
+func boundBatch(items []batchItem) {
+	used := len("[]\n")
+	cut := false
+	for i := range items {
+		it := &items[i]
+		n := itemLen(it) + len(",")
+		if n <= smallItemBytes+1 {
+			used += n
+			continue
+		}
+		if !cut && used+n+(len(items)-1-i)*(smallItemBytes+1) <= maxBatchAnswerBytes {
+			used += n
+			continue
+		}
+		cut = true
+		*it = batchItem{ID: it.ID, Status: it.Status, Detail: detailLeftOut, MoreErrors: len(it.Errors) + it.MoreErrors}
+		used += itemLen(it) + len(",")
+	}
+}
+
+// itemLen is at least the length of it encoded: a bound from the strings'
+// lengths (a byte takes at most six encoded, as in "\u003c") where that is
+// within smallItemBytes, so the usual item is not encoded twice; the exact
+// length otherwise.
+func itemLen(it *batchItem) int {
+	n := len(`{"id":"","status":000,"detail":"","errors":[],"moreErrors":}`) + 20 + 6*(len(it.ID)+len(it.Detail))
+	for _, f := range it.Errors {
+		n += len(`{"field":"","message":""},`) + 6*(len(f.Field)+len(f.Message))
+	}
+	if n <= smallItemBytes {
+		return n
+	}
+	b, err := json.Marshal(it)
+	if err != nil { // cannot happen: an item is strings and ints
+		return n
+	}
+	return len(b)
 }
 
 // createDirect writes the post straight to the store: the baseline path

@@ -276,6 +276,8 @@ type itemBody struct {
 	Status int               `json:"status"`
 	Detail string            `json:"detail"`
 	Errors []post.FieldError `json:"errors"`
+	// MoreErrors counts the problems beyond Errors.
+	MoreErrors int `json:"moreErrors"`
 }
 
 func TestBatchMixed(t *testing.T) {

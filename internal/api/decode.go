@@ -172,7 +172,7 @@ func classifyDecodeError(err error, what string) error {
 	case errors.As(err, &notObj):
 		return badRequest(http.StatusBadRequest, fmt.Sprintf("%s must be a JSON object, not %s", what, notObj.Kind))
 	case errors.As(err, &valErr):
-		return &requestError{status: http.StatusUnprocessableEntity, detail: valErr.Error(), fields: valErr.Fields}
+		return &requestError{status: http.StatusUnprocessableEntity, detail: valErr.Error(), fields: valErr.Fields, more: valErr.More}
 	case errors.As(err, &tooMany):
 		return badRequest(http.StatusUnprocessableEntity, tooMany.Error())
 	case errors.Is(err, post.ErrNotArray):

@@ -247,7 +247,9 @@ type problemBody struct {
 	Detail   string            `json:"detail"`
 	Instance string            `json:"instance"`
 	Errors   []post.FieldError `json:"errors"`
-	ID       string            `json:"id"`
+	// MoreErrors counts the problems beyond Errors.
+	MoreErrors int    `json:"moreErrors"`
+	ID         string `json:"id"`
 	// RequestID is there when the API is wrapped by api.Instrument.
 	RequestID string `json:"requestId"`
 }

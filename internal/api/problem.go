@@ -19,6 +19,9 @@ type problem struct {
 	Detail   string            `json:"detail"`
 	Instance string            `json:"instance,omitempty"`
 	Errors   []post.FieldError `json:"errors,omitempty"`
+	// MoreErrors counts the problems found beyond Errors, which lists at
+	// most post.MaxFieldErrors.
+	MoreErrors int `json:"moreErrors,omitempty"`
 	// ID names a post the broker did not acknowledge in time: it may still
 	// land, once, under this id.
 	ID string `json:"id,omitempty"`
@@ -31,6 +34,7 @@ type requestError struct {
 	status int
 	detail string
 	fields []post.FieldError
+	more   int // problems beyond fields
 }
 
 func (e *requestError) Error() string { return e.detail }
@@ -83,9 +87,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail, p.ID = http.StatusConflict, keyErr.Error(), keyErr.id
 		p.Type, p.Title = problemKeyConflict, "Idempotency-Key conflict"
 	case errors.As(err, &reqErr):
-		p.Status, p.Detail, p.Errors = reqErr.status, reqErr.detail, reqErr.fields
+		p.Status, p.Detail, p.Errors, p.MoreErrors = reqErr.status, reqErr.detail, reqErr.fields, reqErr.more
 	case errors.As(err, &valErr):
-		p.Status, p.Detail, p.Errors = http.StatusUnprocessableEntity, valErr.Error(), valErr.Fields
+		p.Status, p.Detail, p.Errors, p.MoreErrors = http.StatusUnprocessableEntity, valErr.Error(), valErr.Fields, valErr.More
 	case errors.Is(err, errOverloaded):
 		p.Status, p.Detail = http.StatusServiceUnavailable, "the server is at its limit of requests in flight; retry later"
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
@@ -107,7 +111,20 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if p.Title == "" {
 		p.Title = http.StatusText(p.Status)
 	}
+	p.Detail, p.Errors, p.MoreErrors = boundErrors(p.Detail, p.Errors, p.MoreErrors)
 	writeProblem(w, p)
+}
+
+// boundErrors bounds what an answer says of a refusal, whatever made the
+// error list: at most post.MaxFieldErrors field errors, each name and
+// message cut to post.MaxFieldErrorText bytes, more counting the rest, and
+// the detail cut to post.MaxDetailBytes. The decoder and Validate already
+// keep to these bounds; a validator that does not (a JSON Schema one, say)
+// cannot make an answer of megabytes either. A list within the bounds is
+// used as it is.
+func boundErrors(detail string, fs []post.FieldError, more int) (string, []post.FieldError, int) {
+	fs, more = post.LimitFieldErrors(fs, more)
+	return post.Truncate(detail, post.MaxDetailBytes), fs, more
 }
 
 func writeProblem(w http.ResponseWriter, p problem) {
