@@ -10,6 +10,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"gopkg.in/yaml.v3"
+
+	apispec "github.com/postpipe/postpipe/api"
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -173,5 +176,60 @@ func TestBatchAnswerIsBounded(t *testing.T) {
 				t.Errorf("no item was cut, though %d items of %d bytes do not fit 1 MiB", len(got)/2, len(whole))
 			}
 		})
+	}
+}
+
+// TestSpecErrorBoundsMatchCode compares the bounds api/openapi.yaml states
+// for error answers with the constants the code enforces.
+func TestSpecErrorBoundsMatchCode(t *testing.T) {
+	type list struct {
+		MaxItems int `yaml:"maxItems"`
+	}
+	type str struct {
+		MaxLength int `yaml:"maxLength"`
+	}
+	type answer struct {
+		Properties struct {
+			Detail     str
+			Errors     list
+			MoreErrors struct {
+				Ref string `yaml:"$ref"`
+			} `yaml:"moreErrors"`
+		}
+	}
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Problem    answer `yaml:"Problem"`
+				BatchItem  answer `yaml:"BatchItem"`
+				FieldError struct {
+					Properties struct{ Field, Message str }
+				} `yaml:"FieldError"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(apispec.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	s := doc.Components.Schemas
+	for _, c := range []struct {
+		name       string
+		spec, code int
+	}{
+		{"Problem errors maxItems", s.Problem.Properties.Errors.MaxItems, post.MaxFieldErrors},
+		{"Problem detail maxLength", s.Problem.Properties.Detail.MaxLength, post.MaxDetailBytes},
+		{"BatchItem errors maxItems", s.BatchItem.Properties.Errors.MaxItems, post.MaxFieldErrors},
+		{"BatchItem detail maxLength", s.BatchItem.Properties.Detail.MaxLength, post.MaxDetailBytes},
+		{"FieldError field maxLength", s.FieldError.Properties.Field.MaxLength, post.MaxFieldErrorText},
+		{"FieldError message maxLength", s.FieldError.Properties.Message.MaxLength, post.MaxFieldErrorText},
+	} {
+		if c.spec != c.code {
+			t.Errorf("openapi.yaml says %s %d, the code %d", c.name, c.spec, c.code)
+		}
+	}
+	for name, a := range map[string]answer{"Problem": s.Problem, "BatchItem": s.BatchItem} {
+		if a.Properties.MoreErrors.Ref == "" {
+			t.Errorf("openapi.yaml's %s has no moreErrors", name)
+		}
 	}
 }
