@@ -103,6 +103,8 @@ func TestDecodeBoundsFieldErrors(t *testing.T) {
 			for _, err := range itemErrs {
 				checkBounded(t, err, tt.want)
 			}
+			_, err = decodeRecord([]byte(tt.data))
+			checkBounded(t, err, tt.want)
 		})
 	}
 }
