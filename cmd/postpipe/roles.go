@@ -248,12 +248,15 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	}
 	checks := []api.Check{{Name: "kafka", Ping: kafkaReady}, {Name: "mongodb", Ping: r.st.Ping}}
 	handler := api.New(api.Limits{
-		MaxBodyBytes:      cfg.MaxBodyBytes,
-		MaxBatchBodyBytes: cfg.MaxBatchBodyBytes,
-		MaxBatchPosts:     config.MaxBatchPosts,
-		BenchEndpoints:    cfg.BenchEndpoints,
-		MaxInFlight:       cfg.MaxInFlight,
+		MaxBodyBytes:        cfg.MaxBodyBytes,
+		MaxBatchBodyBytes:   cfg.MaxBatchBodyBytes,
+		MaxBatchPosts:       config.MaxBatchPosts,
+		BenchEndpoints:      cfg.BenchEndpoints,
+		MaxInFlight:         cfg.MaxInFlight,
+		BodyBudgetBytes:     cfg.BodyBudgetBytes,
+		BodyBudgetPerClient: cfg.BodyShare(),
 	}, pub, r.st, checks, log)
+	handler.ObserveBodies(m.Bodies())
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(r.sampler)
 	r.srv = api.NewServer(cfg.HTTPAddr, api.Instrument(handler.Guarded(guard), api.Instruments{

@@ -57,6 +57,20 @@ type Limits struct {
 	// BodyReadTimeout bounds the time a client may take to send a body
 	// (408 beyond it); 0 means DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
+	// BodyBudgetBytes bounds the body bytes all requests hold at once, from
+	// before a body is read until its handler returns (0: no bound). A body
+	// that does not fit waits up to BodyBudgetWait for room, then is
+	// answered 503 with Retry-After, unread.
+	BodyBudgetBytes int64
+	// BodyBudgetPerClient bounds the part of the budget one client
+	// (clientOf: its API key, else its address) holds; each body's first
+	// 32 KiB are not counted against it (see unsharedBytes). 0 means all
+	// of BodyBudgetBytes. Both are raised to the largest body limit if
+	// below it.
+	BodyBudgetPerClient int64
+	// BodyBudgetWait is how long a body waits for room; 0 means
+	// DefaultBodyBudgetWait.
+	BodyBudgetWait time.Duration
 }
 
 // DefaultBodyReadTimeout is well under the server's ReadTimeout, and
@@ -75,6 +89,7 @@ type API struct {
 	mux    *routeMux
 	slots  chan struct{} // one per request in flight; nil: no bound
 	keys   *keyCache
+	budget *bodyBudget // nil: bodies are not budgeted
 	// quietProbes: /readyz shows reason codes, not errors (keys are on).
 	quietProbes bool
 }
@@ -101,7 +116,31 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	if limits.MaxInFlight > 0 {
 		a.slots = make(chan struct{}, limits.MaxInFlight)
 	}
+	if limits.BodyBudgetBytes > 0 {
+		share := limits.BodyBudgetPerClient
+		if share <= 0 {
+			share = limits.BodyBudgetBytes
+		}
+		// A body a route allows must fit when nothing else is held, or it
+		// could only ever be refused (config checks this too).
+		largest := max(limits.MaxBodyBytes, limits.MaxBatchBodyBytes)
+		total := max(limits.BodyBudgetBytes, largest)
+		share = min(max(share, largest), total)
+		wait := limits.BodyBudgetWait
+		if wait <= 0 {
+			wait = DefaultBodyBudgetWait
+		}
+		a.budget = newBodyBudget(total, share, wait)
+	}
 	return a
+}
+
+// ObserveBodies reports the body budget's bytes held and refusals to o.
+// Call it before serving; without a budget it does nothing.
+func (a *API) ObserveBodies(o BodyObserver) {
+	if a.budget != nil {
+		a.budget.obs = o
+	}
 }
 
 // Handle adds a route served by h (such as GET /metrics). Call it before
@@ -114,14 +153,19 @@ func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) 
 //
 // The slot is taken only once the body is in: it bounds the work waiting on
 // Kafka or the store, and a client trickling its body in a byte at a time
-// must not hold one. The body read has its own bound, BodyReadTimeout.
+// must not hold one. The body read has its own bounds: BodyReadTimeout in
+// time, the body budget in memory. The budget's reservation is released
+// only when the handler returns (or panics): until then the body's bytes
+// are referenced, by the decoded posts among others.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if max := a.bodyLimit(r); max > 0 {
 		timeout := a.limits.BodyReadTimeout
 		if timeout <= 0 {
 			timeout = DefaultBodyReadTimeout
 		}
-		if err := readAhead(w, r, max, timeout); err != nil {
+		res := reservation{b: a.budget, req: r, max: max}
+		defer res.release()
+		if err := readAhead(w, r, max, timeout, &res); err != nil {
 			a.fail(w, r, err)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,18 +63,28 @@ func (b *readAheadBody) Close() error { return b.orig.Close() }
 // readAhead reads r's body (up to max+1 bytes, so readBody still sees one
 // that is too large) within timeout (408 beyond it) and puts it back as a
 // *readAheadBody. A Content-Length over max is left to readBody, which
-// refuses it without reading.
-func readAhead(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) error {
+// refuses it without reading. The body's bytes are reserved in res first:
+// the declared length before a byte is read, so a body the budget cannot
+// hold is answered 503 while it still costs nothing; a body without a
+// declared length as its buffer grows.
+func readAhead(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration, res *reservation) error {
 	if r.ContentLength > max {
 		return nil
+	}
+	if err := res.grow(r.ContentLength); err != nil {
+		return err
 	}
 	// Not every ResponseWriter reaches a connection (httptest's does not):
 	// the server's ReadTimeout then still bounds the read.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(timeout))
-	data, err := readAll(r.Body, r.ContentLength, max+1)
+	data, err := readAll(r.Body, r.ContentLength, max+1, res)
 	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		var budgetErr *bodyBudgetError
+		switch {
+		case errors.As(err, &budgetErr):
+			return err
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			return badRequest(http.StatusRequestTimeout, fmt.Sprintf("the body did not arrive within %s", timeout))
 		}
 		return badRequest(http.StatusBadRequest, "could not read the body: "+err.Error())
@@ -92,21 +103,42 @@ func readAhead(w http.ResponseWriter, r *http.Request, max int64, timeout time.D
 	return nil
 }
 
-// readAll reads body up to limit bytes into a buffer sized from the
-// declared length when there is one (io.ReadAll grows from 512 bytes,
-// copying a typical post twice); a body longer than declared is still
-// read on, up to limit.
-func readAll(body io.Reader, declared, limit int64) ([]byte, error) {
-	if declared <= 0 || declared >= limit {
-		return io.ReadAll(io.LimitReader(body, limit))
+// firstReadBytes caps readAll's first buffer. The usual post (a few
+// hundred bytes, declared) fits the first buffer exactly, in one
+// allocation; a larger body grows its buffer with the bytes that arrive,
+// never from the declared length alone: a client that declares 16 MiB and
+// sends nothing costs this much, not 16 MiB.
+const firstReadBytes = 32 << 10
+
+// readAll reads body up to limit bytes; a body longer than declared is
+// still read on, up to limit. Its buffer starts at min(declared+1,
+// firstReadBytes) (512 bytes without a declared length, as io.ReadAll)
+// and doubles when full, but not past declared+1 while the body is within
+// its declared length, so a declared body ends in a buffer of its size.
+// Each growth is reserved in res first (res may be nil).
+func readAll(body io.Reader, declared, limit int64, res *reservation) ([]byte, error) {
+	size := int64(512)
+	if declared > 0 {
+		size = min(declared+1, firstReadBytes) // +1: room to see the end without growing
 	}
-	buf := make([]byte, 0, declared+1) // +1: room to see the end without growing
+	size = max(min(size, limit), 1)
+	if err := res.grow(size); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size)
 	for {
+		if int64(len(buf)) >= limit { // the buffer may have grown past it (size classes)
+			return buf, nil
+		}
 		if len(buf) == cap(buf) {
-			if int64(len(buf)) >= limit {
-				return buf, nil
+			next := min(2*int64(cap(buf)), limit)
+			if int64(len(buf)) <= declared {
+				next = min(next, declared+1)
 			}
-			buf = append(buf, 0)[:len(buf)]
+			if err := res.grow(next); err != nil {
+				return buf, err
+			}
+			buf = slices.Grow(buf, int(next)-len(buf))
 		}
 		room := buf[len(buf):min(cap(buf), int(limit))]
 		n, err := body.Read(room)

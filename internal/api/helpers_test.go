@@ -26,6 +26,10 @@ var testLimits = api.Limits{
 	MaxBodyBytes:      2048,
 	MaxBatchBodyBytes: 64 << 10,
 	MaxBatchPosts:     config.MaxBatchPosts,
+	// On, so every test's body passes through the budget; far above what
+	// the tests hold at once.
+	BodyBudgetBytes:     4 << 20,
+	BodyBudgetPerClient: 1 << 20,
 }
 
 // fakePublisher acknowledges every post unless fail says otherwise, and

@@ -75,6 +75,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		unavErr *unavailableError
 		rateErr *rateLimitedError
 		keyErr  *keyConflictError
+		budErr  *bodyBudgetError
 	)
 	switch {
 	case errors.Is(err, errNoKey), errors.Is(err, errBadKey):
@@ -90,6 +91,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Detail, p.Errors, p.MoreErrors = reqErr.status, reqErr.detail, reqErr.fields, reqErr.more
 	case errors.As(err, &valErr):
 		p.Status, p.Detail, p.Errors, p.MoreErrors = http.StatusUnprocessableEntity, valErr.Error(), valErr.Fields, valErr.More
+	case errors.As(err, &budErr):
+		p.Status, p.Detail = http.StatusServiceUnavailable, budErr.Error()+"; retry later"
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	case errors.Is(err, errOverloaded):
 		p.Status, p.Detail = http.StatusServiceUnavailable, "the server is at its limit of requests in flight; retry later"
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))

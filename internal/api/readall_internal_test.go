@@ -31,7 +31,7 @@ func TestReadAllMatchesLimitedReadAll(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			want, _ := io.ReadAll(io.LimitReader(strings.NewReader(body), tc.limit))
 			for _, r := range []io.Reader{strings.NewReader(body), iotest.OneByteReader(strings.NewReader(body)), iotest.DataErrReader(strings.NewReader(body))} {
-				got, err := readAll(r, tc.declared, tc.limit)
+				got, err := readAll(r, tc.declared, tc.limit, nil)
 				if err != nil {
 					t.Fatalf("readAll: %v", err)
 				}
@@ -42,7 +42,7 @@ func TestReadAllMatchesLimitedReadAll(t *testing.T) {
 		})
 	}
 	boom := errors.New("boom")
-	if _, err := readAll(iotest.ErrReader(boom), 10, 100); !errors.Is(err, boom) {
+	if _, err := readAll(iotest.ErrReader(boom), 10, 100, nil); !errors.Is(err, boom) {
 		t.Fatalf("readAll on a failing body: %v, want boom", err)
 	}
 }
@@ -54,7 +54,7 @@ func TestReadAllOneAllocation(t *testing.T) {
 	r := strings.NewReader(body)
 	allocs := testing.AllocsPerRun(100, func() {
 		r.Reset(body)
-		if _, err := readAll(r, 300, 1001); err != nil {
+		if _, err := readAll(r, 300, 1001, nil); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -59,6 +59,10 @@ func TestValidateAccepts(t *testing.T) {
 		{"rate limit bounds", func(c *Config) { c.RateLimit, c.RateBurst = MinRateLimit, MaxRateBurst }},
 		{"rate limit upper bound", func(c *Config) { c.RateLimit, c.RateBurst = MaxRateLimit, 1 }},
 		{"no connection bound", func(c *Config) { c.MaxConnsPerClient = 0 }},
+		{"no body budget", func(c *Config) { c.BodyBudgetBytes = 0 }},
+		{"body budget of one batch", func(c *Config) {
+			c.BodyBudgetBytes, c.BodyBudgetPerClientBytes = c.MaxBatchBodyBytes, c.MaxBatchBodyBytes
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,6 +136,12 @@ func TestValidateRejects(t *testing.T) {
 		{"infinite rate", func(c *Config) { c.RateLimit = math.Inf(1) }, "POSTPIPE_RATE_LIMIT"},
 		{"huge burst", func(c *Config) { c.RateLimit, c.RateBurst = 10, 1_000_001 }, "POSTPIPE_RATE_BURST"},
 		{"negative conns per client", func(c *Config) { c.MaxConnsPerClient = -1 }, "POSTPIPE_MAX_CONNS_PER_CLIENT"},
+		{"negative body budget", func(c *Config) { c.BodyBudgetBytes = -1 }, "POSTPIPE_BODY_BUDGET_BYTES"},
+		{"body budget under a batch", func(c *Config) { c.BodyBudgetBytes = c.MaxBatchBodyBytes - 1 }, "POSTPIPE_BODY_BUDGET_BYTES"},
+		{"negative body share", func(c *Config) { c.BodyBudgetPerClientBytes = -1 }, "POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES"},
+		{"body share under a batch", func(c *Config) { c.BodyBudgetPerClientBytes = c.MaxBatchBodyBytes - 1 }, "POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES"},
+		{"body share over the budget", func(c *Config) { c.BodyBudgetPerClientBytes = c.BodyBudgetBytes + 1 }, "POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES"},
+		{"body share without a budget", func(c *Config) { c.BodyBudgetBytes, c.BodyBudgetPerClientBytes = 0, 32<<20 }, "POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES"},
 		{"tls file without tls", func(c *Config) { c.KafkaTLSCAFile = "/ca.pem" }, "POSTPIPE_KAFKA_TLS"},
 		{"client cert without key", func(c *Config) { c.KafkaTLS, c.KafkaTLSCertFile = true, "/c.pem" }, "POSTPIPE_KAFKA_TLS_CERT_FILE"},
 		{"sasl mechanism", func(c *Config) {
@@ -546,5 +556,23 @@ func TestInstanceID(t *testing.T) {
 				t.Errorf("InstanceID() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// The share of the body budget is a quarter of it unless set, never under
+// the largest batch body nor over the budget.
+func TestBodyShare(t *testing.T) {
+	for _, tc := range []struct {
+		budget, perClient, batch, want int64
+	}{
+		{256 << 20, 0, 16 << 20, 64 << 20},
+		{32 << 20, 0, 16 << 20, 16 << 20},
+		{16 << 20, 0, 16 << 20, 16 << 20},
+		{256 << 20, 100 << 20, 16 << 20, 100 << 20},
+	} {
+		h := HTTP{BodyBudgetBytes: tc.budget, BodyBudgetPerClientBytes: tc.perClient, MaxBatchBodyBytes: tc.batch}
+		if got := h.BodyShare(); got != tc.want {
+			t.Errorf("budget %d, per client %d, batch %d: share %d, want %d", tc.budget, tc.perClient, tc.batch, got, tc.want)
+		}
 	}
 }

@@ -98,6 +98,8 @@ func TestLoadSettings(t *testing.T) {
 		{"POSTPIPE_KAFKA_LINGER", "5ms", func(c Config) any { return c.KafkaLinger }, 5 * time.Millisecond},
 		{"POSTPIPE_MAX_IN_FLIGHT", "7", func(c Config) any { return c.MaxInFlight }, 7},
 		{"POSTPIPE_MAX_CONNS_PER_CLIENT", "9", func(c Config) any { return c.MaxConnsPerClient }, 9},
+		{"POSTPIPE_BODY_BUDGET_BYTES", "536870912", func(c Config) any { return c.BodyBudgetBytes }, int64(536870912)},
+		{"POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES", "33554432", func(c Config) any { return c.BodyBudgetPerClientBytes }, int64(33554432)},
 		{"POSTPIPE_KAFKA_MAX_BUFFERED_RECORDS", "9", func(c Config) any { return c.KafkaMaxBufferedRecords }, 9},
 		{"POSTPIPE_KAFKA_MAX_BUFFERED_BYTES", "2097152", func(c Config) any { return c.KafkaMaxBufferedBytes }, 2097152},
 		{"POSTPIPE_MONGODB_URI", "mongodb://db:27017", func(c Config) any { return c.MongoURI }, "mongodb://db:27017"},

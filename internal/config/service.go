@@ -86,6 +86,14 @@ type HTTP struct {
 	// MaxConnsPerClient bounds the connections one client address holds
 	// open at once; one more is answered 503 and closed (0: no bound).
 	MaxConnsPerClient int
+	// BodyBudgetBytes bounds the request body bytes the API holds at once,
+	// over all connections (0: no bound): a body is reserved before it is
+	// read, and one that does not fit within a second is answered 503
+	// with Retry-After, unread.
+	BodyBudgetBytes int64
+	// BodyBudgetPerClientBytes bounds one client's part of it (its API
+	// key, else its address); 0: BodyShare derives it.
+	BodyBudgetPerClientBytes int64
 	// AccessLogSample is the fraction of requests logged when answered
 	// (0..1); 0, the default, keeps the request path free of logging.
 	AccessLogSample float64
@@ -105,7 +113,24 @@ func defaultHTTP() HTTP {
 		// heaviest bench profile, seed, on one loopback address (see
 		// docs/limits.md).
 		MaxConnsPerClient: 512,
+		// Sixteen of the largest batch bodies at the default limit: room
+		// for many clients' batches at once, and a bound a 1 GiB
+		// container survives with the decoded posts beside it (see
+		// docs/limits.md, "Request bodies").
+		BodyBudgetBytes: 256 << 20,
 	}
+}
+
+// BodyShare is the part of the body budget one client may hold:
+// BodyBudgetPerClientBytes when set, else a quarter of the budget (at
+// least the largest batch body, which must always fit), so that at least
+// four clients hold their share at once and no single one can starve the
+// rest.
+func (s HTTP) BodyShare() int64 {
+	if s.BodyBudgetPerClientBytes > 0 {
+		return s.BodyBudgetPerClientBytes
+	}
+	return min(max(s.BodyBudgetBytes/4, s.MaxBatchBodyBytes), s.BodyBudgetBytes)
 }
 
 func (s *HTTP) register(fs *flagSet) {
@@ -114,6 +139,8 @@ func (s *HTTP) register(fs *flagSet) {
 	fs.Int64Var(&s.MaxBatchBodyBytes, "max-batch-body-bytes", s.MaxBatchBodyBytes, "largest request body accepted by POST /v1/posts:batch")
 	fs.IntVar(&s.MaxInFlight, "max-in-flight", s.MaxInFlight, "most requests served at once; beyond it 503 with Retry-After at once (0: no bound)")
 	fs.IntVar(&s.MaxConnsPerClient, "max-conns-per-client", s.MaxConnsPerClient, "most connections one client address may hold open; one more is answered 503 and closed (0: no bound)")
+	fs.Int64Var(&s.BodyBudgetBytes, "body-budget-bytes", s.BodyBudgetBytes, "most request body bytes held at once over all connections, reserved before a body is read; a body that does not fit within 1s is answered 503 with Retry-After (0: no bound)")
+	fs.Int64Var(&s.BodyBudgetPerClientBytes, "body-budget-per-client-bytes", s.BodyBudgetPerClientBytes, "most of the body budget one client (API key, else address) may hold; 0: a quarter of the budget, at least the batch body limit")
 	fs.Float64Var(&s.AccessLogSample, "access-log-sample", s.AccessLogSample, "fraction of requests (0..1) logged with method, route, status, duration and request_id; 0: none")
 	fs.BoolVar(&s.BenchEndpoints, "bench-endpoints", s.BenchEndpoints, "enable POST /v1/bench/noop (decode and validate only) and /v1/bench/fire-and-forget (produce without waiting for the ack) for 'postpipe bench'")
 }
@@ -132,6 +159,23 @@ func (s HTTP) validate(bad badFunc) {
 	if s.MaxConnsPerClient < 0 {
 		bad("POSTPIPE_MAX_CONNS_PER_CLIENT", "must be 0 (no bound) or positive, got %d", s.MaxConnsPerClient)
 	}
+	// A body the limits allow must fit an empty budget and share, or it
+	// could only ever be answered 503.
+	switch {
+	case s.BodyBudgetBytes < 0:
+		bad("POSTPIPE_BODY_BUDGET_BYTES", "must be 0 (no bound) or positive, got %d", s.BodyBudgetBytes)
+	case s.BodyBudgetBytes > 0 && s.BodyBudgetBytes < s.MaxBatchBodyBytes:
+		bad("POSTPIPE_BODY_BUDGET_BYTES", "must be 0 (no bound) or at least POSTPIPE_MAX_BATCH_BODY_BYTES (%d), got %d", s.MaxBatchBodyBytes, s.BodyBudgetBytes)
+	}
+	switch {
+	case s.BodyBudgetPerClientBytes < 0:
+		bad("POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES", "must be 0 (derived) or positive, got %d", s.BodyBudgetPerClientBytes)
+	case s.BodyBudgetPerClientBytes > 0 && s.BodyBudgetBytes == 0:
+		bad("POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES", "needs POSTPIPE_BODY_BUDGET_BYTES, which is 0 (no bound)")
+	case s.BodyBudgetPerClientBytes > 0 && (s.BodyBudgetPerClientBytes < s.MaxBatchBodyBytes || s.BodyBudgetPerClientBytes > s.BodyBudgetBytes):
+		bad("POSTPIPE_BODY_BUDGET_PER_CLIENT_BYTES", "must be between POSTPIPE_MAX_BATCH_BODY_BYTES (%d) and POSTPIPE_BODY_BUDGET_BYTES (%d), got %d",
+			s.MaxBatchBodyBytes, s.BodyBudgetBytes, s.BodyBudgetPerClientBytes)
+	}
 	if !(s.AccessLogSample >= 0 && s.AccessLogSample <= 1) { // NaN fails too
 		bad("POSTPIPE_ACCESS_LOG_SAMPLE", "must be between 0 and 1, got %v", s.AccessLogSample)
 	}
@@ -144,6 +188,8 @@ func (s HTTP) attrs() []slog.Attr {
 		slog.Int64("max_batch_body_bytes", s.MaxBatchBodyBytes),
 		slog.Int("max_in_flight", s.MaxInFlight),
 		slog.Int("max_conns_per_client", s.MaxConnsPerClient),
+		slog.Int64("body_budget_bytes", s.BodyBudgetBytes),
+		slog.Int64("body_budget_per_client_bytes", s.BodyShare()),
 		slog.Float64("access_log_sample", s.AccessLogSample),
 		slog.Bool("bench_endpoints", s.BenchEndpoints),
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ func every(t *testing.T) *metrics.Metrics {
 	m.SinkLag(func(yield func(int32, int64, float64)) { yield(2, 5, 1.5) })
 	m.BuildInfo("v1.2.3")
 	m.InFlight().Inc()
+	m.Bodies().BodyRefused("budget_full")
 	m.Readiness(map[string]func(context.Context) error{"kafka": func(context.Context) error { return nil }})
 	return m
 }
@@ -190,4 +192,28 @@ func gatherGauges(t *testing.T, m *metrics.Metrics, name, label string) map[stri
 		}
 	}
 	return out
+}
+
+func TestBodies(t *testing.T) {
+	m := metrics.New()
+	b := m.Bodies()
+	b.BodyBytesHeld(300)
+	b.BodyBytesHeld(16 << 20)
+	b.BodyRefused("client_share")
+	b.BodyRefused("client_share")
+	if got, err := testutil.GatherAndCount(m.Registry(), "postpipe_http_body_bytes_held", "postpipe_http_body_refusals_total"); err != nil || got != 3 {
+		t.Fatalf("%d series (%v), want the gauge and a counter per reason", got, err)
+	}
+	refused := gatherCounters(t, m, "postpipe_http_body_refusals_total", "reason", "")
+	if refused[[2]string{"client_share"}] != 2 || refused[[2]string{"budget_full"}] != 0 {
+		t.Errorf("refusals %v, want client_share 2, budget_full 0", refused)
+	}
+	const want = `
+# HELP postpipe_http_body_bytes_held Request body bytes reserved in the body budget: declared or read, not yet released by their handler.
+# TYPE postpipe_http_body_bytes_held gauge
+postpipe_http_body_bytes_held 1.6777216e+07
+`
+	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "postpipe_http_body_bytes_held"); err != nil {
+		t.Error(err)
+	}
 }
