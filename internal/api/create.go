@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postpipe/postpipe/internal/post"
@@ -295,8 +296,19 @@ func (a *API) legacyWithoutKafka(w http.ResponseWriter, r *http.Request) {
 }
 
 // idempotencyKey returns the Idempotency-Key header, checked for shape.
+// A header that is there but blank is refused, not read as no key: the
+// client meant to make its post safe to retry, and a post without a key
+// would be stored again on each retry. (net/textproto trims values, so a
+// blank header arrives as "".)
 func idempotencyKey(r *http.Request) (string, error) {
-	key := r.Header.Get("Idempotency-Key")
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", nil
+	}
+	key := values[0]
+	if strings.TrimSpace(key) == "" {
+		return "", badRequest(http.StatusBadRequest, "Idempotency-Key is blank; send a non-blank key, or no Idempotency-Key header for a post that need not be safe to retry")
+	}
 	if len(key) > 255 {
 		return "", badRequest(http.StatusBadRequest, "Idempotency-Key must be at most 255 characters")
 	}
