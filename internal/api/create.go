@@ -92,19 +92,19 @@ func (a *API) readPost(w http.ResponseWriter, r *http.Request) (post.Post, error
 		p := post.New(post.NewID(now), in, now)
 		return p, checkEncodedSize(p)
 	}
-	return a.keyedPost(post.ScopedKeyedID(KeyName(r.Context()), key), in, now)
+	return a.keyedPost(clientOf(r), post.ScopedKeyedID(KeyName(r.Context()), key), in, now)
 }
 
-// keyedPost makes the post for a keyed request and claims its id for the
-// input's fingerprint: a different input already sent under the id is a
-// conflict.
-func (a *API) keyedPost(id string, in post.Input, now time.Time) (post.Post, error) {
+// keyedPost makes the post for a keyed request and claims its id, on
+// owner's share of the window (clientOf), for the input's fingerprint: a
+// different input already sent under the id is a conflict.
+func (a *API) keyedPost(owner, id string, in post.Input, now time.Time) (post.Post, error) {
 	p := post.New(id, in, now)
 	p.Fingerprint = in.Fingerprint()
 	if err := checkEncodedSize(p); err != nil {
 		return post.Post{}, err
 	}
-	if !a.keys.claim(id, p.Fingerprint, now) {
+	if !a.keys.claim(owner, id, p.Fingerprint, now) {
 		return post.Post{}, &keyConflictError{id: id}
 	}
 	return p, nil
@@ -170,7 +170,10 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := a.now()
-	identity := KeyName(r.Context())
+	identity, owner := KeyName(r.Context()), ""
+	if key != "" {
+		owner = clientOf(r)
+	}
 	results := make([]batchItem, len(items))
 	posts := make([]post.Post, 0, len(items))
 	slots := make([]int, 0, len(items)) // posts[j] answers results[slots[j]]
@@ -190,7 +193,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		} else {
 			// A NUL cannot occur in a key (printable ASCII only), so
 			// these ids never meet the ids of single posts.
-			p, err = a.keyedPost(post.ScopedKeyedID(identity, key+"\x00"+strconv.Itoa(i)), in, now)
+			p, err = a.keyedPost(owner, post.ScopedKeyedID(identity, key+"\x00"+strconv.Itoa(i)), in, now)
 		}
 		if err != nil {
 			results[i] = itemFailure(err)
