@@ -62,6 +62,9 @@ var (
 
 func (a *API) requireKey(next http.Handler, keys KeyChecker, exempt []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.refuseFraming(w, r) {
+			return
+		}
 		if slices.Contains(exempt, r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return

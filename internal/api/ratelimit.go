@@ -22,6 +22,9 @@ func (e *rateLimitedError) Error() string {
 
 func (a *API) limitRate(next http.Handler, l *limiter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.refuseFraming(w, r) {
+			return
+		}
 		if wait := l.take(clientOf(r)); wait > 0 {
 			a.fail(w, r, &rateLimitedError{retryAfter: wait})
 			return
