@@ -341,7 +341,7 @@ func (r *role) Run(ctx context.Context) error {
 			r.mu.Unlock()
 			return fmt.Errorf("listen on %s: %w", r.srv.Addr, err)
 		}
-		ln = api.LimitConnsPerClient(ln, r.cfg.MaxConnsPerClient)
+		ln = api.CheckFraming(api.LimitConnsPerClient(ln, r.cfg.MaxConnsPerClient))
 	}
 	r.running = true
 	r.httpPart, r.sinkPart, r.bgParts = &partGroup{}, &partGroup{}, &partGroup{}

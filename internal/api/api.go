@@ -158,6 +158,9 @@ func (a *API) Handle(pattern string, h http.Handler) { a.mux.Handle(pattern, h) 
 // only when the handler returns (or panics): until then the body's bytes
 // are referenced, by the decoded posts among others.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.refuseFraming(w, r) {
+		return
+	}
 	if max := a.bodyLimit(r); max > 0 {
 		timeout := a.limits.BodyReadTimeout
 		if timeout <= 0 {
@@ -207,12 +210,17 @@ func (a *API) bodyLimit(r *http.Request) int64 {
 func NewServer(addr string, h http.Handler, produceTimeout time.Duration, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Addr:              addr,
-		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      produceTimeout + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Requests with both Content-Length and Transfer-Encoding are
+		// refused (framing.go): the gate must see every request, so the
+		// server's own "OPTIONS *" answer, which skips the handler, is off.
+		Handler:                      framingGate{h},
+		ConnContext:                  framingContext,
+		DisableGeneralOptionsHandler: true,
 	}
 }

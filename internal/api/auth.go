@@ -22,7 +22,8 @@ type Guard struct {
 	Keys   KeyChecker
 	Exempt []string
 	// RateLimit is the requests per second allowed to each key (to each
-	// client address for requests without one); 0 means no limit.
+	// client, an IPv4 address or an IPv6 /64, for requests without one);
+	// 0 means no limit.
 	RateLimit float64
 	RateBurst int
 }
@@ -61,6 +62,9 @@ var (
 
 func (a *API) requireKey(next http.Handler, keys KeyChecker, exempt []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.refuseFraming(w, r) {
+			return
+		}
 		if slices.Contains(exempt, r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return

@@ -126,23 +126,27 @@ func (l *connLimitListener) release(client netip.Prefix) {
 	}
 }
 
-// clientPrefix is whom a connection counts against: its IPv4 address (an
-// IPv4-mapped IPv6 one included) or its IPv6 /64.
+// clientPrefix is whom a connection counts against: clientUnit of its
+// address.
 func clientPrefix(a net.Addr) (netip.Prefix, bool) {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
 		return netip.Prefix{}, false
 	}
-	ip := tcp.AddrPort().Addr().Unmap()
+	return clientUnit(tcp.AddrPort().Addr()), true
+}
+
+// clientUnit is the one unit the connection cap and the rate limit count
+// a client in: its IPv4 address (an IPv4-mapped IPv6 one included) or its
+// IPv6 /64, the block one subscriber usually gets.
+func clientUnit(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap().WithZone("")
 	bits := 32
 	if ip.Is6() {
 		bits = 64
 	}
-	p, err := ip.Prefix(bits)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	return p, true
+	p, _ := ip.Prefix(bits) // cannot fail: bits fits the address
+	return p
 }
 
 // countedConn gives its client's place back when closed, once however

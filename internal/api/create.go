@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postpipe/postpipe/internal/post"
@@ -92,19 +93,19 @@ func (a *API) readPost(w http.ResponseWriter, r *http.Request) (post.Post, error
 		p := post.New(post.NewID(now), in, now)
 		return p, checkEncodedSize(p)
 	}
-	return a.keyedPost(post.ScopedKeyedID(KeyName(r.Context()), key), in, now)
+	return a.keyedPost(clientOf(r), post.ScopedKeyedID(KeyName(r.Context()), key), in, now)
 }
 
-// keyedPost makes the post for a keyed request and claims its id for the
-// input's fingerprint: a different input already sent under the id is a
-// conflict.
-func (a *API) keyedPost(id string, in post.Input, now time.Time) (post.Post, error) {
+// keyedPost makes the post for a keyed request and claims its id, on
+// owner's share of the window (clientOf), for the input's fingerprint: a
+// different input already sent under the id is a conflict.
+func (a *API) keyedPost(owner, id string, in post.Input, now time.Time) (post.Post, error) {
 	p := post.New(id, in, now)
 	p.Fingerprint = in.Fingerprint()
 	if err := checkEncodedSize(p); err != nil {
 		return post.Post{}, err
 	}
-	if !a.keys.claim(id, p.Fingerprint, now) {
+	if !a.keys.claim(owner, id, p.Fingerprint, now) {
 		return post.Post{}, &keyConflictError{id: id}
 	}
 	return p, nil
@@ -173,7 +174,10 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := a.now()
-	identity := KeyName(r.Context())
+	identity, owner := KeyName(r.Context()), ""
+	if key != "" {
+		owner = clientOf(r)
+	}
 	results := make([]batchItem, len(items))
 	posts := make([]post.Post, 0, len(items))
 	slots := make([]int, 0, len(items)) // posts[j] answers results[slots[j]]
@@ -193,7 +197,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		} else {
 			// A NUL cannot occur in a key (printable ASCII only), so
 			// these ids never meet the ids of single posts.
-			p, err = a.keyedPost(post.ScopedKeyedID(identity, key+"\x00"+strconv.Itoa(i)), in, now)
+			p, err = a.keyedPost(owner, post.ScopedKeyedID(identity, key+"\x00"+strconv.Itoa(i)), in, now)
 		}
 		if err != nil {
 			results[i] = itemFailure(err)
@@ -366,8 +370,19 @@ func (a *API) legacyWithoutKafka(w http.ResponseWriter, r *http.Request) {
 }
 
 // idempotencyKey returns the Idempotency-Key header, checked for shape.
+// A header that is there but blank is refused, not read as no key: the
+// client meant to make its post safe to retry, and a post without a key
+// would be stored again on each retry. (net/textproto trims values, so a
+// blank header arrives as "".)
 func idempotencyKey(r *http.Request) (string, error) {
-	key := r.Header.Get("Idempotency-Key")
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", nil
+	}
+	key := values[0]
+	if strings.TrimSpace(key) == "" {
+		return "", badRequest(http.StatusBadRequest, "Idempotency-Key is blank; send a non-blank key, or no Idempotency-Key header for a post that need not be safe to retry")
+	}
 	if len(key) > 255 {
 		return "", badRequest(http.StatusBadRequest, "Idempotency-Key must be at most 255 characters")
 	}

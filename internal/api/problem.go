@@ -87,6 +87,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &keyErr):
 		p.Status, p.Detail, p.ID = http.StatusConflict, keyErr.Error(), keyErr.id
 		p.Type, p.Title = problemKeyConflict, "Idempotency-Key conflict"
+	case errors.Is(err, errAmbiguousFraming):
+		p.Status, p.Detail = http.StatusBadRequest, err.Error()
+		w.Header().Set("Connection", "close") // what may follow on the connection is not to be trusted
 	case errors.As(err, &reqErr):
 		p.Status, p.Detail, p.Errors, p.MoreErrors = reqErr.status, reqErr.detail, reqErr.fields, reqErr.more
 	case errors.As(err, &valErr):

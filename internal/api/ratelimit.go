@@ -3,8 +3,8 @@ package api
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -22,6 +22,9 @@ func (e *rateLimitedError) Error() string {
 
 func (a *API) limitRate(next http.Handler, l *limiter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.refuseFraming(w, r) {
+			return
+		}
 		if wait := l.take(clientOf(r)); wait > 0 {
 			a.fail(w, r, &rateLimitedError{retryAfter: wait})
 			return
@@ -31,18 +34,21 @@ func (a *API) limitRate(next http.Handler, l *limiter) http.Handler {
 }
 
 // clientOf names whom a request is counted against: its API key, else the
-// address it came from. Behind a proxy that address is the proxy's, so all
+// client it came from, the unit the connection cap counts too (clientUnit:
+// an IPv4 address or an IPv6 /64), so rotating addresses inside one /64
+// gets no fresh bucket. Behind a proxy that address is the proxy's, so all
 // clients share one bucket; forwarded headers are not trusted because any
 // client can set them.
 func clientOf(r *http.Request) string {
 	if name := KeyName(r.Context()); name != "" {
 		return "key " + name
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil { // not host:port (a test's or a unix socket's address)
+		return "addr " + r.RemoteAddr
 	}
-	return "addr " + host
+	var buf [64]byte
+	return string(clientUnit(ap.Addr()).AppendTo(append(buf[:0], "addr "...)))
 }
 
 // maxClients bounds the limiter's memory whatever the number of addresses a

@@ -3,6 +3,9 @@ package api
 import (
 	"fmt"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -93,5 +96,27 @@ func TestLimiterTinyRates(t *testing.T) {
 				t.Fatalf("rate %v: wait %s, want within (0, %s]", r, w, maxRetryAfter)
 			}
 		}
+	}
+}
+
+// TestClientOfIsTheConnCapsUnit: the rate limit and the connection cap
+// name a client by one function, so they cannot drift apart again.
+func TestClientOfIsTheConnCapsUnit(t *testing.T) {
+	for _, addr := range []string{"192.0.2.7:80", "[::ffff:192.0.2.7]:80", "[2001:db8::1]:80", "[2001:db8::2:0:0:1]:443", "[fe80::1%eth0]:80"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = addr
+		tcp, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := clientPrefix(tcp)
+		if want := "addr " + p.String(); !ok || clientOf(r) != want {
+			t.Errorf("%s: clientOf = %q, the connection cap counts %q", addr, clientOf(r), want)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "@" // a unix socket's peer: no address to group
+	if got := clientOf(r); got != "addr @" {
+		t.Errorf("clientOf(%q) = %q", r.RemoteAddr, got)
 	}
 }

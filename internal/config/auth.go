@@ -34,8 +34,8 @@ func (s Keys) attrs() []slog.Attr { return []slog.Attr{slog.String("api_keys_fil
 // Auth is who may use the API and how often.
 type Auth struct {
 	AuthExempt []string
-	// RateLimit is requests per second per API key (per client address
-	// without keys); 0 is off.
+	// RateLimit is requests per second per API key (per client, an IPv4
+	// address or an IPv6 /64, without keys); 0 is off.
 	RateLimit float64
 	RateBurst int
 }
@@ -44,7 +44,7 @@ func defaultAuth() Auth { return Auth{AuthExempt: []string{"/healthz", "/readyz"
 
 func (s *Auth) register(fs *flagSet) {
 	fs.Var((*listValue)(&s.AuthExempt), "auth-exempt", "comma-separated paths served without a key when keys are on (',' for none)")
-	fs.Float64Var(&s.RateLimit, "rate-limit", s.RateLimit, "requests per second per API key (per client address without keys); 0: no limit")
+	fs.Float64Var(&s.RateLimit, "rate-limit", s.RateLimit, "requests per second per API key (per client without keys: an IPv4 address or an IPv6 /64); 0: no limit")
 	fs.IntVar(&s.RateBurst, "rate-burst", s.RateBurst, "requests a client may send at once above the rate limit")
 }
 

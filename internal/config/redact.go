@@ -2,7 +2,11 @@ package config
 
 import (
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // mask replaces every credential RedactURI finds.
@@ -65,11 +69,68 @@ func redactText(s, uri string) string {
 		return s
 	}
 	s = strings.ReplaceAll(s, uri, p.redacted())
-	for _, secret := range p.secrets() {
-		s = strings.ReplaceAll(s, secret, mask)
-	}
-	return s
+	return maskValues(s, p.secrets())
 }
+
+// maskValues masks in s every occurrence of a secret that stands as a
+// value of its own, not inside another word: a one-character password "y"
+// must not turn "property" into "propertxxxxx". An occurrence is taken
+// unless it would glue onto a letter or digit on either side while the
+// secret's own edge there is one too (the rule of a regexp's \b). Drivers
+// quote or delimit the values they echo ("y", user:y@host, =y&, y, …), so
+// a value is still masked there; it would be shown only where the text
+// glues it to letters or digits, which is a different word. A secret that
+// starts or ends with punctuation is masked wherever it occurs. Where
+// secrets overlap the longest wins, in one pass, so no mask is masked
+// again.
+func maskValues(s string, secrets []string) string {
+	if len(secrets) == 0 {
+		return s
+	}
+	secrets = slices.Clone(secrets)
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	var b strings.Builder
+	done := 0 // s[:done] is in b
+	for i := 0; i < len(s); i++ {
+		for _, sec := range secrets {
+			if strings.HasPrefix(s[i:], sec) && standsAlone(s, i, i+len(sec)) {
+				b.WriteString(s[done:i])
+				b.WriteString(mask)
+				done = i + len(sec)
+				i = done - 1
+				break
+			}
+		}
+	}
+	if done == 0 {
+		return s
+	}
+	b.WriteString(s[done:])
+	return b.String()
+}
+
+// standsAlone reports whether s[i:j] is not part of a longer word: the
+// character before it and its first one are not both letters or digits,
+// nor its last one and the character after it.
+func standsAlone(s string, i, j int) bool {
+	if i > 0 {
+		before, _ := utf8.DecodeLastRuneInString(s[:i])
+		first, _ := utf8.DecodeRuneInString(s[i:j])
+		if isWordRune(before) && isWordRune(first) {
+			return false
+		}
+	}
+	if j < len(s) {
+		after, _ := utf8.DecodeRuneInString(s[j:])
+		last, _ := utf8.DecodeLastRuneInString(s[i:j])
+		if isWordRune(after) && isWordRune(last) {
+			return false
+		}
+	}
+	return true
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // uriParts is a URI taken apart the way the MongoDB driver does it: the
 // userinfo ends at the first '@', the hosts at the first '/' or '?', the
@@ -182,8 +243,14 @@ func (p uriParts) secrets() []string {
 	var out []string
 	for _, s := range raw {
 		for _, v := range []string{s, unescape(s)} {
-			if v != "" {
-				out = append(out, v)
+			if v == "" {
+				continue
+			}
+			out = append(out, v)
+			// As %q shows it (the driver quotes what it refuses): a '"'
+			// or '\\' in a secret comes out escaped.
+			if q := strconv.Quote(v); q[1:len(q)-1] != v {
+				out = append(out, q[1:len(q)-1])
 			}
 		}
 	}
