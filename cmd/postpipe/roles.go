@@ -253,6 +253,8 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 		MaxBatchPosts:     config.MaxBatchPosts,
 		BenchEndpoints:    cfg.BenchEndpoints,
 		MaxInFlight:       cfg.MaxInFlight,
+		ReadTimeout:       cfg.ReadTimeout,
+		MaxReadsInFlight:  cfg.MaxReadsInFlight,
 	}, pub, r.st, checks, log)
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(r.sampler)

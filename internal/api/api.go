@@ -57,6 +57,13 @@ type Limits struct {
 	// BodyReadTimeout bounds the time a client may take to send a body
 	// (408 beyond it); 0 means DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
+	// ReadTimeout bounds each store read of the GET routes (503 beyond it);
+	// 0 means DefaultReadTimeout. See readlimit.go.
+	ReadTimeout time.Duration
+	// MaxReadsInFlight bounds the store reads running at once, apart from
+	// MaxInFlight (0: no bound of their own); one more is answered 503 at
+	// once. See readlimit.go.
+	MaxReadsInFlight int
 }
 
 // DefaultBodyReadTimeout is well under the server's ReadTimeout, and
@@ -77,6 +84,7 @@ type API struct {
 	keys   *keyCache
 	// quietProbes: /readyz shows reason codes, not errors (keys are on).
 	quietProbes bool
+	reads       chan struct{} // one per store read in flight; nil: no bound
 }
 
 // New wires the routes.
@@ -100,6 +108,9 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	a.mux.HandleFunc("/", a.notFound)
 	if limits.MaxInFlight > 0 {
 		a.slots = make(chan struct{}, limits.MaxInFlight)
+	}
+	if limits.MaxReadsInFlight > 0 {
+		a.reads = make(chan struct{}, limits.MaxReadsInFlight)
 	}
 	return a
 }
