@@ -254,7 +254,7 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 		BenchEndpoints:    cfg.BenchEndpoints,
 		MaxInFlight:       cfg.MaxInFlight,
 		ReadTimeout:       cfg.ReadTimeout,
-		MaxReadsInFlight:  cfg.MaxReadsInFlight,
+		MaxReadsInFlight:  cfg.ReadsInFlight(),
 	}, pub, r.st, checks, log)
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(r.sampler)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,11 @@ func TestReadsSettings(t *testing.T) {
 		}
 	}
 
-	for _, ok := range []Reads{{100 * time.Millisecond, 1}, {5 * time.Minute, 10000}} {
+	if c, want := Default(), max(1, runtime.GOMAXPROCS(0)/2); c.ReadsInFlight() != want {
+		t.Errorf("default reads in flight %d, want half of GOMAXPROCS, at least 1 (%d)", c.ReadsInFlight(), want)
+	}
+
+	for _, ok := range []Reads{{100 * time.Millisecond, 0}, {5 * time.Minute, 10000}} {
 		c := Default()
 		c.Reads = ok
 		if err := c.Validate(); err != nil {
@@ -27,7 +32,7 @@ func TestReadsSettings(t *testing.T) {
 	}{
 		{Reads{99 * time.Millisecond, 32}, "POSTPIPE_READ_TIMEOUT"},
 		{Reads{5*time.Minute + 1, 32}, "POSTPIPE_READ_TIMEOUT"},
-		{Reads{time.Second, 0}, "POSTPIPE_MAX_READS_IN_FLIGHT"},
+		{Reads{time.Second, -1}, "POSTPIPE_MAX_READS_IN_FLIGHT"},
 		{Reads{time.Second, 10001}, "POSTPIPE_MAX_READS_IN_FLIGHT"},
 	} {
 		c := Default()
