@@ -61,8 +61,8 @@ type Limits struct {
 	// 0 means DefaultReadTimeout. See readlimit.go.
 	ReadTimeout time.Duration
 	// MaxReadsInFlight bounds the store reads running at once, apart from
-	// MaxInFlight (0: no bound of their own); one more is answered 503 at
-	// once. See readlimit.go.
+	// MaxInFlight (0: no bound of their own); one more waits a moment for
+	// its turn, then is answered 503. See readlimit.go.
 	MaxReadsInFlight int
 }
 
