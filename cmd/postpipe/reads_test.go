@@ -19,12 +19,13 @@ import (
 
 // The read flood of TestReadFloodSparesWrites (issue 18, item 3).
 const (
-	floodPosts   = 10000 // FerretDB on SQLite lists these in about a second: no index serves its sort
+	floodPosts   = 10000 // enough that FerretDB's lists (no index serves their sort) take CPU for a good part of a second
 	floodClients = 64
 	floodFor     = 15 * time.Second
 	// recoverWithin is how soon after the flood lists must answer 200
-	// again: the reads its clients abandoned end with them, or at the
-	// latest at their read timeout (5 s), the maxTimeMS the store enforces.
+	// again: the reads its clients abandoned end at the latest at their
+	// read timeout (5 s), the maxTimeMS the store enforces, and at most
+	// POSTPIPE_MAX_READS_IN_FLIGHT of them were running.
 	recoverWithin = 5 * time.Second
 )
 
