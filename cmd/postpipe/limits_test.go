@@ -33,9 +33,10 @@ func TestListMemoryBounded(t *testing.T) {
 	addr := freeAddr(t)
 	// The server's write timeout is the produce timeout plus 30 s: six
 	// such reads at once on FerretDB on SQLite take longer than the
-	// default's 35 s here.
+	// default's 35 s here. The six reads must run at once, each as long
+	// as FerretDB takes: the reads' own bound and timeout are raised.
 	api := startBinary(t, "api", "api", with(env, "POSTPIPE_HTTP_ADDR", addr, "POSTPIPE_LOG_LEVEL", "warn", "POSTPIPE_PRODUCE_TIMEOUT", "2m",
-		"POSTPIPE_MAX_CONNS_PER_CLIENT", strconv.Itoa(connsPerClient)))
+		"POSTPIPE_MAX_CONNS_PER_CLIENT", strconv.Itoa(connsPerClient), "POSTPIPE_MAX_READS_IN_FLIGHT", "6", "POSTPIPE_READ_TIMEOUT", "2m"))
 	base := "http://" + addr
 	waitReady(t, base)
 

@@ -255,6 +255,8 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 		MaxInFlight:         cfg.MaxInFlight,
 		BodyBudgetBytes:     cfg.BodyBudgetBytes,
 		BodyBudgetPerClient: cfg.BodyShare(),
+		ReadTimeout:         cfg.ReadTimeout,
+		MaxReadsInFlight:    cfg.ReadsInFlight(),
 	}, pub, r.st, checks, log)
 	handler.ObserveBodies(m.Bodies())
 	handler.Handle("GET /metrics", m.Handler())

@@ -71,6 +71,13 @@ type Limits struct {
 	// BodyBudgetWait is how long a body waits for room; 0 means
 	// DefaultBodyBudgetWait.
 	BodyBudgetWait time.Duration
+	// ReadTimeout bounds each store read of the GET routes (503 beyond it);
+	// 0 means DefaultReadTimeout. See readlimit.go.
+	ReadTimeout time.Duration
+	// MaxReadsInFlight bounds the store reads running at once, apart from
+	// MaxInFlight (0: no bound of their own); one more waits a moment for
+	// its turn, then is answered 503. See readlimit.go.
+	MaxReadsInFlight int
 }
 
 // DefaultBodyReadTimeout is well under the server's ReadTimeout, and
@@ -92,6 +99,7 @@ type API struct {
 	budget *bodyBudget // nil: bodies are not budgeted
 	// quietProbes: /readyz shows reason codes, not errors (keys are on).
 	quietProbes bool
+	reads       chan struct{} // one per store read in flight; nil: no bound
 }
 
 // New wires the routes.
@@ -131,6 +139,9 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 			wait = DefaultBodyBudgetWait
 		}
 		a.budget = newBodyBudget(total, share, wait)
+	}
+	if limits.MaxReadsInFlight > 0 {
+		a.reads = make(chan struct{}, limits.MaxReadsInFlight)
 	}
 	return a
 }

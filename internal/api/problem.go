@@ -100,6 +100,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, errOverloaded):
 		p.Status, p.Detail = http.StatusServiceUnavailable, "the server is at its limit of requests in flight; retry later"
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	case errors.Is(err, errReadsOverloaded):
+		p.Status, p.Detail = http.StatusServiceUnavailable, "the server is at its limit of reads in flight; retry later"
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	case errors.As(err, &unavErr): // before ErrNotFound, which a dependency failure may wrap
 		p.Status = http.StatusServiceUnavailable
 		p.Detail = unavErr.dependency + " is unavailable; retry later"

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -23,8 +24,14 @@ func (a *API) getPost(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, post.ErrNotFound)
 		return
 	}
-	p, err := a.store.Get(r.Context(), id)
-	if err != nil && !errors.Is(err, post.ErrNotFound) {
+	// HEAD runs the lookup too: by _id it is one index read, and only the
+	// lookup can tell 200 from 404.
+	var p post.Post
+	err := a.read(r, func(ctx context.Context) (err error) {
+		p, err = a.store.Get(ctx, id)
+		return err
+	})
+	if err != nil && !errors.Is(err, post.ErrNotFound) && !errors.Is(err, errReadsOverloaded) {
 		err = &unavailableError{dependency: "mongodb", err: err}
 	}
 	if err != nil {
@@ -60,6 +67,15 @@ func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
 		}
 		query.After = &pos
 	}
+	// ServeMux serves HEAD with this handler. A HEAD gets the headers of a
+	// page without one being built: the query is checked, the store never
+	// asked (the length is unknown without the page, so none is sent).
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	want := query.Limit
 	query.Limit++ // one more tells whether another page exists
 
@@ -75,7 +91,7 @@ func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
 		encErr error
 	)
 	buf.WriteString(`{"posts":[`)
-	err := a.store.List(r.Context(), query, func(p post.Post) bool {
+	each := func(p post.Post) bool {
 		if n == want {
 			more = true
 			return false
@@ -95,9 +111,15 @@ func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
 		buf.Write(b)
 		n, last = n+1, p
 		return true
+	}
+	err := a.read(r, func(ctx context.Context) error {
+		return a.store.List(ctx, query, each)
 	})
+	if err != nil && !errors.Is(err, errReadsOverloaded) {
+		err = &unavailableError{dependency: "mongodb", err: err}
+	}
 	if err != nil {
-		a.fail(w, r, &unavailableError{dependency: "mongodb", err: err})
+		a.fail(w, r, err)
 		return
 	}
 	if encErr != nil { // a stored post JSON cannot carry: a 500, logged

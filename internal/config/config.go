@@ -36,6 +36,7 @@ type Config struct {
 	Data
 	Stack
 	DLQ
+	Reads
 }
 
 // MaxBatchPosts is the most posts one batch request may carry.
@@ -64,6 +65,7 @@ func Default() Config {
 		Data:     defaultData(),
 		Stack:    defaultStack(),
 		DLQ:      defaultDLQ(),
+		Reads:    defaultReads(),
 	}
 }
 
@@ -100,11 +102,12 @@ const (
 	SectionData     Section = "data"
 	SectionStack    Section = "stack"
 	SectionDLQ      Section = "dlq"
+	SectionReads    Section = "reads"
 )
 
 // allSections is every section in the order of Config.
 var allSections = []Section{SectionLogging, SectionService, SectionHTTP, SectionKeys, SectionAuth, SectionKafka,
-	SectionTopics, SectionProducer, SectionGroup, SectionSink, SectionStore, SectionData, SectionStack, SectionDLQ}
+	SectionTopics, SectionProducer, SectionGroup, SectionSink, SectionStore, SectionData, SectionStack, SectionDLQ, SectionReads}
 
 func (c *Config) section(s Section) section {
 	switch s {
@@ -136,6 +139,8 @@ func (c *Config) section(s Section) section {
 		return &c.Stack
 	case SectionDLQ:
 		return &c.DLQ
+	case SectionReads:
+		return &c.Reads
 	}
 	panic("config: unknown section " + string(s))
 }

@@ -20,8 +20,8 @@ var Commands = []struct {
 	Name     string
 	Sections []Section
 }{
-	{"run", []Section{SectionHTTP, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionData, SectionService, SectionLogging}},
-	{"api", []Section{SectionHTTP, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionStore, SectionService, SectionLogging}},
+	{"run", []Section{SectionHTTP, SectionReads, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionData, SectionService, SectionLogging}},
+	{"api", []Section{SectionHTTP, SectionReads, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionStore, SectionService, SectionLogging}},
 	{"sink", []Section{SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionKeys, SectionService, SectionLogging}},
 	{"stack", []Section{SectionStack, SectionData, SectionLogging}},
 	{"dlq", []Section{SectionKafka, SectionGroup, SectionDLQ}},

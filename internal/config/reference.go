@@ -22,6 +22,7 @@ var sectionTitles = map[Section]string{
 	SectionData:     "Data directory",
 	SectionStack:    "Development stack (`postpipe stack`)",
 	SectionDLQ:      "Dead-letter tools (`postpipe dlq`)",
+	SectionReads:    "Reads (GET routes)",
 }
 
 // Reference is the Markdown reference of every setting, generated from

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -30,6 +30,9 @@ func (s *Store) Get(ctx context.Context, id string) (post.Post, error) {
 // stays around 16 MiB however large q.Limit is.
 const listBatch = 16
 
+// closeTimeout bounds closing a listing's cursor, one killCursors.
+const closeTimeout = 5 * time.Second
+
 // List calls each with up to q.Limit posts newest first, after q.After,
 // decoding one document at a time from the cursor, until each returns
 // false.
@@ -44,16 +47,31 @@ func (s *Store) List(ctx context.Context, q post.Query, each func(post.Post) boo
 			bson.D{{Key: "createdAt", Value: q.After.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
 		}})
 	}
-	opts := options.Find().
-		SetSort(bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}).
-		SetLimit(int64(q.Limit)).
-		SetBatchSize(int32(min(q.Limit, listBatch)))
-	cur, err := s.coll.Find(ctx, filter, opts)
+	// A find command of its own rather than Collection.Find: Find never
+	// sends maxTimeMS (the driver leaves it off the operations that return
+	// a cursor, DRIVERS-2722), so a query whose caller gave up ran on in
+	// the store to its end. RunCommandCursor sends ctx's time left as
+	// maxTimeMS, which bounds the cursor's getMores too.
+	cmd := bson.D{
+		{Key: "find", Value: s.coll.Name()},
+		{Key: "filter", Value: filter},
+		{Key: "sort", Value: bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}},
+		{Key: "limit", Value: int64(q.Limit)},
+		{Key: "batchSize", Value: int32(min(q.Limit, listBatch))},
+	}
+	cur, err := s.coll.Database().RunCommandCursor(ctx, cmd)
 	if err != nil {
 		return fmt.Errorf("list posts: %w", err)
 	}
-	// Closing kills the server-side cursor when each stopped early.
-	defer func() { _ = cur.Close(context.WithoutCancel(ctx)) }()
+	// Closing kills the server-side cursor when each stopped early. It
+	// runs after ctx may have ended, so it has a bound of its own: without
+	// one a stalled store would hold the caller (and its place among the
+	// API's reads) for good.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		_ = cur.Close(cctx)
+	}()
 	for cur.Next(ctx) {
 		var d document
 		if err := cur.Decode(&d); err != nil {
