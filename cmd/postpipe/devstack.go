@@ -67,6 +67,7 @@ func embedded(cfg config.Config, log *slog.Logger) (_ config.Config, stop func()
 			}
 		})
 		cfg.MongoURI = m.URI()
+		cfg.DevStoreReads()
 		log.Info("using the embedded MongoDB-protocol store (FerretDB on SQLite); set POSTPIPE_MONGODB_URI to use real MongoDB",
 			"uri", m.URI(), "data", dir)
 	}

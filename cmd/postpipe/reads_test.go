@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,8 +47,12 @@ func TestReadFloodSparesWrites(t *testing.T) {
 	}
 	env := binaryStackEnv(t)
 	addr := freeAddr(t)
+	// The api reaches the stack by its URI here (the stack's ports are
+	// free ones), so it is told the bound it would take by default with
+	// the development store ('make run', or 'postpipe stack' on its
+	// default ports): config.DevStoreReads.
 	startBinary(t, "api", "api", with(env, "POSTPIPE_HTTP_ADDR", addr, "POSTPIPE_LOG_LEVEL", "error",
-		"POSTPIPE_MAX_CONNS_PER_CLIENT", "0"))
+		"POSTPIPE_MAX_CONNS_PER_CLIENT", "0", "POSTPIPE_MAX_READS_IN_FLIGHT", strconv.Itoa(max(1, runtime.GOMAXPROCS(0)/2))))
 	base := "http://" + addr
 	waitReady(t, base)
 

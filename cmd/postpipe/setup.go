@@ -109,6 +109,7 @@ func localStack(cfg config.Config, log *slog.Logger) config.Config {
 	}
 	if cfg.EmbeddedMongo() {
 		cfg.MongoURI = "mongodb://" + cfg.StackMongoAddr + "/"
+		cfg.DevStoreReads()
 		log.Info("no POSTPIPE_MONGODB_URI: using the local stack's store (start it with 'postpipe stack')", "uri", cfg.MongoURI)
 	}
 	return cfg

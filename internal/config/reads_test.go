@@ -15,8 +15,17 @@ func TestReadsSettings(t *testing.T) {
 		}
 	}
 
-	if c, want := Default(), max(1, runtime.GOMAXPROCS(0)/2); c.ReadsInFlight() != want {
-		t.Errorf("default reads in flight %d, want half of GOMAXPROCS, at least 1 (%d)", c.ReadsInFlight(), want)
+	if c := Default(); c.ReadsInFlight() != DefaultReadsInFlight {
+		t.Errorf("default reads in flight %d, want %d against a store of its own", c.ReadsInFlight(), DefaultReadsInFlight)
+	}
+	c := Default()
+	c.DevStoreReads()
+	if want := max(1, runtime.GOMAXPROCS(0)/2); c.ReadsInFlight() != want {
+		t.Errorf("development store's reads in flight %d, want half of GOMAXPROCS, at least 1 (%d)", c.ReadsInFlight(), want)
+	}
+	c.MaxReadsInFlight = 7
+	if c.DevStoreReads(); c.ReadsInFlight() != 7 {
+		t.Errorf("a set bound became %d with the development store, want 7 kept", c.ReadsInFlight())
 	}
 
 	for _, ok := range []Reads{{100 * time.Millisecond, 0}, {5 * time.Minute, 10000}} {
