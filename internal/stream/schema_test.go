@@ -1,0 +1,144 @@
+package stream
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// TestPostsSchemaAgreesWithPost: the built-in schema accepts what
+// internal/post accepts and refuses what it refuses, on the rules both can
+// say (the decoder's own, invalid UTF-8 and repeated fields, are not here).
+func TestPostsSchemaAgreesWithPost(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := set.Lookup(Builtin).Validator
+	long := func(n int, s string) string { return strings.Repeat(s, n) }
+	tags := func(n int) string {
+		ts := make([]string, n)
+		for i := range ts {
+			ts[i] = `"t"`
+		}
+		return "[" + strings.Join(ts, ",") + "]"
+	}
+	tests := []struct{ name, doc string }{
+		{"valid", `{"author":"a","title":"t","content":"c"}`},
+		{"valid, all fields", `{"author":"a","title":"t","subtitle":"s","content":"c","tags":["x","y"]}`},
+		{"null subtitle and tags", `{"author":"a","title":"t","subtitle":null,"content":"c","tags":null}`},
+		{"author missing", `{"title":"t","content":"c"}`},
+		{"author blank", `{"author":" \t\n","title":"t","content":"c"}`},
+		{"author blank in Unicode spaces", `{"author":"\u00a0\u3000\u2028\u0085","title":"t","content":"c"}`},
+		{"author null", `{"author":null,"title":"t","content":"c"}`},
+		{"author at the limit, 4-byte characters", fmt.Sprintf(`{"author":%q,"title":"t","content":"c"}`, long(post.MaxAuthorLen, "😀"))},
+		{"author over the limit", fmt.Sprintf(`{"author":%q,"title":"t","content":"c"}`, long(post.MaxAuthorLen+1, "é"))},
+		{"title over the limit", fmt.Sprintf(`{"author":"a","title":%q,"content":"c"}`, long(post.MaxTitleLen+1, "x"))},
+		{"subtitle over the limit", fmt.Sprintf(`{"author":"a","title":"t","subtitle":%q,"content":"c"}`, long(post.MaxSubtitleLen+1, "x"))},
+		{"subtitle blank is fine", `{"author":"a","title":"t","subtitle":"  ","content":"c"}`},
+		{"content at the limit", fmt.Sprintf(`{"author":"a","title":"t","content":%q}`, long(post.MaxContentLen, "x"))},
+		{"content over the limit", fmt.Sprintf(`{"author":"a","title":"t","content":%q}`, long(post.MaxContentLen+1, "x"))},
+		{"control character", `{"author":"a\u0007","title":"t","content":"c"}`},
+		{"tab, newline, return allowed", `{"author":"a","title":"t","content":"c\t\n\r"}`},
+		{"control character in subtitle", `{"author":"a","title":"t","subtitle":"\u001f","content":"c"}`},
+		{"tags at the limit", `{"author":"a","title":"t","content":"c","tags":` + tags(post.MaxTags) + `}`},
+		{"too many tags", `{"author":"a","title":"t","content":"c","tags":` + tags(post.MaxTags+1) + `}`},
+		{"tag too long", fmt.Sprintf(`{"author":"a","title":"t","content":"c","tags":[%q]}`, long(post.MaxTagLen+1, "x"))},
+		{"tag blank", `{"author":"a","title":"t","content":"c","tags":[" "]}`},
+		{"tag not a string", `{"author":"a","title":"t","content":"c","tags":[1]}`},
+		{"tags not an array", `{"author":"a","title":"t","content":"c","tags":"x"}`},
+		{"author not a string", `{"author":1,"title":"t","content":"c"}`},
+		{"unknown field", `{"author":"a","title":"t","content":"c","Author":"b"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, derr := post.DecodeInput([]byte(tt.doc))
+			if derr == nil {
+				derr = in.Validate()
+			}
+			doc, err := DecodeDocument([]byte(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs, _ := v.Validate(doc)
+			if (derr == nil) != (len(vs) == 0) {
+				t.Errorf("internal/post says %v; the schema says %+v", derr, vs)
+			}
+		})
+	}
+}
+
+// TestBigIntegers: an integer beyond 2^53 is judged as sent, not rounded.
+func TestBigIntegers(t *testing.T) {
+	path := write(t, map[string]string{"streams.yaml": `streams:
+  - name: ids
+    schema:
+      properties:
+        n: {type: integer, maximum: 9007199254740992}
+`})
+	set, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := set.Lookup("ids").Validator
+	for doc, valid := range map[string]bool{`{"n":9007199254740992}`: true, `{"n":9007199254740993}`: false} {
+		d, err := DecodeDocument([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vs, _ := v.Validate(d); (len(vs) == 0) != valid {
+			t.Errorf("%s: %+v, want valid=%v", doc, vs, valid)
+		}
+	}
+	// The same document through float64 is rounded to 2^53 and passes:
+	// the reason DecodeDocument keeps json.Number.
+	var rounded any
+	if err := json.Unmarshal([]byte(`{"n":9007199254740993}`), &rounded); err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ := v.Validate(rounded); len(vs) != 0 {
+		t.Errorf("float64 decoding did not round: %+v (the test no longer shows why json.Number)", vs)
+	}
+}
+
+// TestViolationsBounded: a document of many bad values lists
+// post.MaxFieldErrors of them, each at its JSON Pointer, and counts the rest.
+func TestViolationsBounded(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bad = 50
+	tags := strings.TrimSuffix(strings.Repeat(`1,`, bad), ",")
+	doc, err := DecodeDocument([]byte(`{"author":"a","title":"t","content":"c","tags":[` + tags + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, more := set.Lookup(Builtin).Validator.Validate(doc)
+	if len(vs) != post.MaxFieldErrors || len(vs)+more < bad {
+		t.Fatalf("%d violations and %d more, want %d and at least %d in all", len(vs), more, post.MaxFieldErrors, bad)
+	}
+	if vs[0].Pointer != "/tags" && !strings.HasPrefix(vs[0].Pointer, "/tags/") {
+		t.Errorf("first violation at %q, want under /tags", vs[0].Pointer)
+	}
+	for _, v := range vs {
+		if v.Message == "" || len(v.Message) > post.MaxFieldErrorText {
+			t.Errorf("message %q: want 1 to %d bytes", v.Message, post.MaxFieldErrorText)
+		}
+	}
+}
+
+func TestPointerEscapes(t *testing.T) {
+	if got := pointer([]string{"a/b", "c~d", "0"}); got != "/a~1b/c~0d/0" {
+		t.Errorf("pointer %q, want /a~1b/c~0d/0", got)
+	}
+}
+
+func TestDecodeDocumentRefusesTrailingData(t *testing.T) {
+	if _, err := DecodeDocument([]byte(`{} {}`)); err == nil {
+		t.Error("two values decoded as one document")
+	}
+}

@@ -1,0 +1,84 @@
+package stream
+
+import (
+	_ "embed"
+	"regexp"
+)
+
+// Stream is one declared stream, checked and with its schema compiled.
+type Stream struct {
+	// Name is the stream's name and its route, /v1/<Name>.
+	Name string
+	// Schema is where the schema came from: a file path (as resolved
+	// against the streams file's folder), "inline" or "built-in".
+	Schema string
+	// ID is the JSON Pointer of the string field a document's id is taken
+	// from; "" means the id is generated (UUIDv7).
+	ID string
+	// List are the top-level scalar fields a listing may filter on.
+	List []string
+	// Topic is the Kafka topic; its dead letters go to DLQTopic().
+	Topic string
+	// Collection is the MongoDB collection.
+	Collection string
+	// Validator checks a document against the compiled schema.
+	Validator Validator
+	// line is where the stream is declared, for errors found after parsing.
+	line int
+}
+
+// DLQTopic is the topic the sink dead-letters the stream's records to.
+func (s *Stream) DLQTopic() string { return s.Topic + dlqSuffix }
+
+const dlqSuffix = ".dlq"
+
+// Builtin is the name of the stream postpipe serves without a streams
+// file: the blog post it was written for.
+const Builtin = "posts"
+
+// postsSchema is internal/post's rules in JSON Schema (see the schema's
+// description for what it cannot say).
+//
+//go:embed schemas/posts.json
+var postsSchema []byte
+
+// PostsSchema returns the built-in posts stream's schema, for docs and tests.
+func PostsSchema() []byte { return append([]byte(nil), postsSchema...) }
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// reserved are names a stream may not take. A stream's route is /v1/<name>:
+// bench and stats are routes under /v1 already. The rest are the server's
+// top-level paths (healthz, readyz, metrics, openapi.yaml, ui, debug/pprof,
+// the legacy /api/…) and v1 itself: kept free so that a stream's name never
+// reads as one of them in logs, metrics labels and docs, and so the routes
+// may move without renaming a user's stream.
+var reserved = map[string]string{
+	"bench":   "the route /v1/bench (load-test endpoints)",
+	"stats":   "the route /v1/stats",
+	"healthz": "the liveness probe /healthz",
+	"readyz":  "the readiness probe /readyz",
+	"metrics": "the Prometheus endpoint /metrics",
+	"openapi": "the API description /openapi.yaml",
+	"ui":      "the dashboard /ui",
+	"debug":   "the profiler /debug/pprof",
+	"api":     "the legacy routes /api/…",
+	"v1":      "the API's version prefix",
+}
+
+// Set is the streams postpipe serves, in the file's order, posts first
+// unless the file replaces it.
+type Set struct {
+	File    string // the streams file; "" for the built-in set
+	Streams []*Stream
+}
+
+// Lookup returns the stream named name, or nil.
+func (s *Set) Lookup(name string) *Stream {
+	for _, st := range s.Streams {
+		if st.Name == name {
+			return st
+		}
+	}
+	return nil
+}
