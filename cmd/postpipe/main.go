@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/postpipe/postpipe/internal/config"
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 func main() {
@@ -24,15 +25,20 @@ func main() {
 }
 
 // exitCode prints err for the operator, once, and returns the exit status:
-// 0 on success or --help, 2 for a usage error (with a hint where to look),
+// 0 on success or --help, 2 for a usage error (with a hint where to look)
+// or a bad streams file (the file is the operator's input, as flags are),
 // 1 for anything else.
 func exitCode(w io.Writer, err error) int {
 	var usageErr *config.UsageError
+	var streamsErr *stream.FileError
 	switch {
 	case err == nil || errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &usageErr):
 		fmt.Fprintf(w, "postpipe: %v\n%s\n", err, usageErr.Hint())
+		return 2
+	case errors.As(err, &streamsErr):
+		fmt.Fprintln(w, "postpipe:", err)
 		return 2
 	default:
 		fmt.Fprintln(w, "postpipe:", err)
@@ -73,6 +79,8 @@ Commands:
   dlq      list the dead-letter topic (dlq list) or put records back (dlq redrive)
   bench    load-test a running server and write a report (see bench --help)
   probe    exit 0 when a URL answers 2xx (the container health check)
+  streams  check a streams file: 'postpipe streams check FILE' (the streams
+           are declared and checked; only posts is served yet)
   apikey   mint an API key: 'postpipe apikey NAME' prints the key once and
            its line for POSTPIPE_API_KEYS_FILE
   version  print the version
@@ -113,6 +121,8 @@ func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string
 		return runAPIKey(rest, os.Stdout)
 	case "dlq":
 		return runDLQ(ctx, rest, getenv)
+	case "streams":
+		return runStreams(rest, os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println("postpipe", version())
 		return nil
