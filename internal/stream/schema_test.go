@@ -3,6 +3,7 @@ package stream
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -107,27 +108,87 @@ func TestBigIntegers(t *testing.T) {
 // TestViolationsBounded: a document of many bad values lists
 // post.MaxFieldErrors of them, each at its JSON Pointer, and counts the rest.
 func TestViolationsBounded(t *testing.T) {
+	set, err := Load("../../examples/streams.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const items, badPerItem = 60, 3 // within the schema's maxItems of 100
+	bad := strings.TrimSuffix(strings.Repeat(`{"sku":"","quantity":0,"amount":-1},`, items), ",")
+	doc, err := DecodeDocument([]byte(`{"orderId":"o-1","customer":"c","status":"paid","placedAt":"2026-12-04T20:00:00Z","items":[` + bad + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, more := set.Lookup("orders").Validator.Validate(doc)
+	if len(vs) != post.MaxFieldErrors || len(vs)+more != items*badPerItem {
+		t.Fatalf("%d violations and %d more, want %d and %d in all", len(vs), more, post.MaxFieldErrors, items*badPerItem)
+	}
+	for _, v := range vs {
+		if !strings.HasPrefix(v.Pointer, "/items/") {
+			t.Errorf("violation at %q, want under /items/", v.Pointer)
+		}
+		if v.Message == "" || len(v.Message) > post.MaxFieldErrorText {
+			t.Errorf("message %q: want 1 to %d bytes", v.Message, post.MaxFieldErrorText)
+		}
+	}
+}
+
+// TestOverBoundRefusedCheaply: an array beyond its maxItems is refused on
+// that alone, before the library builds an error for each of its items
+// (500,000 of them cost it 384 MB).
+func TestOverBoundRefusedCheaply(t *testing.T) {
 	set, err := Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	const bad = 50
-	tags := strings.TrimSuffix(strings.Repeat(`1,`, bad), ",")
-	doc, err := DecodeDocument([]byte(`{"author":"a","title":"t","content":"c","tags":[` + tags + `]}`))
+	const n = 500_000
+	doc, err := DecodeDocument([]byte(`{"author":"a","title":"t","content":"c","tags":[` + strings.TrimSuffix(strings.Repeat(`1,`, n), ",") + `]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs, more := set.Lookup(Builtin).Validator.Validate(doc)
-	if len(vs) != post.MaxFieldErrors || len(vs)+more < bad {
-		t.Fatalf("%d violations and %d more, want %d and at least %d in all", len(vs), more, post.MaxFieldErrors, bad)
+	v := set.Lookup(Builtin).Validator
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	vs, more := v.Validate(doc)
+	runtime.ReadMemStats(&after)
+	if len(vs) != 1 || more != 0 || vs[0].Pointer != "/tags" || !strings.Contains(vs[0].Message, fmt.Sprint(post.MaxTags)) {
+		t.Errorf("%+v and %d more, want one violation at /tags naming the bound %d", vs, more, post.MaxTags)
 	}
-	if vs[0].Pointer != "/tags" && !strings.HasPrefix(vs[0].Pointer, "/tags/") {
-		t.Errorf("first violation at %q, want under /tags", vs[0].Pointer)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("refusing %d tags allocated %d bytes, want under 1 MiB", n, alloc)
 	}
+}
+
+// TestOverBoundNested: the bounds are found below the top level too, and
+// an object's maxProperties as well as an array's maxItems.
+func TestOverBoundNested(t *testing.T) {
+	path := write(t, map[string]string{"streams.yaml": `streams:
+  - name: nested
+    schema:
+      properties:
+        a:
+          type: array
+          items:
+            properties:
+              b: {type: array, maxItems: 1}
+        m: {$ref: "#/$defs/small"}
+      $defs:
+        small: {maxProperties: 1}
+`})
+	set, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := DecodeDocument([]byte(`{"a":[{"b":[1]},{"b":[1,2]}],"m":{"x":1,"y":2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := set.Lookup("nested").Validator.Validate(doc)
+	got := map[string]bool{}
 	for _, v := range vs {
-		if v.Message == "" || len(v.Message) > post.MaxFieldErrorText {
-			t.Errorf("message %q: want 1 to %d bytes", v.Message, post.MaxFieldErrorText)
-		}
+		got[v.Pointer] = true
+	}
+	if len(vs) != 2 || !got["/a/1/b"] || !got["/m"] {
+		t.Errorf("%+v, want violations at /a/1/b and /m", vs)
 	}
 }
 
