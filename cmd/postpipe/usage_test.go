@@ -30,6 +30,7 @@ func TestExitCodes(t *testing.T) {
 			[]string{`unexpected argument "extra"`, "run 'postpipe stack --help'"}, "extra"},
 		{"unknown command", []string{"snk"}, nil, 2, []string{`unknown command "snk"`, "run 'postpipe help'"}, "snk"},
 		{"dlq without an action", []string{"dlq"}, nil, 2, []string{"postpipe dlq list|redrive", "run 'postpipe dlq list --help'"}, ""},
+		{"streams without an action", []string{"streams"}, nil, 2, []string{"postpipe streams check FILE", "run 'postpipe help'"}, ""},
 		{"probe without a URL", []string{"probe"}, nil, 2, []string{"want exactly one URL", "run 'postpipe probe --help'"}, ""},
 		{"bench bad flag", []string{"bench", "--no-such"}, nil, 2, []string{"no-such", "run 'postpipe bench --help'"}, "no-such"},
 		{"invalid setting", []string{"sink"}, map[string]string{"POSTPIPE_SINK_WRITERS": "0"}, 1, []string{"POSTPIPE_SINK_WRITERS"}, ""},

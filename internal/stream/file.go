@@ -86,6 +86,9 @@ func Parse(path string, data []byte) (*Set, error) {
 		if k.Value != "streams" {
 			return nil, fail(k.Line, "", ErrUnknownKey, "%q at the top (want streams)", k.Value)
 		}
+		if list != nil {
+			return nil, fail(k.Line, "", ErrSyntax, "key streams given twice")
+		}
 		list = v
 	}
 	if list == nil || list.Kind != yaml.SequenceNode || len(list.Content) == 0 {

@@ -49,6 +49,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"not YAML", "streams: [\n", ErrSyntax, "", "yaml", 0},
 		{"empty", "", ErrSyntax, "", "empty", 0},
 		{"no streams", "streams: []\n", ErrSyntax, "", "non-empty list", 0},
+		{"streams twice", "streams:\n  - name: a\n    schema: o.json\nstreams:\n  - name: b\n    schema: o.json\n", ErrSyntax, "", "twice", 4},
 		{"unknown top key", "streams:\n  - name: a\n    schema: o.json\nextra: 1\n", ErrUnknownKey, "", `"extra"`, 4},
 		{"unknown stream key", "streams:\n  - name: orders\n    schema: o.json\n    colour: red\n", ErrUnknownKey, "orders", `"colour"`, 4},
 		{"key twice", "streams:\n  - name: orders\n    schema: o.json\n    topic: a\n    topic: b\n", ErrSyntax, "orders", "twice", 0},
@@ -172,5 +173,29 @@ func TestBuiltinAndReplacement(t *testing.T) {
 	}
 	if len(set.Streams) != 2 || set.Streams[0].Name != "posts" || set.Streams[0].Topic != "blog" {
 		t.Fatalf("posts declared again: %+v, want it replaced in first place, on topic blog", set.Streams)
+	}
+}
+
+// TestSchemaRefs: a $ref to a file beside the schema (or, inline, beside
+// the streams file) is followed; one to the network is refused, not fetched.
+func TestSchemaRefs(t *testing.T) {
+	files := map[string]string{
+		"streams.yaml": "streams:\n  - name: a\n    schema: s.json\n  - name: b\n    schema: {$ref: other.json}\n",
+		"s.json":       `{"properties":{"x":{"$ref":"other.json"}}}`,
+		"other.json":   `{"type":"string"}`,
+	}
+	set, err := Load(write(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ := set.Lookup("a").Validator.Validate(map[string]any{"x": true}); len(vs) != 1 || vs[0].Pointer != "/x" {
+		t.Errorf("a: %+v, want one violation at /x from other.json", vs)
+	}
+	if vs, _ := set.Lookup("b").Validator.Validate(true); len(vs) != 1 {
+		t.Errorf("b: %+v, want one violation from other.json", vs)
+	}
+	files["streams.yaml"] = "streams:\n  - name: c\n    schema: {$ref: 'https://example.com/x.json'}\n"
+	if _, err := Load(write(t, files)); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "https://example.com/x.json") {
+		t.Errorf("a $ref to https: %v, want a bad schema naming the URL", err)
 	}
 }
