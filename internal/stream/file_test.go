@@ -63,6 +63,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"schema not JSON", "streams:\n  - name: orders\n    schema: bad.json\n", ErrSchema, "orders", "bad.json", 0},
 		{"schema does not compile", "streams:\n  - name: orders\n    schema: {type: 12}\n", ErrSchema, "orders", "", 0},
 		{"schema of another draft", "streams:\n  - name: orders\n    schema: d7.json\n", ErrSchema, "orders", "draft/2020-12", 0},
+		{"referenced file of another draft", "streams:\n  - name: orders\n    schema: {$ref: d7.json}\n", ErrSchema, "orders", "draft/2020-12", 0},
 		{"id not a property", "streams:\n  - name: orders\n    schema: o.json\n    id: /nope\n", ErrID, "orders", "not a property", 4},
 		{"id not required", "streams:\n  - name: orders\n    schema: o.json\n    id: /optionalRef\n", ErrID, "orders", "not required", 0},
 		{"id not a string", "streams:\n  - name: orders\n    schema: n.json\n    id: /n\n", ErrID, "orders", "type: string", 0},

@@ -214,12 +214,11 @@ func pointer(tokens []string) string {
 // loaded (the default loader): a schema's $ref to http(s) fails to compile
 // rather than fetching at start-up.
 func compileSchema(url string, doc any) (*jsonschema.Schema, error) {
-	if m, ok := doc.(map[string]any); ok {
-		if d, ok := m["$schema"]; ok && d != draft2020 {
-			return nil, fmt.Errorf("$schema %v: only %s is accepted", d, draft2020)
-		}
+	if err := check2020(doc); err != nil {
+		return nil, err
 	}
 	c := jsonschema.NewCompiler()
+	c.UseLoader(draftLoader{})
 	c.DefaultDraft(jsonschema.Draft2020)
 	// format is an assertion, not an annotation: a placedAt that is not a
 	// date-time is refused, which is what a schema's author means.
@@ -228,4 +227,31 @@ func compileSchema(url string, doc any) (*jsonschema.Schema, error) {
 		return nil, err
 	}
 	return c.Compile(url)
+}
+
+// check2020 refuses a schema document that names a draft other than
+// 2020-12.
+func check2020(doc any) error {
+	if m, ok := doc.(map[string]any); ok {
+		if d, ok := m["$schema"]; ok && d != draft2020 {
+			return fmt.Errorf("$schema %v: only %s is accepted", d, draft2020)
+		}
+	}
+	return nil
+}
+
+// draftLoader loads the files a schema's $ref names, as the library's
+// FileLoader does, and holds them to 2020-12 too: the library would read
+// a referenced draft-07 file by draft 7's rules.
+type draftLoader struct{}
+
+func (draftLoader) Load(url string) (any, error) {
+	doc, err := jsonschema.FileLoader{}.Load(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := check2020(doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return doc, nil
 }
