@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
@@ -82,7 +84,10 @@ func (c compiled) Validate(doc any) ([]Violation, int) {
 		return vs.list, vs.more
 	}
 	// Only the leaves say what was expected; the nodes above them are
-	// "allOf failed", "$ref failed" and the like.
+	// "allOf failed", "$ref failed" and the like. The library walks an
+	// object's members in map order, so the leaves are sorted by place:
+	// the same document gets the same 20 violations every time.
+	var leaves []leaf
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) > 0 {
@@ -91,13 +96,43 @@ func (c compiled) Validate(doc any) ([]Violation, int) {
 			}
 			return
 		}
-		if vs.room() {
-			vs.add(e.InstanceLocation, e.ErrorKind.LocalizedString(printer))
+		// One violation per field a schema does not allow, at the field,
+		// as internal/post answers: the library's one message names them
+		// all, in map order, however many a body has.
+		if ap, ok := e.ErrorKind.(*kind.AdditionalProperties); ok {
+			for _, name := range ap.Properties {
+				leaves = append(leaves, leaf{path: append(e.InstanceLocation[:len(e.InstanceLocation):len(e.InstanceLocation)], name), msg: msgNotAllowed})
+			}
+			return
 		}
+		leaves = append(leaves, leaf{path: e.InstanceLocation, kind: e.ErrorKind})
 	}
 	walk(ve)
+	slices.SortStableFunc(leaves, func(a, b leaf) int { return comparePaths(a.path, b.path) })
+	for _, l := range leaves {
+		if !vs.room() {
+			continue
+		}
+		msg := l.msg
+		if l.kind != nil {
+			msg = l.kind.LocalizedString(printer)
+		}
+		vs.add(l.path, msg)
+	}
 	return vs.list, vs.more
 }
+
+// leaf is one failed keyword at one place, before its message is made:
+// only the listed ones are ever formatted.
+type leaf struct {
+	path []string
+	kind jsonschema.ErrorKind // nil: msg says it
+	msg  string
+}
+
+// msgNotAllowed is a field the schema does not allow (additionalProperties
+// or unevaluatedProperties false, or a schema the value fails).
+const msgNotAllowed = "is not a field the schema allows (field names are case-sensitive)"
 
 // violations collects a document's violations within the API's bounds
 // (internal/post's, which every answer already keeps).
@@ -254,4 +289,22 @@ func (draftLoader) Load(url string) (any, error) {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	return doc, nil
+}
+
+// comparePaths orders places in a document: token by token, array indexes
+// as numbers (so /tags/2 comes before /tags/10), a parent before its
+// children.
+func comparePaths(a, b []string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] == b[i] {
+			continue
+		}
+		x, errx := strconv.Atoi(a[i])
+		y, erry := strconv.Atoi(b[i])
+		if errx == nil && erry == nil {
+			return x - y
+		}
+		return strings.Compare(a[i], b[i])
+	}
+	return len(a) - len(b)
 }

@@ -192,6 +192,47 @@ func TestOverBoundNested(t *testing.T) {
 	}
 }
 
+// TestViolationsInOrder: the listed violations are the same, in the same
+// order, every time, though the library walks objects in map order.
+func TestViolationsInOrder(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 26 bad fields, more than are listed: which 20 are listed must not
+	// depend on map order.
+	var b strings.Builder
+	b.WriteString(`{"author":"a","title":"t","content":"c","tags":[1,2,3,4,5,6,7,8,9,10,11,12]`)
+	for c := 'a'; c <= 'n'; c++ {
+		fmt.Fprintf(&b, `,"x%c":1`, c)
+	}
+	b.WriteString("}")
+	doc, err := DecodeDocument([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := set.Lookup(Builtin).Validator
+	first, more := v.Validate(doc)
+	want := []string{"/tags/0", "/tags/1", "/tags/2", "/tags/3", "/tags/4", "/tags/5", "/tags/6", "/tags/7", "/tags/8", "/tags/9", "/tags/10", "/tags/11",
+		"/xa", "/xb", "/xc", "/xd", "/xe", "/xf", "/xg", "/xh"}
+	var got []string
+	for _, f := range first {
+		got = append(got, f.Pointer)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || more != 6 {
+		t.Fatalf("listed %v and %d more, want %v and 6 more", got, more, want)
+	}
+	if first[12].Message != msgNotAllowed {
+		t.Errorf("unknown field: %q, want %q", first[12].Message, msgNotAllowed)
+	}
+	for range 20 {
+		again, _ := v.Validate(doc)
+		if fmt.Sprint(again) != fmt.Sprint(first) {
+			t.Fatalf("violations differ between calls:\n%v\n%v", first, again)
+		}
+	}
+}
+
 func TestPointerEscapes(t *testing.T) {
 	if got := pointer([]string{"a/b", "c~d", "0"}); got != "/a~1b/c~0d/0" {
 		t.Errorf("pointer %q, want /a~1b/c~0d/0", got)
