@@ -10,6 +10,7 @@ import (
 // them, so a caller can branch with errors.Is(err, stream.ErrReservedName)
 // and still print the whole story.
 var (
+	ErrRead             = errors.New("cannot read the file")
 	ErrSyntax           = errors.New("bad YAML")
 	ErrUnknownKey       = errors.New("unknown key")
 	ErrSchema           = errors.New("bad schema")

@@ -29,7 +29,7 @@ func Load(path string) (*Set, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &FileError{File: path, Kind: ErrSyntax, Err: err}
+		return nil, &FileError{File: path, Kind: ErrRead, Err: err}
 	}
 	return Parse(path, data)
 }
@@ -48,7 +48,7 @@ func builtinPosts() (*Stream, error) {
 	if err != nil {
 		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
 	}
-	s, err := compileSchema("https://postpipe.dev/schemas/posts.json", doc)
+	s, err := compileSchema("urn:postpipe:schema:posts", doc)
 	if err != nil {
 		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
 	}

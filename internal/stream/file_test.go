@@ -117,6 +117,14 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
+func TestLoadMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path)
+	if !errors.Is(err, ErrRead) || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Errorf("%v, want ErrRead naming %s and wrapping os.ErrNotExist", err, path)
+	}
+}
+
 func TestLoadAccepts(t *testing.T) {
 	path := write(t, map[string]string{
 		"streams.yaml": `streams:

@@ -130,8 +130,7 @@ type leaf struct {
 	msg  string
 }
 
-// msgNotAllowed is a field the schema does not allow (additionalProperties
-// or unevaluatedProperties false, or a schema the value fails).
+// msgNotAllowed is a field that additionalProperties: false refuses.
 const msgNotAllowed = "is not a field the schema allows (field names are case-sensitive)"
 
 // violations collects a document's violations within the API's bounds
