@@ -53,14 +53,8 @@ func run(ctx context.Context, brokers, groups, topics []string) error {
 	adm := kadm.NewClient(cl)
 
 	if len(groups) > 0 {
-		resp, err := adm.DeleteGroups(ctx, groups...)
-		if err != nil {
-			return fmt.Errorf("delete groups: %w", err)
-		}
-		for _, g := range resp.Sorted() {
-			if g.Err != nil && !errors.Is(g.Err, kerr.GroupIDNotFound) {
-				return fmt.Errorf("delete group %s: %w", g.Group, g.Err)
-			}
+		if err := deleteGroups(ctx, adm, groups); err != nil {
+			return err
 		}
 	}
 	if len(topics) == 0 {
@@ -96,6 +90,38 @@ func run(ctx context.Context, brokers, groups, topics []string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s still listed: %w", strings.Join(left, ", "), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// deleteGroups deletes the groups, trying again while the broker cannot
+// answer for them yet: a broker just started (a fresh clone's first bench
+// run formats one) loads its group coordinator a moment after it accepts
+// requests, and answers COORDINATOR_NOT_AVAILABLE or
+// COORDINATOR_LOAD_IN_PROGRESS until then.
+func deleteGroups(ctx context.Context, adm *kadm.Client, groups []string) error {
+	for {
+		resp, err := adm.DeleteGroups(ctx, groups...)
+		if err != nil {
+			return fmt.Errorf("delete groups: %w", err)
+		}
+		var retry error
+		for _, g := range resp.Sorted() {
+			switch {
+			case g.Err == nil, errors.Is(g.Err, kerr.GroupIDNotFound):
+			case kerr.IsRetriable(g.Err):
+				retry = fmt.Errorf("delete group %s: %w", g.Group, g.Err)
+			default:
+				return fmt.Errorf("delete group %s: %w", g.Group, g.Err)
+			}
+		}
+		if retry == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", retry, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
