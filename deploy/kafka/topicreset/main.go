@@ -103,10 +103,15 @@ func run(ctx context.Context, brokers, groups, topics []string) error {
 func deleteGroups(ctx context.Context, adm *kadm.Client, groups []string) error {
 	for {
 		resp, err := adm.DeleteGroups(ctx, groups...)
-		if err != nil {
+		var retry error
+		switch {
+		case err == nil:
+		case retriableShards(err):
+			retry = fmt.Errorf("delete groups: %w", err)
+			resp = nil
+		default:
 			return fmt.Errorf("delete groups: %w", err)
 		}
-		var retry error
 		for _, g := range resp.Sorted() {
 			switch {
 			case g.Err == nil, errors.Is(g.Err, kerr.GroupIDNotFound):
@@ -125,6 +130,22 @@ func deleteGroups(ctx context.Context, adm *kadm.Client, groups []string) error 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// retriableShards reports whether err is kadm's shard errors, every one
+// of them retriable: the coordinator lookup kadm does first fails whole
+// this way, not per group.
+func retriableShards(err error) bool {
+	var se *kadm.ShardErrors
+	if !errors.As(err, &se) || len(se.Errs) == 0 {
+		return false
+	}
+	for _, e := range se.Errs {
+		if !kerr.IsRetriable(e.Err) {
+			return false
+		}
+	}
+	return true
 }
 
 // present are those of topics the broker lists.
