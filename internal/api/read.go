@@ -31,9 +31,6 @@ func (a *API) getPost(w http.ResponseWriter, r *http.Request) {
 		p, err = a.store.Get(ctx, id)
 		return err
 	})
-	if err != nil && !errors.Is(err, post.ErrNotFound) && !errors.Is(err, errReadsOverloaded) {
-		err = &unavailableError{dependency: "mongodb", err: err}
-	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -115,9 +112,6 @@ func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
 	err := a.read(r, func(ctx context.Context) error {
 		return a.store.List(ctx, query, each)
 	})
-	if err != nil && !errors.Is(err, errReadsOverloaded) {
-		err = &unavailableError{dependency: "mongodb", err: err}
-	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

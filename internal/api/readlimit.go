@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/postpipe/postpipe/internal/post"
 )
 
 // DefaultReadTimeout bounds a store read when Limits.ReadTimeout is 0: a
@@ -31,6 +33,9 @@ const readWait = 100 * time.Millisecond
 //     a deadline of Limits.ReadTimeout: the driver sends the time left as
 //     maxTimeMS, so the store itself stops a query that runs out instead of
 //     finishing it for nobody.
+//
+// A store error other than post.ErrNotFound comes back as the store being
+// unavailable (a 503), so the read handlers map none themselves.
 //
 // A read whose client left gives its place back at once. The driver closes
 // the connection of an operation whose context is cancelled, and MongoDB
@@ -66,5 +71,9 @@ func (a *API) read(r *http.Request, fn func(ctx context.Context) error) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	return fn(ctx)
+	err := fn(ctx)
+	if err != nil && !errors.Is(err, post.ErrNotFound) {
+		return &unavailableError{dependency: "mongodb", err: err}
+	}
+	return err
 }
