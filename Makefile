@@ -136,12 +136,7 @@ vulncheck:
 ## fuzz: run every fuzz target for FUZZTIME each (seed corpora in testdata/fuzz/)
 FUZZTIME ?= 10s
 fuzz:
-	@set -e; grep -rH --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' cmd internal | \
-	while IFS=: read -r file decl; do \
-	  target=$$(echo "$$decl" | sed -E 's/^func (Fuzz[A-Za-z0-9_]*).*/\1/'); \
-	  echo "== $$target in ./$$(dirname $$file) for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash deploy/fuzz.sh
 
 ## benchmarks: Go benchmarks of the hot paths
 benchmarks:
