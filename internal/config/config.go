@@ -37,6 +37,7 @@ type Config struct {
 	Stack
 	DLQ
 	Reads
+	Streams
 }
 
 // MaxBatchPosts is the most posts one batch request may carry.
@@ -103,11 +104,12 @@ const (
 	SectionStack    Section = "stack"
 	SectionDLQ      Section = "dlq"
 	SectionReads    Section = "reads"
+	SectionStreams  Section = "streams"
 )
 
 // allSections is every section in the order of Config.
 var allSections = []Section{SectionLogging, SectionService, SectionHTTP, SectionKeys, SectionAuth, SectionKafka,
-	SectionTopics, SectionProducer, SectionGroup, SectionSink, SectionStore, SectionData, SectionStack, SectionDLQ, SectionReads}
+	SectionTopics, SectionProducer, SectionGroup, SectionSink, SectionStore, SectionData, SectionStack, SectionDLQ, SectionReads, SectionStreams}
 
 func (c *Config) section(s Section) section {
 	switch s {
@@ -141,6 +143,8 @@ func (c *Config) section(s Section) section {
 		return &c.DLQ
 	case SectionReads:
 		return &c.Reads
+	case SectionStreams:
+		return &c.Streams
 	}
 	panic("config: unknown section " + string(s))
 }

@@ -20,9 +20,9 @@ var Commands = []struct {
 	Name     string
 	Sections []Section
 }{
-	{"run", []Section{SectionHTTP, SectionReads, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionData, SectionService, SectionLogging}},
-	{"api", []Section{SectionHTTP, SectionReads, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionStore, SectionService, SectionLogging}},
-	{"sink", []Section{SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionKeys, SectionService, SectionLogging}},
+	{"run", []Section{SectionStreams, SectionHTTP, SectionReads, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionData, SectionService, SectionLogging}},
+	{"api", []Section{SectionStreams, SectionHTTP, SectionReads, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionStore, SectionService, SectionLogging}},
+	{"sink", []Section{SectionStreams, SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionKeys, SectionService, SectionLogging}},
 	{"stack", []Section{SectionStack, SectionData, SectionLogging}},
 	{"dlq", []Section{SectionKafka, SectionGroup, SectionDLQ}},
 }
