@@ -22,6 +22,7 @@ import (
 	"github.com/postpipe/postpipe/internal/sink"
 	"github.com/postpipe/postpipe/internal/stats"
 	"github.com/postpipe/postpipe/internal/store"
+	"github.com/postpipe/postpipe/internal/stream"
 	"github.com/postpipe/postpipe/internal/tracing"
 )
 
@@ -42,6 +43,10 @@ type role struct {
 	sampler     *stats.Sampler   // the API's dashboard figures
 	sk          *sink.Sink
 	admin       *admin.Mux
+	// declared are the streams served besides posts (the streams file),
+	// docs their collections by name.
+	declared []*stream.Stream
+	docs     map[string]*store.Docs
 
 	// stopCtx is the sink's Stop: it ends when Shutdown's ctx does, so the
 	// sink's last write and commit run within the one deadline.
@@ -196,6 +201,10 @@ func newRunRole(ctx context.Context, cfg config.Config, getenv func(string) stri
 // need no connection, before newRole starts anything, and returns them with
 // the role.
 func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*role, api.Guard, []kgo.Opt, error) {
+	declared, err := loadStreams(&cfg)
+	if err != nil {
+		return nil, api.Guard{}, nil, err
+	}
 	guard, err := newGuard(cfg, log)
 	if err != nil {
 		return nil, api.Guard{}, nil, err
@@ -208,6 +217,11 @@ func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return nil, api.Guard{}, nil, err
 	}
+	r.declared = declared
+	if r.docs, err = openDocs(ctx, r.st, declared); err != nil {
+		r.abandon(ctx)
+		return nil, api.Guard{}, nil, err
+	}
 	return r, guard, kopts, nil
 }
 
@@ -217,8 +231,9 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	if err != nil {
 		return nil, err
 	}
+	cfg = r.cfg // as the streams file set it
 	popts := append(slices.Clone(kopts), kgo.WithHooks(r.m.ProducerHooks()))
-	if r.prod, err = newProducer(ctx, cfg, popts, log); err != nil {
+	if r.prod, err = newProducer(ctx, cfg, r.declared, popts, log); err != nil {
 		r.abandon(ctx)
 		return nil, err
 	}
@@ -258,6 +273,9 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 		ReadTimeout:         cfg.ReadTimeout,
 		MaxReadsInFlight:    cfg.ReadsInFlight(),
 	}, pub, r.st, checks, log)
+	for _, st := range r.declared {
+		handler.AddStream(api.Stream{Stream: st, Store: r.docs[st.Name], Publisher: pub})
+	}
 	handler.ObserveBodies(m.Bodies())
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(r.sampler)
@@ -285,12 +303,13 @@ func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) str
 	if err != nil {
 		return nil, err
 	}
+	cfg = r.cfg // as the streams file set it
 	kc, err := kgo.NewClient(kopts...)
 	if err != nil {
 		r.abandon(ctx)
 		return nil, fmt.Errorf("create kafka client: %w", err)
 	}
-	err = ensureTopics(ctx, cfg, kc, log)
+	err = ensureTopics(ctx, cfg, r.declared, kc, log)
 	kc.Close()
 	if err != nil {
 		r.abandon(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/logging"
 	"github.com/postpipe/postpipe/internal/store"
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 // connectTimeout bounds how long start-up waits for the broker and store.
@@ -116,14 +117,14 @@ func localStack(cfg config.Config, log *slog.Logger) config.Config {
 }
 
 // newProducer connects the API's producer and makes sure the topics exist.
-func newProducer(ctx context.Context, cfg config.Config, kopts []kgo.Opt, log *slog.Logger) (*kgo.Client, error) {
+func newProducer(ctx context.Context, cfg config.Config, declared []*stream.Stream, kopts []kgo.Opt, log *slog.Logger) (*kgo.Client, error) {
 	opts := append(slices.Clone(kopts), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)
 	opts = append(opts, kafka.BufferOpts(cfg.KafkaMaxBufferedRecords, cfg.KafkaMaxBufferedBytes)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka producer: %w", err)
 	}
-	if err := ensureTopics(ctx, cfg, cl, log); err != nil {
+	if err := ensureTopics(ctx, cfg, declared, cl, log); err != nil {
 		cl.Close()
 		return nil, err
 	}
@@ -132,12 +133,14 @@ func newProducer(ctx context.Context, cfg config.Config, kopts []kgo.Opt, log *s
 
 // ensureTopics creates the topics with their settings and warns about
 // every setting of an existing topic that differs: it is not altered.
-func ensureTopics(ctx context.Context, cfg config.Config, cl *kgo.Client, log *slog.Logger) error {
+func ensureTopics(ctx context.Context, cfg config.Config, declared []*stream.Stream, cl *kgo.Client, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	mismatches, err := kafka.EnsureTopics(ctx, cl,
+	topics := append([]kafka.Topic{
 		kafka.PostsTopic(cfg.KafkaTopic, cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaRetention),
-		kafka.DLQTopic(cfg.KafkaDLQTopic, cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaDLQRetention))
+		kafka.DLQTopic(cfg.KafkaDLQTopic, cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaDLQRetention),
+	}, streamTopics(cfg, declared)...)
+	mismatches, err := kafka.EnsureTopics(ctx, cl, topics...)
 	if err != nil {
 		return fmt.Errorf("kafka at %v: %w", cfg.KafkaBrokers, err)
 	}

@@ -100,6 +100,13 @@ type API struct {
 	// quietProbes: /readyz shows reason codes, not errors (keys are on).
 	quietProbes bool
 	reads       chan struct{} // one per store read in flight; nil: no bound
+	// streams are the declared streams served besides posts (streams.go),
+	// by name; streamNames in the order they were added.
+	streams     map[string]*served
+	streamNames []string
+	// bodyLimits maps the path of each POST route that reads a body to its
+	// limit (a pointer into limits).
+	bodyLimits map[string]*int64
 }
 
 // New wires the routes.
@@ -107,6 +114,16 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	a := &API{limits: limits, pub: pub, store: store, checks: checks, log: log, now: time.Now, mux: newRouteMux(),
 		keys: newKeyCache(keyCacheSize)}
 	a.one, _ = pub.(onePublisher)
+	a.bodyLimits = map[string]*int64{
+		"/v1/posts:batch":                &a.limits.MaxBatchBodyBytes,
+		"/v1/posts":                      &a.limits.MaxBodyBytes,
+		"/v1/posts:direct":               &a.limits.MaxBodyBytes,
+		"/api/create-post-with-kafka":    &a.limits.MaxBodyBytes,
+		"/api/create-post-without-kafka": &a.limits.MaxBodyBytes,
+	}
+	if limits.BenchEndpoints {
+		a.bodyLimits["/v1/bench/noop"] = &a.limits.MaxBodyBytes
+	}
 	a.mux.HandleFunc("POST /v1/posts", a.createPost)
 	a.mux.HandleFunc("POST /v1/posts:batch", a.createBatch)
 	a.mux.HandleFunc("POST /v1/posts:direct", a.createDirect)
@@ -202,15 +219,8 @@ func (a *API) bodyLimit(r *http.Request) int64 {
 	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
 		return 0
 	}
-	switch r.URL.Path {
-	case "/v1/posts:batch":
-		return a.limits.MaxBatchBodyBytes
-	case "/v1/posts", "/v1/posts:direct", "/api/create-post-with-kafka", "/api/create-post-without-kafka":
-		return a.limits.MaxBodyBytes
-	case "/v1/bench/noop":
-		if a.limits.BenchEndpoints {
-			return a.limits.MaxBodyBytes
-		}
+	if limit := a.bodyLimits[r.URL.Path]; limit != nil {
+		return *limit
 	}
 	return 0
 }

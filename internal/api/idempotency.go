@@ -29,9 +29,17 @@ const (
 
 // errKeyConflict answers a reused Idempotency-Key whose body differs from
 // the post first sent with it.
-type keyConflictError struct{ id string }
+type keyConflictError struct {
+	id string
+	// what says what was sent before, for a document of a declared
+	// stream; "" is the Idempotency-Key's story.
+	what string
+}
 
 func (e *keyConflictError) Error() string {
+	if e.what != "" {
+		return fmt.Sprintf("%s (id %s); send the same document to retry, or use a new id for a new document", e.what, e.id)
+	}
 	return fmt.Sprintf("the Idempotency-Key was already used for a different post (id %s); send a new key for a new post, or the same body to retry", e.id)
 }
 

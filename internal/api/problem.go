@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -166,6 +168,14 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		a.fail(w, r, badRequest(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed for "+r.URL.Path))
 		return
+	}
+	if name, ok := strings.CutPrefix(r.URL.Path, "/v1/"); ok {
+		name, _, _ = strings.Cut(name, "/")
+		name, _, _ = strings.Cut(name, ":")
+		if name != "bench" && name != "stats" && !slices.Contains(a.StreamNames(), name) {
+			a.fail(w, r, badRequest(http.StatusNotFound, fmt.Sprintf("no stream named %q; the streams served are %s", name, strings.Join(a.StreamNames(), ", "))))
+			return
+		}
 	}
 	a.fail(w, r, badRequest(http.StatusNotFound, "no route for "+r.Method+" "+r.URL.Path))
 }

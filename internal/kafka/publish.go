@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/tracing"
 )
@@ -78,25 +79,43 @@ var errPending = errors.New("pending")
 // and returns when every one is acknowledged or failed, or the timeout has
 // passed. errs[i] is nil exactly when the broker acknowledged posts[i].
 func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
+	return p.publish(ctx, p.topic, len(posts), func(i int) (string, []byte, error) {
+		v, err := post.Marshal(posts[i])
+		return posts[i].ID, v, err
+	})
+}
+
+// PublishDocs is Publish for documents of a declared stream, to its topic
+// (key = id, value = doc.Marshal).
+func (p *Publisher) PublishDocs(ctx context.Context, topic string, docs []doc.Document) []error {
+	return p.publish(ctx, topic, len(docs), func(i int) (string, []byte, error) {
+		return docs[i].ID, doc.Marshal(docs[i]), nil
+	})
+}
+
+// publish produces n records to topic, record(i) giving the i-th's id
+// (its key) and value, and keeps Publish's promise for them.
+func (p *Publisher) publish(ctx context.Context, topic string, n int, record func(i int) (id string, value []byte, err error)) []error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	start := time.Now()
 	var span trace.Span
 	if p.tracer != nil {
-		ctx, span = p.tracer.Start(ctx, "send "+p.topic, trace.WithSpanKind(trace.SpanKindProducer),
+		ctx, span = p.tracer.Start(ctx, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(
 				attribute.String("messaging.system", "kafka"),
 				attribute.String("messaging.operation.type", "send"),
-				attribute.String("messaging.destination.name", p.topic),
-				attribute.Int("messaging.batch.message_count", len(posts)),
+				attribute.String("messaging.destination.name", topic),
+				attribute.Int("messaging.batch.message_count", n),
 			))
 		defer span.End()
 	}
 
 	var (
 		mu   sync.Mutex
-		errs = make([]error, len(posts))
-		left = len(posts)
+		errs = make([]error, n)
+		ids  = make([]string, n)
+		left = n
 		done = make(chan struct{})
 	)
 	finish := func(i int, err error) {
@@ -119,13 +138,14 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 	for i := range errs {
 		errs[i] = errPending
 	}
-	for i, pst := range posts {
-		value, err := post.Marshal(pst)
+	for i := range n {
+		id, value, err := record(i)
+		ids[i] = id
 		if err != nil {
 			finish(i, err)
 			continue
 		}
-		r := &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}
+		r := &kgo.Record{Topic: topic, Key: []byte(id), Value: value}
 		if span != nil {
 			tracing.Inject(ctx, r)
 		}
@@ -134,7 +154,7 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 		// the broker down, memory stays bounded and clients hear 503 now.
 		p.cl.TryProduce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
-				err = fmt.Errorf("produce %s: %w", pst.ID, err)
+				err = fmt.Errorf("produce %s: %w", id, err)
 			}
 			finish(i, err)
 		})
@@ -148,7 +168,7 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 		mu.Lock()
 		for i, err := range errs {
 			if err == errPending {
-				errs[i] = fmt.Errorf("produce %s: %w (%v)", posts[i].ID, ErrNotAcknowledged, ctx.Err())
+				errs[i] = fmt.Errorf("produce %s: %w (%v)", ids[i], ErrNotAcknowledged, ctx.Err())
 				p.health.record(ctx, errs[i])
 				p.obs.Produced(OutcomeTimeout, time.Since(start))
 			}
@@ -187,12 +207,26 @@ func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 		p.obs.Produced(OutcomeFailed, time.Since(start))
 		return err
 	}
+	return p.publishOne(ctx, p.topic, pst.ID, value, start)
+}
+
+// PublishDoc is PublishOne for a document of a declared stream.
+func (p *Publisher) PublishDoc(ctx context.Context, topic string, d doc.Document) error {
+	if p.tracer != nil {
+		return p.PublishDocs(ctx, topic, []doc.Document{d})[0]
+	}
+	return p.publishOne(ctx, topic, d.ID, doc.Marshal(d), time.Now())
+}
+
+// publishOne produces one record and waits for its acknowledgement.
+func (p *Publisher) publishOne(ctx context.Context, topic, id string, value []byte, start time.Time) error {
+	var err error
 	w := waiters.Get().(*waiter)
 	w.timer.Reset(p.timeout)
 	// The record's context is the request's: the client's RecordDeliveryTimeout
 	// (the same timeout, see ProducerOpts) and the timer below bound the wait,
 	// so no context with a deadline need be made per post.
-	p.cl.TryProduce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, w.promise)
+	p.cl.TryProduce(ctx, &kgo.Record{Topic: topic, Key: []byte(id), Value: value}, w.promise)
 	select {
 	case err = <-w.done:
 		w.timer.Stop()
@@ -200,13 +234,13 @@ func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 	case <-w.timer.C:
 		// The promise may still run later and send to w.done: this waiter
 		// is not given back to the pool, where a later post could read it.
-		err = fmt.Errorf("produce %s: %w (%v)", pst.ID, ErrNotAcknowledged, context.DeadlineExceeded)
+		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, context.DeadlineExceeded)
 		p.health.record(ctx, err)
 		p.obs.Produced(OutcomeTimeout, time.Since(start))
 		return err
 	case <-ctx.Done():
 		w.timer.Stop()
-		err = fmt.Errorf("produce %s: %w (%v)", pst.ID, ErrNotAcknowledged, ctx.Err())
+		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, ctx.Err())
 		p.health.record(ctx, err)
 		p.obs.Produced(OutcomeTimeout, time.Since(start))
 		return err
@@ -214,7 +248,7 @@ func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 	p.health.record(ctx, err)
 	if err != nil {
 		p.obs.Produced(OutcomeFailed, time.Since(start))
-		return fmt.Errorf("produce %s: %w", pst.ID, err)
+		return fmt.Errorf("produce %s: %w", id, err)
 	}
 	p.obs.Produced(OutcomeAcked, time.Since(start))
 	p.acked.Add(1)

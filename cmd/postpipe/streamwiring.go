@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/postpipe/postpipe/internal/config"
+	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/store"
+	"github.com/postpipe/postpipe/internal/stream"
+)
+
+// loadStreams reads the streams file (none: posts alone) and returns the
+// declared streams besides posts. posts keeps its typed path: a file that
+// declares it again sets its topic (the DLQ is <topic>.dlq) and collection
+// in cfg, in place of the Kafka and store settings. A bad file is a
+// *stream.FileError: the process exits 2, as 'postpipe streams check' does.
+func loadStreams(cfg *config.Config) ([]*stream.Stream, error) {
+	set, err := stream.Load(cfg.StreamsFile)
+	if err != nil {
+		return nil, err
+	}
+	var declared []*stream.Stream
+	for _, st := range set.Streams {
+		if st.Name != stream.Builtin {
+			declared = append(declared, st)
+			continue
+		}
+		if cfg.StreamsFile == "" {
+			continue
+		}
+		if !st.BuiltinSchema() {
+			return nil, &stream.FileError{File: cfg.StreamsFile, Stream: st.Name, Kind: stream.ErrSchema,
+				Err: fmt.Errorf("posts is served by its built-in schema: declare it with the schema postpipe ships (examples/schemas/posts.json) or leave it out; serving posts by another schema is not supported yet")}
+		}
+		cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.MongoCollection = st.Topic, st.DLQTopic(), st.Collection
+	}
+	return declared, nil
+}
+
+// streamTopics are the declared streams' topics and dead-letter topics,
+// with the settings posts' topics get.
+func streamTopics(cfg config.Config, declared []*stream.Stream) []kafka.Topic {
+	var topics []kafka.Topic
+	for _, st := range declared {
+		topics = append(topics,
+			kafka.PostsTopic(st.Topic, cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaRetention),
+			kafka.DLQTopic(st.DLQTopic(), cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaDLQRetention))
+	}
+	return topics
+}
+
+// openDocs opens each declared stream's collection and creates its indexes.
+func openDocs(ctx context.Context, st *store.Store, declared []*stream.Stream) (map[string]*store.Docs, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	docs := make(map[string]*store.Docs, len(declared))
+	for _, s := range declared {
+		d := st.Docs(s.Collection, s.List)
+		if err := d.EnsureIndexes(ctx); err != nil {
+			return nil, fmt.Errorf("stream %s: collection %s: %w", s.Name, s.Collection, err)
+		}
+		docs[s.Name] = d
+	}
+	return docs, nil
+}
