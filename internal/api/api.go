@@ -107,6 +107,7 @@ type API struct {
 	// bodyLimits maps the path of each POST route that reads a body to its
 	// limit (a pointer into limits).
 	bodyLimits map[string]*int64
+	spec       specOf // the OpenAPI description with the streams' routes
 }
 
 // New wires the routes.
@@ -133,7 +134,7 @@ func New(limits Limits, pub Publisher, store Store, checks []Check, log *slog.Lo
 	a.mux.HandleFunc("POST /api/create-post-without-kafka", a.legacyWithoutKafka)
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.mux.HandleFunc("GET /openapi.yaml", serveSpec)
+	a.mux.HandleFunc("GET /openapi.yaml", a.serveSpec)
 	if limits.BenchEndpoints {
 		a.benchRoutes()
 	}
