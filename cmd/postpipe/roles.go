@@ -240,7 +240,7 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	m := r.m
 	prod := r.prod
 	r.pub = kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout, kafka.Instruments{
-		Observer: m.Produce(prod.BufferedProduceRecords), Tracer: tracing.Tracer(r.tp, "postpipe/kafka"),
+		Observer: m.Produce(prod.BufferedProduceRecords, streamNames(r.declared)...), Tracer: tracing.Tracer(r.tp, "postpipe/kafka"),
 	})
 	pub := r.pub
 	// The sink may run elsewhere: its side of the dashboard is read from the broker.

@@ -64,3 +64,13 @@ func openDocs(ctx context.Context, st *store.Store, declared []*stream.Stream) (
 	}
 	return docs, nil
 }
+
+// streamNames is posts and the declared streams' names, for the metrics'
+// stream label.
+func streamNames(declared []*stream.Stream) []string {
+	names := []string{stream.Builtin}
+	for _, st := range declared {
+		names = append(names, st.Name)
+	}
+	return names
+}

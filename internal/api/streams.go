@@ -36,11 +36,11 @@ type DocStore interface {
 }
 
 // DocPublisher hands a stream's documents to the broker, on the stream's
-// topic. errs[i] must be nil exactly when the broker durably acknowledged
+// topic (st.Topic). errs[i] must be nil exactly when the broker durably acknowledged
 // docs[i]; PublishDoc(ctx, t, d) must mean PublishDocs(ctx, t, {d})[0].
 type DocPublisher interface {
-	PublishDocs(ctx context.Context, topic string, docs []doc.Document) (errs []error)
-	PublishDoc(ctx context.Context, topic string, d doc.Document) error
+	PublishDocs(ctx context.Context, st *stream.Stream, docs []doc.Document) (errs []error)
+	PublishDoc(ctx context.Context, st *stream.Stream, d doc.Document) error
 }
 
 // Stream is a declared stream as the API serves it.
@@ -167,7 +167,7 @@ func (a *API) createDoc(w http.ResponseWriter, r *http.Request, sv *served) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := sv.Publisher.PublishDoc(r.Context(), sv.Stream.Stream.Topic, d); err != nil {
+	if err := sv.Publisher.PublishDoc(r.Context(), sv.Stream.Stream, d); err != nil {
 		a.fail(w, r, &unavailableError{dependency: "kafka", err: err, postID: d.ID})
 		return
 	}
@@ -233,7 +233,7 @@ func (a *API) createDocBatch(w http.ResponseWriter, r *http.Request, sv *served)
 		slots = append(slots, i)
 	}
 	if len(docs) > 0 {
-		for j, err := range sv.Publisher.PublishDocs(r.Context(), sv.Stream.Stream.Topic, docs) {
+		for j, err := range sv.Publisher.PublishDocs(r.Context(), sv.Stream.Stream, docs) {
 			i := slots[j]
 			if err != nil {
 				results[i] = batchItem{ID: docs[j].ID, Status: http.StatusServiceUnavailable,

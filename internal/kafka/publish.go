@@ -16,6 +16,7 @@ import (
 
 	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/stream"
 	"github.com/postpipe/postpipe/internal/tracing"
 )
 
@@ -39,7 +40,7 @@ type Publisher struct {
 // Observer is told how each produced record ended and how long it took;
 // internal/metrics implements it. outcome is one of the Outcome constants.
 type Observer interface {
-	Produced(outcome string, d time.Duration)
+	Produced(stream, outcome string, d time.Duration)
 }
 
 // Outcomes of a produced record, as an Observer hears them.
@@ -51,7 +52,7 @@ const (
 
 type nopObserver struct{}
 
-func (nopObserver) Produced(string, time.Duration) {}
+func (nopObserver) Produced(string, string, time.Duration) {}
 
 // Instruments are a Publisher's optional observers; the zero value
 // observes nothing.
@@ -79,7 +80,7 @@ var errPending = errors.New("pending")
 // and returns when every one is acknowledged or failed, or the timeout has
 // passed. errs[i] is nil exactly when the broker acknowledged posts[i].
 func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
-	return p.publish(ctx, p.topic, len(posts), func(i int) (string, []byte, error) {
+	return p.publish(ctx, stream.Builtin, p.topic, len(posts), func(i int) (string, []byte, error) {
 		v, err := post.Marshal(posts[i])
 		return posts[i].ID, v, err
 	})
@@ -87,15 +88,15 @@ func (p *Publisher) Publish(ctx context.Context, posts []post.Post) []error {
 
 // PublishDocs is Publish for documents of a declared stream, to its topic
 // (key = id, value = doc.Marshal).
-func (p *Publisher) PublishDocs(ctx context.Context, topic string, docs []doc.Document) []error {
-	return p.publish(ctx, topic, len(docs), func(i int) (string, []byte, error) {
+func (p *Publisher) PublishDocs(ctx context.Context, st *stream.Stream, docs []doc.Document) []error {
+	return p.publish(ctx, st.Name, st.Topic, len(docs), func(i int) (string, []byte, error) {
 		return docs[i].ID, doc.Marshal(docs[i]), nil
 	})
 }
 
 // publish produces n records to topic, record(i) giving the i-th's id
 // (its key) and value, and keeps Publish's promise for them.
-func (p *Publisher) publish(ctx context.Context, topic string, n int, record func(i int) (id string, value []byte, err error)) []error {
+func (p *Publisher) publish(ctx context.Context, name, topic string, n int, record func(i int) (id string, value []byte, err error)) []error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	start := time.Now()
@@ -130,7 +131,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, n int, record fun
 		if err != nil {
 			outcome = OutcomeFailed
 		}
-		p.obs.Produced(outcome, time.Since(start))
+		p.obs.Produced(name, outcome, time.Since(start))
 		if left--; left == 0 {
 			close(done)
 		}
@@ -170,7 +171,7 @@ func (p *Publisher) publish(ctx context.Context, topic string, n int, record fun
 			if err == errPending {
 				errs[i] = fmt.Errorf("produce %s: %w (%v)", ids[i], ErrNotAcknowledged, ctx.Err())
 				p.health.record(ctx, errs[i])
-				p.obs.Produced(OutcomeTimeout, time.Since(start))
+				p.obs.Produced(name, OutcomeTimeout, time.Since(start))
 			}
 		}
 		mu.Unlock()
@@ -204,22 +205,22 @@ func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 	value, err := post.Marshal(pst)
 	if err != nil {
 		p.health.record(ctx, err)
-		p.obs.Produced(OutcomeFailed, time.Since(start))
+		p.obs.Produced(stream.Builtin, OutcomeFailed, time.Since(start))
 		return err
 	}
-	return p.publishOne(ctx, p.topic, pst.ID, value, start)
+	return p.publishOne(ctx, stream.Builtin, p.topic, pst.ID, value, start)
 }
 
 // PublishDoc is PublishOne for a document of a declared stream.
-func (p *Publisher) PublishDoc(ctx context.Context, topic string, d doc.Document) error {
+func (p *Publisher) PublishDoc(ctx context.Context, st *stream.Stream, d doc.Document) error {
 	if p.tracer != nil {
-		return p.PublishDocs(ctx, topic, []doc.Document{d})[0]
+		return p.PublishDocs(ctx, st, []doc.Document{d})[0]
 	}
-	return p.publishOne(ctx, topic, d.ID, doc.Marshal(d), time.Now())
+	return p.publishOne(ctx, st.Name, st.Topic, d.ID, doc.Marshal(d), time.Now())
 }
 
 // publishOne produces one record and waits for its acknowledgement.
-func (p *Publisher) publishOne(ctx context.Context, topic, id string, value []byte, start time.Time) error {
+func (p *Publisher) publishOne(ctx context.Context, name, topic, id string, value []byte, start time.Time) error {
 	var err error
 	w := waiters.Get().(*waiter)
 	w.timer.Reset(p.timeout)
@@ -236,21 +237,21 @@ func (p *Publisher) publishOne(ctx context.Context, topic, id string, value []by
 		// is not given back to the pool, where a later post could read it.
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, context.DeadlineExceeded)
 		p.health.record(ctx, err)
-		p.obs.Produced(OutcomeTimeout, time.Since(start))
+		p.obs.Produced(name, OutcomeTimeout, time.Since(start))
 		return err
 	case <-ctx.Done():
 		w.timer.Stop()
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, ctx.Err())
 		p.health.record(ctx, err)
-		p.obs.Produced(OutcomeTimeout, time.Since(start))
+		p.obs.Produced(name, OutcomeTimeout, time.Since(start))
 		return err
 	}
 	p.health.record(ctx, err)
 	if err != nil {
-		p.obs.Produced(OutcomeFailed, time.Since(start))
+		p.obs.Produced(name, OutcomeFailed, time.Since(start))
 		return fmt.Errorf("produce %s: %w", id, err)
 	}
-	p.obs.Produced(OutcomeAcked, time.Since(start))
+	p.obs.Produced(name, OutcomeAcked, time.Since(start))
 	p.acked.Add(1)
 	return nil
 }

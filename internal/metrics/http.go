@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ type HTTP struct {
 }
 
 type routeMetrics struct {
+	stream   string // the stream the route serves ("" for none), a label
 	duration prometheus.Observer
 	// byStatus holds the counter of each status code seen so far.
 	byStatus [600]atomic.Pointer[prometheus.Counter]
@@ -33,13 +35,13 @@ func (m *Metrics) HTTP() *HTTP {
 	h := &HTTP{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "http", Name: "requests_total",
-			Help: "HTTP requests answered, by route pattern and status code.",
-		}, []string{"route", "code"}),
+			Help: "HTTP requests answered, by route pattern, status code and stream (empty for routes of no stream).",
+		}, []string{"route", "code", "stream"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "http", Name: "request_duration_seconds",
-			Help:    "Time from receiving a request to the handler's return, by route pattern.",
+			Help:    "Time from receiving a request to the handler's return, by route pattern and stream.",
 			Buckets: latencyBuckets,
-		}, []string{"route"}),
+		}, []string{"route", "stream"}),
 	}
 	empty := map[string]*routeMetrics{}
 	h.routes.Store(&empty)
@@ -60,7 +62,7 @@ func (h *HTTP) Served(route string, status int, d time.Duration) {
 	}
 	c := rm.byStatus[status].Load()
 	if c == nil {
-		v := h.requests.WithLabelValues(route, strconv.Itoa(status))
+		v := h.requests.WithLabelValues(route, strconv.Itoa(status), rm.stream)
 		rm.byStatus[status].CompareAndSwap(nil, &v)
 		c = &v
 	}
@@ -74,7 +76,8 @@ func (h *HTTP) addRoute(route string) *routeMetrics {
 	if rm := old[route]; rm != nil {
 		return rm
 	}
-	rm := &routeMetrics{duration: h.duration.WithLabelValues(route)}
+	st := StreamOfRoute(route)
+	rm := &routeMetrics{stream: st, duration: h.duration.WithLabelValues(route, st)}
 	next := make(map[string]*routeMetrics, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -82,4 +85,31 @@ func (h *HTTP) addRoute(route string) *routeMetrics {
 	next[route] = rm
 	h.routes.Store(&next)
 	return rm
+}
+
+// StreamOfRoute is the stream a route pattern serves: "orders" for
+// "POST /v1/orders:batch" or "GET /v1/orders/{id}", "posts" for the seed's
+// /api/create-post-… routes, "" for every route of no stream (probes,
+// /v1/stats, the bench endpoints, the dashboard).
+func StreamOfRoute(route string) string {
+	_, path, ok := strings.Cut(route, " ")
+	if !ok {
+		path = route
+	}
+	if strings.HasPrefix(path, "/api/create-post-") {
+		return "posts"
+	}
+	rest, ok := strings.CutPrefix(path, "/v1/")
+	if !ok {
+		return ""
+	}
+	end := strings.IndexAny(rest, "/:")
+	if end >= 0 {
+		rest = rest[:end]
+	}
+	switch rest {
+	case "bench", "stats", "":
+		return ""
+	}
+	return rest
 }

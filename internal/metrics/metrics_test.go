@@ -19,7 +19,7 @@ func every(t *testing.T) *metrics.Metrics {
 	t.Helper()
 	m := metrics.New()
 	m.HTTP().Served("POST /v1/posts", http.StatusAccepted, time.Millisecond)
-	m.Produce(func() int64 { return 3 }).Produced("acked", time.Millisecond)
+	m.Produce(func() int64 { return 3 }, "posts").Produced("posts", "acked", time.Millisecond)
 	m.ProducerHooks()
 	s := m.Sink()
 	s.WriteAttempted(time.Millisecond, errors.New("down"))

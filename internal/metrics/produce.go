@@ -9,35 +9,46 @@ import (
 // Produce times the records the API produces and counts their outcomes. It
 // implements kafka.Observer.
 type Produce struct {
-	duration prometheus.Observer
+	duration *prometheus.HistogramVec
 	outcomes *prometheus.CounterVec
-	// byOutcome holds the children of the outcomes kafka reports, so
-	// the hot path does no label lookup.
-	byOutcome map[string]prometheus.Counter
+	// byOutcome holds the children of every stream's outcomes, made at
+	// registration, so the hot path does no label lookup; it is only read
+	// after that.
+	byOutcome map[produceKey]produceChildren
+}
+
+type produceKey struct{ stream, outcome string }
+
+type produceChildren struct {
+	duration prometheus.Observer
+	records  prometheus.Counter
 }
 
 // produceOutcomes are the outcomes kafka.Publisher reports.
 var produceOutcomes = []string{"acked", "failed", "timeout"}
 
-// Produce registers the producer families. buffered reports how many
-// records the producer holds that the broker has not acknowledged yet
-// (kgo.Client.BufferedProduceRecords); it is read at each scrape.
-func (m *Metrics) Produce(buffered func() int64) *Produce {
-	duration := prometheus.NewHistogram(prometheus.HistogramOpts{
+// Produce registers the producer families, by stream (streams are the
+// names served). buffered reports how many records the producer holds that
+// the broker has not acknowledged yet (kgo.Client.BufferedProduceRecords);
+// it is read at each scrape.
+func (m *Metrics) Produce(buffered func() int64, streams ...string) *Produce {
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "produce", Name: "duration_seconds",
-		Help:    "Time from handing a record to the producer to its acknowledgement, failure or timeout.",
+		Help:    "Time from handing a record to the producer to its acknowledgement, failure or timeout, by stream.",
 		Buckets: latencyBuckets,
-	})
+	}, []string{"stream"})
 	p := &Produce{
 		duration: duration,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "produce", Name: "records_total",
-			Help: "Records produced, by outcome: acked, failed (the broker refused it), timeout (no ack within the produce timeout; the client got a 503).",
-		}, []string{"outcome"}),
-		byOutcome: make(map[string]prometheus.Counter, len(produceOutcomes)),
+			Help: "Records produced, by stream and outcome: acked, failed (the broker refused it), timeout (no ack within the produce timeout; the client got a 503).",
+		}, []string{"stream", "outcome"}),
+		byOutcome: make(map[produceKey]produceChildren, len(produceOutcomes)*len(streams)),
 	}
-	for _, o := range produceOutcomes {
-		p.byOutcome[o] = p.outcomes.WithLabelValues(o)
+	for _, st := range streams {
+		for _, o := range produceOutcomes {
+			p.byOutcome[produceKey{st, o}] = produceChildren{duration.WithLabelValues(st), p.outcomes.WithLabelValues(st, o)}
+		}
 	}
 	m.reg.MustRegister(duration, p.outcomes, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Subsystem: "producer", Name: "buffered_records",
@@ -47,11 +58,11 @@ func (m *Metrics) Produce(buffered func() int64) *Produce {
 }
 
 // Produced records one record's outcome and how long it took.
-func (p *Produce) Produced(outcome string, d time.Duration) {
-	p.duration.Observe(d.Seconds())
-	c, ok := p.byOutcome[outcome]
-	if !ok {
-		c = p.outcomes.WithLabelValues(outcome)
+func (p *Produce) Produced(stream, outcome string, d time.Duration) {
+	c, ok := p.byOutcome[produceKey{stream, outcome}]
+	if !ok { // a stream or outcome not registered: found the slow way
+		c = produceChildren{p.duration.WithLabelValues(stream), p.outcomes.WithLabelValues(stream, outcome)}
 	}
-	c.Inc()
+	c.duration.Observe(d.Seconds())
+	c.records.Inc()
 }
