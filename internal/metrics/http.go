@@ -2,12 +2,13 @@ package metrics
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 // HTTP counts requests by route and status and times them by route. It
@@ -76,7 +77,7 @@ func (h *HTTP) addRoute(route string) *routeMetrics {
 	if rm := old[route]; rm != nil {
 		return rm
 	}
-	st := StreamOfRoute(route)
+	st := stream.OfPath(route)
 	rm := &routeMetrics{stream: st, duration: h.duration.WithLabelValues(route, st)}
 	next := make(map[string]*routeMetrics, len(old)+1)
 	for k, v := range old {
@@ -85,31 +86,4 @@ func (h *HTTP) addRoute(route string) *routeMetrics {
 	next[route] = rm
 	h.routes.Store(&next)
 	return rm
-}
-
-// StreamOfRoute is the stream a route pattern serves: "orders" for
-// "POST /v1/orders:batch" or "GET /v1/orders/{id}", "posts" for the seed's
-// /api/create-post-… routes, "" for every route of no stream (probes,
-// /v1/stats, the bench endpoints, the dashboard).
-func StreamOfRoute(route string) string {
-	_, path, ok := strings.Cut(route, " ")
-	if !ok {
-		path = route
-	}
-	if strings.HasPrefix(path, "/api/create-post-") {
-		return "posts"
-	}
-	rest, ok := strings.CutPrefix(path, "/v1/")
-	if !ok {
-		return ""
-	}
-	end := strings.IndexAny(rest, "/:")
-	if end >= 0 {
-		rest = rest[:end]
-	}
-	switch rest {
-	case "bench", "stats", "":
-		return ""
-	}
-	return rest
 }
