@@ -218,6 +218,10 @@ func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) st
 		return nil, api.Guard{}, nil, err
 	}
 	r.declared = declared
+	if err := checkKeyStreams(cfg, guard, declared); err != nil {
+		r.abandon(ctx)
+		return nil, api.Guard{}, nil, err
+	}
 	if r.docs, err = openDocs(ctx, r.st, declared); err != nil {
 		r.abandon(ctx)
 		return nil, api.Guard{}, nil, err
@@ -279,6 +283,7 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	handler.ObserveBodies(m.Bodies())
 	handler.Handle("GET /metrics", m.Handler())
 	handler.EnableDashboard(r.sampler)
+	guard.Forbidden = m.Forbidden()
 	r.srv = api.NewServer(cfg.HTTPAddr, api.Instrument(handler.Guarded(guard), api.Instruments{
 		Requests: bothObservers{m.HTTP(), r.sampler.Requests()}, InFlight: m.InFlight(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(r.tp, "postpipe/api"),
 	}), cfg.ProduceTimeout, log)

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/postpipe/postpipe/internal/api"
+	"github.com/postpipe/postpipe/internal/apikey"
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/store"
@@ -73,4 +77,23 @@ func streamNames(declared []*stream.Stream) []string {
 		names = append(names, st.Name)
 	}
 	return names
+}
+
+// checkKeyStreams refuses a keys file that limits a key to a stream no
+// longer served: the key would be refused everywhere without a word.
+func checkKeyStreams(cfg config.Config, guard api.Guard, declared []*stream.Stream) error {
+	set, ok := guard.Keys.(*apikey.Set)
+	if !ok {
+		return nil
+	}
+	served := streamNames(declared)
+	for key, streams := range set.Limited() {
+		for _, st := range streams {
+			if !slices.Contains(served, st) {
+				return fmt.Errorf("api keys file %s: key %s: streams=%s names %q, which is not served (the streams are %s)",
+					cfg.APIKeysFile, key, strings.Join(streams, ","), st, strings.Join(served, ", "))
+			}
+		}
+	}
+	return nil
 }

@@ -3,15 +3,40 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 // KeyChecker tells whether a presented API key is valid and whose it is.
 // It must take the same time whichever key (if any) matches.
 type KeyChecker interface {
 	Check(key string) (name string, ok bool)
+}
+
+// StreamScoper is a KeyChecker whose keys may be limited to some streams
+// (apikey.Set is one): a key used on a stream it does not hold gets 403.
+type StreamScoper interface {
+	Streams(name string) (streams []string, limited bool)
+}
+
+// ForbiddenObserver is told of each request refused because its key does
+// not hold the stream (internal/metrics counts them by key and stream).
+type ForbiddenObserver interface {
+	Forbidden(key, stream string)
+}
+
+// forbiddenError is a key used on a stream it does not hold.
+type forbiddenError struct {
+	key, stream string
+	streams     []string
+}
+
+func (e *forbiddenError) Error() string {
+	return fmt.Sprintf("the API key %s may not use the stream %s; it may use %s", e.key, e.stream, strings.Join(e.streams, ", "))
 }
 
 // Guard is what stands in front of the routes. The zero Guard lets every
@@ -26,6 +51,9 @@ type Guard struct {
 	// 0 means no limit.
 	RateLimit float64
 	RateBurst int
+	// Forbidden, when set, is told of each 403 (a key on a stream it
+	// does not hold).
+	Forbidden ForbiddenObserver
 }
 
 // Guarded returns the API behind g: keys are checked first, so the rate
@@ -37,7 +65,7 @@ func (a *API) Guarded(g Guard) http.Handler {
 		h = a.limitRate(h, newLimiter(g.RateLimit, g.RateBurst, a.now))
 	}
 	if g.Keys != nil {
-		h = a.requireKey(h, g.Keys, g.Exempt)
+		h = a.requireKey(h, g.Keys, g.Exempt, g.Forbidden)
 		// /readyz is exempt (probes carry no key): anyone may read it.
 		a.quietProbes = true
 	}
@@ -60,7 +88,8 @@ var (
 	errBadKey = errors.New("the API key is not valid")
 )
 
-func (a *API) requireKey(next http.Handler, keys KeyChecker, exempt []string) http.Handler {
+func (a *API) requireKey(next http.Handler, keys KeyChecker, exempt []string, forbidden ForbiddenObserver) http.Handler {
+	scoper, _ := keys.(StreamScoper)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.refuseFraming(w, r) {
 			return
@@ -84,6 +113,18 @@ func (a *API) requireKey(next http.Handler, keys KeyChecker, exempt []string) ht
 		if !ok {
 			a.fail(w, r, errBadKey)
 			return
+		}
+		if scoper != nil {
+			if streams, limited := scoper.Streams(name); limited {
+				if st := stream.OfPath(r.URL.Path); st != "" && !slices.Contains(streams, st) {
+					if forbidden != nil {
+						forbidden.Forbidden(name, st)
+					}
+					a.log.WarnContext(r.Context(), "API key used on a stream it does not hold", "key", name, "stream", st, "method", r.Method, "path", r.URL.Path)
+					a.fail(w, r, &forbiddenError{key: name, stream: st, streams: streams})
+					return
+				}
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyNameCtx{}, name)))
 	})

@@ -78,11 +78,14 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		rateErr *rateLimitedError
 		keyErr  *keyConflictError
 		budErr  *bodyBudgetError
+		forbErr *forbiddenError
 	)
 	switch {
 	case errors.Is(err, errNoKey), errors.Is(err, errBadKey):
 		p.Status, p.Detail = http.StatusUnauthorized, err.Error()
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate(err))
+	case errors.As(err, &forbErr):
+		p.Status, p.Detail = http.StatusForbidden, forbErr.Error()
 	case errors.As(err, &rateErr):
 		p.Status, p.Detail = http.StatusTooManyRequests, "over the rate limit; retry after the time in Retry-After"
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(rateErr.retryAfter)))

@@ -1,6 +1,8 @@
 // Package apikey is postpipe's API-key scheme: the keys file (one
-// "name:sha256-hex" line per key, so the file holds no secret), minting a
-// new key, and checking a presented key against every entry in constant time.
+// "name:sha256-hex" line per key, so the file holds no secret, optionally
+// followed by " streams=orders,clicks" to limit the key to those streams),
+// minting a new key, and checking a presented key against every entry in
+// constant time.
 package apikey
 
 import (
@@ -27,6 +29,8 @@ const keyPrefix = "pp_"
 type entry struct {
 	name string
 	hash [sha256.Size]byte
+	// streams are the streams the key may use; nil: every one.
+	streams []string
 }
 
 // Set is the keys a server accepts.
@@ -50,6 +54,32 @@ func (s *Set) Check(presented string) (name string, ok bool) {
 	}
 	return name, ok
 }
+
+// Streams returns the streams the key named name may use, and whether it
+// is limited to them at all (a key without streams= may use every one).
+func (s *Set) Streams(name string) (streams []string, limited bool) {
+	for _, e := range s.entries {
+		if e.name == name {
+			return e.streams, e.streams != nil
+		}
+	}
+	return nil, false
+}
+
+// Limited lists the names of the keys limited to some streams, with those
+// streams, for the wiring to check that each stream named is served.
+func (s *Set) Limited() map[string][]string {
+	m := map[string][]string{}
+	for _, e := range s.entries {
+		if e.streams != nil {
+			m[e.name] = e.streams
+		}
+	}
+	return m
+}
+
+// streamName is a stream's name as the streams file allows it.
+var streamName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
 // Load reads a keys file.
 func Load(path string) (*Set, error) {
@@ -80,15 +110,30 @@ func Parse(r io.Reader) (*Set, error) {
 		}
 		// Errors name the line, never its content: a secret pasted by
 		// mistake in place of its hash must not reach the log.
-		name, hexHash, found := strings.Cut(line, ":")
+		name, rest, found := strings.Cut(line, ":")
 		if !found || !validName.MatchString(name) {
 			return nil, fmt.Errorf("line %d: want name:sha256-hex, with a name of letters, digits, '.', '_' or '-'", n)
+		}
+		hexHash, scope, scoped := strings.Cut(rest, " ")
+		var streams []string
+		if scoped {
+			list, ok := strings.CutPrefix(strings.TrimSpace(scope), "streams=")
+			if !ok {
+				return nil, fmt.Errorf("line %d (%s): after the hash, only streams=NAME,NAME may follow", n, name)
+			}
+			streams = []string{}
+			for st := range strings.SplitSeq(list, ",") {
+				if !streamName.MatchString(st) {
+					return nil, fmt.Errorf("line %d (%s): streams=: %q is not a stream name", n, name, st)
+				}
+				streams = append(streams, st)
+			}
 		}
 		b, err := hex.DecodeString(hexHash)
 		if err != nil || len(b) != sha256.Size {
 			return nil, fmt.Errorf("line %d (%s): the hash must be 64 hex digits (the SHA-256 of the key, as 'postpipe apikey' prints it)", n, name)
 		}
-		e := entry{name: name}
+		e := entry{name: name, streams: streams}
 		copy(e.hash[:], b)
 		if names[name] {
 			return nil, fmt.Errorf("line %d: name %s is used twice", n, name)

@@ -55,13 +55,16 @@ func TestParseRefuses(t *testing.T) {
 	for name, tt := range map[string]struct {
 		file, wantErr string
 	}{
-		"empty":            {"# nothing\n\n", "no keys"},
-		"no colon":         {"abc\n", "line 1"},
-		"bad name":         {"a b:" + strings.Repeat("0", 64), "line 1"},
-		"short hash":       {"a:abcd\n", "64 hex digits"},
-		"secret for hash":  {"a:" + secret + "\n", "line 1"},
-		"duplicate name":   {good + "\n" + apikey.Line("a", "k2") + "\n", "used twice"},
-		"duplicate secret": {good + "\n" + apikey.Line("b", "k1") + "\n", "listed twice"},
+		"empty":             {"# nothing\n\n", "no keys"},
+		"no colon":          {"abc\n", "line 1"},
+		"bad name":          {"a b:" + strings.Repeat("0", 64), "line 1"},
+		"short hash":        {"a:abcd\n", "64 hex digits"},
+		"secret for hash":   {"a:" + secret + "\n", "line 1"},
+		"duplicate name":    {good + "\n" + apikey.Line("a", "k2") + "\n", "used twice"},
+		"duplicate secret":  {good + "\n" + apikey.Line("b", "k1") + "\n", "listed twice"},
+		"scope not streams": {good + " orders\n", "only streams="},
+		"bad stream name":   {good + " streams=orders,Clicks\n", "not a stream name"},
+		"empty stream list": {good + " streams=\n", "not a stream name"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := apikey.Parse(strings.NewReader(tt.file))
@@ -72,6 +75,25 @@ func TestParseRefuses(t *testing.T) {
 				t.Fatalf("error %q repeats the line's content", err)
 			}
 		})
+	}
+}
+
+func TestStreamsLimitAKey(t *testing.T) {
+	set, err := apikey.Parse(strings.NewReader(apikey.Line("all", "k1") + "\n" + apikey.Line("shop", "k2") + " streams=orders,clicks\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if streams, limited := set.Streams("all"); limited || streams != nil {
+		t.Errorf("a key without streams= is limited to %v", streams)
+	}
+	if streams, limited := set.Streams("shop"); !limited || strings.Join(streams, ",") != "orders,clicks" {
+		t.Errorf("shop may use %v (limited %v), want orders,clicks", streams, limited)
+	}
+	if name, ok := set.Check("k2"); !ok || name != "shop" {
+		t.Errorf("a limited key does not check: %q %v", name, ok)
+	}
+	if got := set.Limited(); len(got) != 1 || len(got["shop"]) != 2 {
+		t.Errorf("Limited() = %v", got)
 	}
 }
 

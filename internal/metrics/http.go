@@ -87,3 +87,21 @@ func (h *HTTP) addRoute(route string) *routeMetrics {
 	h.routes.Store(&next)
 	return rm
 }
+
+// Forbidden counts requests refused because their API key does not hold
+// the stream. It implements api.ForbiddenObserver.
+type Forbidden struct{ refused *prometheus.CounterVec }
+
+// Forbidden registers the family of 403s by key and stream: both come from
+// files the operator writes, so their values are few.
+func (m *Metrics) Forbidden() *Forbidden {
+	f := &Forbidden{refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "http", Name: "forbidden_total",
+		Help: "Requests answered 403 because their API key may not use the stream, by key name and stream.",
+	}, []string{"key", "stream"})}
+	m.reg.MustRegister(f.refused)
+	return f
+}
+
+// Forbidden records one refusal.
+func (f *Forbidden) Forbidden(key, stream string) { f.refused.WithLabelValues(key, stream).Inc() }
