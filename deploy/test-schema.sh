@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test-schema: schemathesis, generating requests from api/openapi.yaml,
-# against 'postpipe run' on the embedded broker and store. Fails on any
+# against 'postpipe run' on the embedded broker and store, serving the example
+# streams file (posts, orders, clicks). Fails on any
 # finding: a 5xx, or a status, content type, body or header the description
 # does not allow.
 set -euo pipefail
@@ -20,7 +21,7 @@ fi
 "$VENV/bin/schemathesis" --version
 
 work=$(mktemp -d)
-POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_DATA_DIR=$work/data POSTPIPE_BENCH_ENDPOINTS=true POSTPIPE_LOG_LEVEL=warn \
+POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_DATA_DIR=$work/data POSTPIPE_STREAMS_FILE=${SCHEMA_STREAMS_FILE:-examples/streams.yaml} POSTPIPE_BENCH_ENDPOINTS=true POSTPIPE_LOG_LEVEL=warn \
 	bin/postpipe run >"$work/server.log" 2>&1 &
 pid=$!
 cleanup() {
