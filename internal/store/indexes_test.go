@@ -11,8 +11,10 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/testkit"
 )
@@ -142,59 +144,42 @@ func slicesSortedKeys(m map[string][]keyPart) []string {
 	return out
 }
 
-func TestEveryQueryIsServedByAnIndex(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		finds []bson.Raw
-	)
-	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+// findRecorder keeps the find commands a client sends.
+type findRecorder struct {
+	mu    sync.Mutex
+	finds []bson.Raw
+}
+
+func (r *findRecorder) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
 		if e.CommandName == "find" {
-			mu.Lock()
-			finds = append(finds, slices.Clone(e.Command))
-			mu.Unlock()
+			r.mu.Lock()
+			r.finds = append(r.finds, slices.Clone(e.Command))
+			r.mu.Unlock()
 		}
 	}}
-	m := testkit.Store(t)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	s, err := Open(ctx, m.URI(), "postpipe_test", "posts", options.Client().SetMonitor(monitor))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	if err := s.EnsureIndexes(ctx); err != nil {
-		t.Fatalf("EnsureIndexes: %v", err)
-	}
+}
 
-	// Every query shape the store issues: Get, and List newest first
-	// overall and by author, each on the first page and after a cursor.
-	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	p := post.New(post.NewID(at), post.Input{Author: "ann", Title: "t", Content: "c"}, at)
-	after := &post.Position{CreatedAt: at, ID: p.ID}
-	calls := []struct {
-		name string
-		call func() error
-	}{
-		{"Get", func() error { _, err := s.Get(ctx, p.ID); return ignoreNotFound(err) }},
-		{"List newest", func() error { _, err := collect(ctx, s, post.Query{Limit: 21}); return err }},
-		{"List newest after a cursor", func() error { _, err := collect(ctx, s, post.Query{Limit: 21, After: after}); return err }},
-		{"List by author", func() error { _, err := collect(ctx, s, post.Query{Author: "ann", Limit: 21}); return err }},
-		{"List by author after a cursor", func() error {
-			_, err := collect(ctx, s, post.Query{Author: "ann", Limit: 21, After: after})
-			return err
-		}},
-	}
+// namedCall is one read a store makes.
+type namedCall struct {
+	name string
+	call func() error
+}
+
+// shapes runs each call and returns the shape of the one find it sends.
+func (r *findRecorder) shapes(t *testing.T, calls []namedCall) []queryShape {
+	t.Helper()
 	var shapes []queryShape
 	for _, c := range calls {
-		mu.Lock()
-		finds = nil
-		mu.Unlock()
+		r.mu.Lock()
+		r.finds = nil
+		r.mu.Unlock()
 		if err := c.call(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		mu.Lock()
-		got := finds
-		mu.Unlock()
+		r.mu.Lock()
+		got := r.finds
+		r.mu.Unlock()
 		if len(got) != 1 {
 			t.Fatalf("%s sent %d find commands, want 1", c.name, len(got))
 		}
@@ -207,8 +192,16 @@ func TestEveryQueryIsServedByAnIndex(t *testing.T) {
 		}
 		shapes = append(shapes, q)
 	}
+	return shapes
+}
 
-	specs, err := s.coll.Indexes().ListSpecifications(ctx)
+// assertServed checks that an index of coll, as the server lists them,
+// serves each of shapes; and that without any one of created (the indexes
+// the store creates) some shape is left to a collection scan, so that the
+// check can fail.
+func assertServed(t *testing.T, ctx context.Context, coll *mongo.Collection, shapes []queryShape, created []string) {
+	t.Helper()
+	specs, err := coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
 		t.Fatalf("list indexes: %v", err)
 	}
@@ -223,11 +216,11 @@ func TestEveryQueryIsServedByAnIndex(t *testing.T) {
 			t.Logf("%s: served by %s %v", q.name, name, indexes[name])
 		}
 	}
-
-	// The check can fail: without any one of the indexes EnsureIndexes
-	// creates, some query is left to a collection scan.
-	for _, ix := range indexesCreated() {
+	for _, ix := range created {
 		t.Run("without "+ix, func(t *testing.T) {
+			if _, ok := indexes[ix]; !ok {
+				t.Fatalf("index %s was not created", ix)
+			}
 			fewer := map[string][]keyPart{}
 			for name, keys := range indexes {
 				if name != ix {
@@ -245,6 +238,70 @@ func TestEveryQueryIsServedByAnIndex(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestEveryQueryIsServedByAnIndex(t *testing.T) {
+	var rec findRecorder
+	m := testkit.Store(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, m.URI(), "postpipe_test", "posts", options.Client().SetMonitor(rec.monitor()))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	if err := s.EnsureIndexes(ctx); err != nil {
+		t.Fatalf("EnsureIndexes: %v", err)
+	}
+
+	// Every query shape the store issues: Get, and List newest first
+	// overall and by author, each on the first page and after a cursor.
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := post.New(post.NewID(at), post.Input{Author: "ann", Title: "t", Content: "c"}, at)
+	after := &post.Position{CreatedAt: at, ID: p.ID}
+	shapes := rec.shapes(t, []namedCall{
+		{"Get", func() error { _, err := s.Get(ctx, p.ID); return ignoreNotFound(err) }},
+		{"List newest", func() error { _, err := collect(ctx, s, post.Query{Limit: 21}); return err }},
+		{"List newest after a cursor", func() error { _, err := collect(ctx, s, post.Query{Limit: 21, After: after}); return err }},
+		{"List by author", func() error { _, err := collect(ctx, s, post.Query{Author: "ann", Limit: 21}); return err }},
+		{"List by author after a cursor", func() error {
+			_, err := collect(ctx, s, post.Query{Author: "ann", Limit: 21, After: after})
+			return err
+		}},
+	})
+	// The check can fail: without any one of the indexes EnsureIndexes
+	// creates, some query is left to a collection scan.
+	assertServed(t, ctx, s.coll, shapes, indexesCreated())
+}
+
+// TestEveryDocsQueryIsServedByAnIndex is the same check for a stream's
+// collection: Get, Fingerprints, and List overall and by each list field,
+// each on the first page and after a cursor.
+func TestEveryDocsQueryIsServedByAnIndex(t *testing.T) {
+	var rec findRecorder
+	d := openDocs(t, testkit.Store(t).URI(), "events", []string{"kind", "n"}, options.Client().SetMonitor(rec.monitor()))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	after := &doc.Position{CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), ID: "x"}
+	list := func(q doc.Query) func() error {
+		return func() error { _, err := collectDocs(ctx, d, q); return err }
+	}
+	shapes := rec.shapes(t, []namedCall{
+		{"Get", func() error { _, err := d.Get(ctx, "x"); return ignoreNotFound(err) }},
+		{"Fingerprints", func() error { _, err := d.Fingerprints(ctx, []string{"x", "y"}); return err }},
+		{"List newest", list(doc.Query{Limit: 21})},
+		{"List newest after a cursor", list(doc.Query{Limit: 21, After: after})},
+		{"List by kind", list(doc.Query{Field: "kind", Value: "click", Limit: 21})},
+		{"List by kind after a cursor", list(doc.Query{Field: "kind", Value: "click", Limit: 21, After: after})},
+		{"List by n", list(doc.Query{Field: "n", Value: int64(7), Limit: 21})},
+		{"List by n after a cursor", list(doc.Query{Field: "n", Value: int64(7), Limit: 21, After: after})},
+	})
+	var created []string
+	for _, ix := range d.indexes {
+		created = append(created, ix.name)
+	}
+	assertServed(t, ctx, d.coll, shapes, created)
 }
 
 func indexesCreated() []string {

@@ -42,26 +42,51 @@ func (s *Store) List(ctx context.Context, q post.Query, each func(post.Post) boo
 		filter = append(filter, bson.E{Key: "author", Value: q.Author})
 	}
 	if q.After != nil {
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: q.After.CreatedAt}}}},
-			bson.D{{Key: "createdAt", Value: q.After.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: q.After.ID}}}},
-		}})
+		filter = append(filter, keysetAfter(q.After.CreatedAt, q.After.ID))
 	}
+	err := findNewestFirst(ctx, s.coll, filter, q.Limit, func(raw bson.Raw) (bool, error) {
+		var d document
+		if err := bson.Unmarshal(raw, &d); err != nil {
+			return false, err
+		}
+		return each(d.post()), nil
+	})
+	if err != nil {
+		return fmt.Errorf("list posts: %w", err)
+	}
+	return nil
+}
+
+// keysetAfter is the filter member that starts a listing strictly after
+// (createdAt, id) in the order newest first: an $or of two bounds the
+// (createdAt, _id) index serves as ranges.
+func keysetAfter(createdAt time.Time, id string) bson.E {
+	return bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "createdAt", Value: bson.D{{Key: "$lt", Value: createdAt}}}},
+		bson.D{{Key: "createdAt", Value: createdAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: id}}}},
+	}}
+}
+
+// findNewestFirst sends one find of filter on coll sorted by (createdAt,
+// _id) descending, for up to limit documents, and calls each with every
+// document in turn until it returns false or an error. The document is only
+// valid during the call.
+func findNewestFirst(ctx context.Context, coll *mongo.Collection, filter bson.D, limit int, each func(bson.Raw) (bool, error)) error {
 	// A find command of its own rather than Collection.Find: Find never
 	// sends maxTimeMS (the driver leaves it off the operations that return
 	// a cursor, DRIVERS-2722), so a query whose caller gave up ran on in
 	// the store to its end. RunCommandCursor sends ctx's time left as
 	// maxTimeMS, which bounds the cursor's getMores too.
 	cmd := bson.D{
-		{Key: "find", Value: s.coll.Name()},
+		{Key: "find", Value: coll.Name()},
 		{Key: "filter", Value: filter},
 		{Key: "sort", Value: bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}},
-		{Key: "limit", Value: int64(q.Limit)},
-		{Key: "batchSize", Value: int32(min(q.Limit, listBatch))},
+		{Key: "limit", Value: int64(limit)},
+		{Key: "batchSize", Value: int32(min(limit, listBatch))},
 	}
-	cur, err := s.coll.Database().RunCommandCursor(ctx, cmd)
+	cur, err := coll.Database().RunCommandCursor(ctx, cmd)
 	if err != nil {
-		return fmt.Errorf("list posts: %w", err)
+		return err
 	}
 	// Closing kills the server-side cursor when each stopped early. It
 	// runs after ctx may have ended, so it has a bound of its own: without
@@ -73,16 +98,13 @@ func (s *Store) List(ctx context.Context, q post.Query, each func(post.Post) boo
 		_ = cur.Close(cctx)
 	}()
 	for cur.Next(ctx) {
-		var d document
-		if err := cur.Decode(&d); err != nil {
-			return fmt.Errorf("list posts: %w", err)
+		more, err := each(cur.Current)
+		if err != nil {
+			return err
 		}
-		if !each(d.post()) {
+		if !more {
 			return nil
 		}
 	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("list posts: %w", err)
-	}
-	return nil
+	return cur.Err()
 }

@@ -51,25 +51,33 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// indexes serve the listing, newest first, overall and per author.
-var indexes = []struct {
+// indexSpec is one index a collection needs, found by its name.
+type indexSpec struct {
 	name string
 	keys bson.D
-}{
+}
+
+// indexes serve the listing, newest first, overall and per author.
+var indexes = []indexSpec{
 	{"createdAt_id", bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}},
 	{"author_createdAt_id", bson.D{{Key: "author", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}},
 }
 
-// EnsureIndexes creates the missing indexes. It leaves existing ones alone
-// and tries again when creation fails, because FerretDB 1.24 drops the
-// connection on a createIndexes that repeats an existing compound index —
-// which also happens when several postpipe processes start at once.
+// EnsureIndexes creates the missing indexes (see ensureIndexes).
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	return ensureIndexes(ctx, s.coll, indexes)
+}
+
+// ensureIndexes creates those of want that coll lacks. It leaves existing
+// ones alone and tries again when creation fails, because FerretDB 1.24
+// drops the connection on a createIndexes that repeats an existing compound
+// index — which also happens when several postpipe processes start at once.
+func ensureIndexes(ctx context.Context, coll *mongo.Collection, want []indexSpec) error {
 	// About 20 s in all: on a loaded machine a racing process can hold
 	// FerretDB's index creation for seconds.
 	var err error
 	for attempt := 1; attempt <= 14; attempt++ {
-		if err = s.createMissingIndexes(ctx); err == nil {
+		if err = createMissingIndexes(ctx, coll, want); err == nil {
 			return nil
 		}
 		select {
@@ -81,17 +89,17 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 	return err
 }
 
-func (s *Store) createMissingIndexes(ctx context.Context) error {
-	specs, err := s.coll.Indexes().ListSpecifications(ctx)
+func createMissingIndexes(ctx context.Context, coll *mongo.Collection, want []indexSpec) error {
+	specs, err := coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
-		return fmt.Errorf("list indexes: %w", err)
+		return fmt.Errorf("list indexes of %s: %w", coll.Name(), err)
 	}
 	have := make(map[string]bool, len(specs))
 	for _, sp := range specs {
 		have[sp.Name] = true
 	}
 	var missing []mongo.IndexModel
-	for _, ix := range indexes {
+	for _, ix := range want {
 		if !have[ix.name] {
 			missing = append(missing, mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)})
 		}
@@ -99,8 +107,8 @@ func (s *Store) createMissingIndexes(ctx context.Context) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	if _, err := s.coll.Indexes().CreateMany(ctx, missing); err != nil {
-		return fmt.Errorf("create indexes: %w", err)
+	if _, err := coll.Indexes().CreateMany(ctx, missing); err != nil {
+		return fmt.Errorf("create indexes on %s: %w", coll.Name(), err)
 	}
 	return nil
 }

@@ -29,20 +29,33 @@ func (s *Store) WriteBatch(ctx context.Context, posts []post.Post) (inserted, du
 	for i, p := range posts {
 		docs[i] = toDocument(p, now)
 	}
-	res, err := s.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	inserted, duplicates, err = insertUnordered(ctx, s.coll, docs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("write batch of %d: %w", len(posts), err)
+	}
+	return inserted, duplicates, nil
+}
+
+// insertUnordered writes docs with one
+// unordered bulk insert, so one duplicate does not stop the rest. A
+// duplicate _id means the document was written before and counts as
+// success; any other failure is returned, and the whole batch may be
+// written again safely.
+func insertUnordered[T any](ctx context.Context, coll *mongo.Collection, docs []T) (inserted, duplicates int, err error) {
+	res, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
 	if err == nil {
 		return len(res.InsertedIDs), 0, nil
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-		return 0, 0, fmt.Errorf("write batch of %d: %w", len(posts), err)
+		return 0, 0, err
 	}
 	for _, we := range bwe.WriteErrors {
 		if we.Code != duplicateKey {
-			return 0, 0, fmt.Errorf("write batch of %d: %w", len(posts), err)
+			return 0, 0, err
 		}
 	}
-	return len(posts) - len(bwe.WriteErrors), len(bwe.WriteErrors), nil
+	return len(docs) - len(bwe.WriteErrors), len(bwe.WriteErrors), nil
 }
 
 // Insert writes one post now (the direct path) and returns it as stored.

@@ -1,0 +1,246 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postpipe/postpipe/internal/doc"
+	"github.com/postpipe/postpipe/internal/post"
+)
+
+// Docs is the collection of one declared stream's documents. A document is
+// stored as _id (its id), the body's own members in order, then createdAt,
+// ingestedAt and _fp, so that MongoDB indexes and filters the body's
+// fields like any others. It is safe for concurrent use.
+type Docs struct {
+	coll    *mongo.Collection
+	list    []string // the fields a listing may filter on
+	indexes []indexSpec
+	now     func() time.Time
+}
+
+// Docs is the collection named collection, in the store's database and
+// through its client, for a stream whose listing filters on listFields.
+func (s *Store) Docs(collection string, listFields []string) *Docs {
+	d := &Docs{
+		coll: s.coll.Database().Collection(collection),
+		list: slices.Clone(listFields),
+		now:  s.now,
+	}
+	// The same shapes as the posts' indexes: newest first overall, and
+	// newest first among the documents with one value of a list field.
+	d.indexes = []indexSpec{{"createdAt_id", bson.D{{Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}}}
+	for _, f := range d.list {
+		d.indexes = append(d.indexes, indexSpec{f + "_createdAt_id", bson.D{
+			{Key: f, Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1},
+		}})
+	}
+	return d
+}
+
+// EnsureIndexes creates the indexes the listing needs that are missing, as
+// Store.EnsureIndexes does for posts.
+func (d *Docs) EnsureIndexes(ctx context.Context) error {
+	return ensureIndexes(ctx, d.coll, d.indexes)
+}
+
+// stored is the document as the store keeps it, stamped ingestedAt. A
+// body the store cannot keep wraps post.ErrBadRecord: writing it again
+// would fail again.
+func stored(dc doc.Document, ingestedAt time.Time) (bson.D, error) {
+	d := make(bson.D, 1, 8)
+	d[0] = bson.E{Key: "_id", Value: dc.ID}
+	d, err := appendBody(d, dc.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: document %q: %w", post.ErrBadRecord, dc.ID, err)
+	}
+	d = append(d,
+		bson.E{Key: "createdAt", Value: bson.NewDateTimeFromTime(dc.CreatedAt)},
+		bson.E{Key: "ingestedAt", Value: bson.NewDateTimeFromTime(ingestedAt)})
+	// Left out when empty, as for posts: Fingerprints then reads "".
+	if dc.Fingerprint != "" {
+		d = append(d, bson.E{Key: "_fp", Value: dc.Fingerprint})
+	}
+	return d, nil
+}
+
+// WriteBatch inserts docs with one unordered bulk write, stamping
+// ingestedAt. A duplicate _id means the document was written before (a
+// redelivery after a crash or rebalance) and counts as success; any other
+// failure is returned and the whole batch may be written again safely. A
+// body the store cannot keep fails the whole batch before anything is
+// written, with an error that wraps post.ErrBadRecord and names the id.
+func (d *Docs) WriteBatch(ctx context.Context, docs []doc.Document) (inserted, duplicates int, err error) {
+	if len(docs) == 0 {
+		return 0, 0, nil
+	}
+	now := d.now().UTC().Truncate(time.Millisecond)
+	out := make([]bson.D, len(docs))
+	for i, dc := range docs {
+		if out[i], err = stored(dc, now); err != nil {
+			return 0, 0, fmt.Errorf("write batch of %d to %s: %w", len(docs), d.coll.Name(), err)
+		}
+	}
+	inserted, duplicates, err = insertUnordered(ctx, d.coll, out)
+	if err != nil {
+		return 0, 0, fmt.Errorf("write batch of %d to %s: %w", len(docs), d.coll.Name(), err)
+	}
+	return inserted, duplicates, nil
+}
+
+// Insert writes one document now (the direct path) and returns it as
+// stored: IngestedAt set, times in milliseconds, the body in the form Get
+// returns it. It returns post.ErrExists when a document with that id is
+// already stored.
+func (d *Docs) Insert(ctx context.Context, dc doc.Document) (doc.Document, error) {
+	sd, err := stored(dc, d.now().UTC().Truncate(time.Millisecond))
+	if err != nil {
+		return doc.Document{}, fmt.Errorf("insert into %s: %w", d.coll.Name(), err)
+	}
+	// Marshalled here rather than by the driver, so what is returned is
+	// read from the very bytes that were stored.
+	raw, err := bson.Marshal(sd)
+	if err != nil {
+		return doc.Document{}, fmt.Errorf("insert %q into %s: %w", dc.ID, d.coll.Name(), err)
+	}
+	if _, err := d.coll.InsertOne(ctx, bson.Raw(raw)); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return doc.Document{}, post.ErrExists
+		}
+		return doc.Document{}, fmt.Errorf("insert %q into %s: %w", dc.ID, d.coll.Name(), err)
+	}
+	out, err := fromStored(raw)
+	if err != nil {
+		return doc.Document{}, fmt.Errorf("insert %q into %s: %w", dc.ID, d.coll.Name(), err)
+	}
+	return out, nil
+}
+
+// Get returns the stored document with id, or post.ErrNotFound.
+func (d *Docs) Get(ctx context.Context, id string) (doc.Document, error) {
+	raw, err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if err != nil {
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return doc.Document{}, post.ErrNotFound
+		}
+		return doc.Document{}, fmt.Errorf("get %q from %s: %w", id, d.coll.Name(), err)
+	}
+	out, err := fromStored(raw)
+	if err != nil {
+		return doc.Document{}, fmt.Errorf("get %q from %s: %w", id, d.coll.Name(), err)
+	}
+	return out, nil
+}
+
+// Fingerprints returns the stored fingerprint of each document in ids that
+// is stored ("" for one stored without), in one query that reads nothing
+// else.
+func (d *Docs) Fingerprints(ctx context.Context, ids []string) (map[string]string, error) {
+	fps := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return fps, nil
+	}
+	cur, err := d.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "_fp", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("read fingerprints of %d documents in %s: %w", len(ids), d.coll.Name(), err)
+	}
+	var got []struct {
+		ID string `bson:"_id"`
+		FP string `bson:"_fp"`
+	}
+	if err := cur.All(ctx, &got); err != nil {
+		return nil, fmt.Errorf("read fingerprints of %d documents in %s: %w", len(ids), d.coll.Name(), err)
+	}
+	for _, g := range got {
+		fps[g.ID] = g.FP
+	}
+	return fps, nil
+}
+
+// List calls each with up to q.Limit documents newest first, by
+// (createdAt, id) descending, after q.After and with q.Field equal to
+// q.Value when q.Field is set, decoding one document at a time from the
+// cursor, until each returns false. q.Field must be one of the list fields
+// the Docs was made with: only those have an index that serves the query.
+func (d *Docs) List(ctx context.Context, q doc.Query, each func(doc.Document) bool) error {
+	if q.Limit < 1 {
+		// A limit of 0 means none to MongoDB: the whole collection.
+		return fmt.Errorf("list %s: limit %d, want at least 1", d.coll.Name(), q.Limit)
+	}
+	filter := bson.D{}
+	if q.Field != "" {
+		if !slices.Contains(d.list, q.Field) {
+			return fmt.Errorf("list %s: %q is not a list field (%q)", d.coll.Name(), q.Field, d.list)
+		}
+		// Only scalars: a document as the value would be read as operators
+		// ({"$ne": …}), a query no longer the equality the index serves.
+		switch q.Value.(type) {
+		case string, int64, float64, bool, int32, int:
+		default:
+			return fmt.Errorf("list %s: filter %s on a %T, want a string, number or bool", d.coll.Name(), q.Field, q.Value)
+		}
+		// MongoDB compares numbers by value across types, so an int64
+		// finds a document that stored the same number as int32.
+		filter = append(filter, bson.E{Key: q.Field, Value: q.Value})
+	}
+	if q.After != nil {
+		filter = append(filter, keysetAfter(q.After.CreatedAt, q.After.ID))
+	}
+	err := findNewestFirst(ctx, d.coll, filter, q.Limit, func(raw bson.Raw) (bool, error) {
+		dc, err := fromStored(raw)
+		if err != nil {
+			return false, err
+		}
+		return each(dc), nil
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", d.coll.Name(), err)
+	}
+	return nil
+}
+
+// fromStored is the document stored as raw.
+func fromStored(raw bson.Raw) (doc.Document, error) {
+	body, err := fromBSON(raw)
+	if err != nil {
+		return doc.Document{}, err
+	}
+	out := doc.Document{Body: body}
+	if v, err := raw.LookupErr("_id"); err == nil {
+		id, ok := v.StringValueOK()
+		if !ok {
+			return doc.Document{}, fmt.Errorf("_id is a %s, not a string", v.Type)
+		}
+		out.ID = id
+	}
+	for _, f := range []struct {
+		name string
+		to   *time.Time
+	}{{"createdAt", &out.CreatedAt}, {"ingestedAt", &out.IngestedAt}} {
+		v, err := raw.LookupErr(f.name)
+		if err != nil {
+			continue
+		}
+		ms, ok := v.DateTimeOK()
+		if !ok {
+			return doc.Document{}, fmt.Errorf("%s is a %s, not a date", f.name, v.Type)
+		}
+		*f.to = time.UnixMilli(ms).UTC()
+	}
+	if v, err := raw.LookupErr("_fp"); err == nil {
+		fp, ok := v.StringValueOK()
+		if !ok {
+			return doc.Document{}, fmt.Errorf("_fp is a %s, not a string", v.Type)
+		}
+		out.Fingerprint = fp
+	}
+	return out, nil
+}
