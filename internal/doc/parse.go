@@ -83,6 +83,9 @@ func ParseBatch(data []byte, max int) (items []Parsed, itemErrs []error, err err
 			}
 			s.pos++
 			s.skipWS()
+			if s.pos == len(data) {
+				return nil, nil, &post.SyntaxError{EOF: true}
+			}
 		}
 		n++
 		if n > max { // only counted, for the answer
