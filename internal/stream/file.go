@@ -207,9 +207,6 @@ func parseStream(path, dir string, n *yaml.Node, fail failFunc) (*Stream, error)
 			return nil, fail(fields["id"].Line, st.Name, ErrID, "%q: %w", st.ID, err)
 		}
 	}
-	if err := checkReservedFields(schema, st.ID); err != nil {
-		return nil, fail(sn.Line, st.Name, ErrReservedField, "%w", err)
-	}
 	for _, f := range st.List {
 		if _, dup := st.listTypes[f]; dup {
 			return nil, fail(fields["list"].Line, st.Name, ErrList, "%q listed twice", f)
@@ -222,6 +219,9 @@ func parseStream(path, dir string, n *yaml.Node, fail failFunc) (*Stream, error)
 			st.listTypes = map[string]string{}
 		}
 		st.listTypes[f] = t
+	}
+	if err := checkReservedFields(schema, st.ID); err != nil {
+		return nil, fail(sn.Line, st.Name, ErrReservedField, "%w", err)
 	}
 	return st, nil
 }
