@@ -9,6 +9,8 @@ package doc
 import (
 	"errors"
 	"time"
+
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 // Document is one accepted document of a stream.
@@ -38,7 +40,10 @@ type Document struct {
 // answer to a GET adds id, createdAt and ingestedAt beside the document's
 // own members, and the stored document keeps _id and _fp. A stream whose id
 // pointer is /id may carry id (it is the id).
-var Reserved = []string{"id", "createdAt", "ingestedAt", "_id", "_fp"}
+//
+// It is stream.ReservedFields: the streams check refuses a schema that
+// declares one of them, and stream cannot import this package.
+var Reserved = stream.ReservedFields
 
 // Limits of a document.
 const (

@@ -23,6 +23,7 @@ var (
 	ErrCollection       = errors.New("bad collection")
 	ErrSharedTopic      = errors.New("topic used twice")
 	ErrSharedCollection = errors.New("collection used twice")
+	ErrReservedField    = errors.New("reserved field")
 )
 
 // FileError is a problem with one stream of a streams file: it names the

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -93,22 +94,25 @@ func checkID(s *jsonschema.Schema, ptr string) error {
 // scalar are the types a listing can filter on by equality.
 var scalar = []string{"string", "integer", "number", "boolean"}
 
-// checkListField checks that name is a top-level property whose values
-// are scalars: a filter compares by equality, which an object or array
-// would not mean.
-func checkListField(s *jsonschema.Schema, name string) error {
+// listType checks that name is a top-level property whose values are
+// scalars of one type, and returns that type (one of scalar): a filter
+// compares by equality, which an object or array would not mean, and the
+// query parameter, which is text, must be turned into one type to compare.
+// null aside, since no parameter asks for it; integer and number together
+// are number (MongoDB compares numbers across their types).
+func listType(s *jsonschema.Schema, name string) (string, error) {
 	p, _ := property(s, name)
 	if p == nil {
-		return errors.New("not a top-level property of the schema")
+		return "", errors.New("not a top-level property of the schema")
 	}
 	if ts := types(p); len(ts) > 0 {
 		for _, t := range ts {
 			if t != "null" && !slices.Contains(scalar, t) {
-				return fmt.Errorf("may be %s; a listing filters on string, integer, number or boolean fields", t)
+				return "", fmt.Errorf("may be %s; a listing filters on string, integer, number or boolean fields", t)
 			}
 		}
-		if slices.ContainsFunc(ts, func(t string) bool { return t != "null" }) {
-			return nil
+		if t, err := oneType(slices.DeleteFunc(slices.Clone(ts), func(t string) bool { return t == "null" })); t != "" || err != nil {
+			return t, err
 		}
 	}
 	// No type: an enum or const of scalars says it as well.
@@ -122,15 +126,66 @@ func checkListField(s *jsonschema.Schema, name string) error {
 		default:
 			continue
 		}
+		var ts []string
 		for _, v := range values {
-			switch v.(type) {
+			var t string
+			switch v := v.(type) {
+			case nil:
+				continue
 			case map[string]any, []any:
-				return fmt.Errorf("may be %v; a listing filters on string, integer, number or boolean fields", v)
+				return "", fmt.Errorf("may be %v; a listing filters on string, integer, number or boolean fields", v)
+			case string:
+				t = "string"
+			case bool:
+				t = "boolean"
+			case json.Number:
+				t = "number"
+				if !strings.ContainsAny(string(v), ".eE") {
+					t = "integer"
+				}
+			default: // a Go number, from a schema built in code
+				t = "number"
+			}
+			if !slices.Contains(ts, t) {
+				ts = append(ts, t)
 			}
 		}
-		return nil
+		if t, err := oneType(ts); t != "" || err != nil {
+			return t, err
+		}
 	}
-	return errors.New("the schema must give it a type (string, integer, number or boolean) or an enum of them")
+	return "", errors.New("the schema must give it a type (string, integer, number or boolean) or an enum of them")
+}
+
+// oneType reduces the scalar types a field may have to the one a filter
+// compares it as; "" for none.
+func oneType(ts []string) (string, error) {
+	if slices.Contains(ts, "integer") && slices.Contains(ts, "number") {
+		ts = slices.DeleteFunc(slices.Clone(ts), func(t string) bool { return t == "integer" })
+	}
+	switch len(ts) {
+	case 0:
+		return "", nil
+	case 1:
+		return ts[0], nil
+	}
+	return "", fmt.Errorf("may be %s; a listing filter needs the one type its values are compared as", typeNames(ts))
+}
+
+// checkReservedFields refuses a schema that declares (as a property, or by
+// requiring it) a top-level field of ReservedFields: every document that
+// carries it is refused, so the schema could only describe documents the
+// API never accepts. id is the document's own when the stream's id is /id.
+func checkReservedFields(s *jsonschema.Schema, id string) error {
+	for _, name := range ReservedFields {
+		if name == "id" && id == "/id" {
+			continue
+		}
+		if p, required := property(s, name); p != nil || required {
+			return fmt.Errorf("%q is a top-level property of the schema; postpipe reserves %s (an answer adds id, createdAt and ingestedAt; the store keeps _id and _fp; id may be the document's own only with id: /id)", name, strings.Join(ReservedFields, ", "))
+		}
+	}
+	return nil
 }
 
 func typeNames(ts []string) string {

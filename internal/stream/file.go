@@ -207,15 +207,21 @@ func parseStream(path, dir string, n *yaml.Node, fail failFunc) (*Stream, error)
 			return nil, fail(fields["id"].Line, st.Name, ErrID, "%q: %w", st.ID, err)
 		}
 	}
-	seen := map[string]bool{}
 	for _, f := range st.List {
-		if seen[f] {
+		if _, dup := st.listTypes[f]; dup {
 			return nil, fail(fields["list"].Line, st.Name, ErrList, "%q listed twice", f)
 		}
-		seen[f] = true
-		if err := checkListField(schema, f); err != nil {
+		t, err := listType(schema, f)
+		if err != nil {
 			return nil, fail(fields["list"].Line, st.Name, ErrList, "%q: %w", f, err)
 		}
+		if st.listTypes == nil {
+			st.listTypes = map[string]string{}
+		}
+		st.listTypes[f] = t
+	}
+	if err := checkReservedFields(schema, st.ID); err != nil {
+		return nil, fail(sn.Line, st.Name, ErrReservedField, "%w", err)
 	}
 	return st, nil
 }

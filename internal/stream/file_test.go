@@ -18,10 +18,18 @@ const ordersSchema = `{
     "customer": {"$ref": "#/$defs/name"},
     "status": {"enum": ["placed", "paid"]},
     "items": {"type": "array"},
-    "meta": {"type": "object"}
+    "meta": {"type": "object"},
+    "either": {"type": ["string", "integer"]},
+    "eitherEnum": {"enum": ["a", 1]},
+    "amount": {"type": ["integer", "number", "null"]},
+    "paid": {"const": true},
+    "size": {"enum": [1, 2, null]}
   },
   "$defs": {"name": {"type": "string"}}
 }`
+
+// idSchema is a schema with a top-level id, allowed with id: /id alone.
+const idSchema = `{"required": ["id", "ref"], "properties": {"id": {"type": "string"}, "ref": {"type": "string"}}}`
 
 // write puts files in a new folder and returns the path of streams.yaml.
 func write(t *testing.T, files map[string]string) string {
@@ -71,6 +79,13 @@ func TestLoadRefuses(t *testing.T) {
 		{"list field not a property", "streams:\n  - name: orders\n    schema: o.json\n    list: [nope]\n", ErrList, "orders", "not a top-level property", 4},
 		{"list field an array", "streams:\n  - name: orders\n    schema: o.json\n    list: [items]\n", ErrList, "orders", "array", 0},
 		{"list field an object", "streams:\n  - name: orders\n    schema: o.json\n    list: [meta]\n", ErrList, "orders", "object", 0},
+		{"list field of two types", "streams:\n  - name: orders\n    schema: o.json\n    list: [either]\n", ErrList, "orders", "integer or string; a listing filter needs the one type", 4},
+		{"list field enum of two types", "streams:\n  - name: orders\n    schema: o.json\n    list: [eitherEnum]\n", ErrList, "orders", "string or integer; a listing filter needs the one type", 0},
+		{"reserved field declared", "streams:\n  - name: orders\n    schema: r.json\n", ErrReservedField, "orders", `"createdAt"`, 3},
+		{"reserved field required only", "streams:\n  - name: orders\n    schema: {required: [_id]}\n", ErrReservedField, "orders", `"_id"`, 3},
+		{"reserved field through allOf", "streams:\n  - name: orders\n    schema: {allOf: [{$ref: r.json}]}\n", ErrReservedField, "orders", `"createdAt"`, 0},
+		{"id field without id: /id", "streams:\n  - name: orders\n    schema: i.json\n", ErrReservedField, "orders", `"id"`, 0},
+		{"id field with another id", "streams:\n  - name: orders\n    schema: i.json\n    id: /ref\n", ErrReservedField, "orders", "id: /id", 0},
 		{"list field twice", "streams:\n  - name: orders\n    schema: o.json\n    list: [count, count]\n", ErrList, "orders", "twice", 0},
 		{"bad topic", "streams:\n  - name: orders\n    schema: o.json\n    topic: 'a topic'\n", ErrTopic, "orders", "Kafka", 4},
 		{"bad collection", "streams:\n  - name: orders\n    schema: o.json\n    collection: system.x\n", ErrCollection, "orders", "MongoDB", 4},
@@ -89,6 +104,8 @@ func TestLoadRefuses(t *testing.T) {
 				"bad.json":     `{"type": `,
 				"d7.json":      `{"$schema": "http://json-schema.org/draft-07/schema#"}`,
 				"n.json":       `{"required": ["n"], "properties": {"n": {"type": "integer"}}}`,
+				"r.json":       `{"properties": {"createdAt": {"type": "string"}}}`,
+				"i.json":       idSchema,
 			})
 			set, err := Load(path)
 			if err == nil {
@@ -161,6 +178,44 @@ func TestLoadAccepts(t *testing.T) {
 	}
 	if v, _ := clicks.Validator.Validate(map[string]any{"page": 3.0}); len(v) != 1 || v[0].Pointer != "/page" {
 		t.Errorf("inline schema: %+v, want one violation at /page", v)
+	}
+}
+
+// TestListTypes: each list field has the one type a listing's parameter is
+// turned into, from its type keyword or, without one, its enum or const.
+func TestListTypes(t *testing.T) {
+	path := write(t, map[string]string{
+		"streams.yaml": "streams:\n  - name: orders\n    schema: o.json\n    list: [customer, status, count, amount, paid, size]\n",
+		"o.json":       ordersSchema,
+	})
+	set, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders := set.Lookup("orders")
+	for field, want := range map[string]string{
+		"customer": "string", "status": "string", "count": "integer", "amount": "number", "paid": "boolean", "size": "integer",
+		"orderId": "", // not a list field
+	} {
+		if got := orders.ListType(field); got != want {
+			t.Errorf("ListType(%q) = %q, want %q", field, got, want)
+		}
+	}
+	// A Stream made in code, without Load, reads the types from its schema.
+	bare := &Stream{Name: "orders", List: []string{"count"}, Validator: orders.Validator}
+	if got := bare.ListType("count"); got != "integer" {
+		t.Errorf("a stream made without Load: ListType(count) = %q, want integer", got)
+	}
+}
+
+// TestIDFieldWithIDPointer: a schema may declare id when it is the id.
+func TestIDFieldWithIDPointer(t *testing.T) {
+	path := write(t, map[string]string{
+		"streams.yaml": "streams:\n  - name: things\n    schema: i.json\n    id: /id\n",
+		"i.json":       idSchema,
+	})
+	if _, err := Load(path); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -3,6 +3,7 @@ package stream
 import (
 	_ "embed"
 	"regexp"
+	"slices"
 )
 
 // Stream is one declared stream, checked and with its schema compiled.
@@ -23,9 +24,38 @@ type Stream struct {
 	Collection string
 	// Validator checks a document against the compiled schema.
 	Validator Validator
+	// listTypes are the types of List's fields (see ListType), found
+	// when the file is checked.
+	listTypes map[string]string
 	// line is where the stream is declared, for errors found after parsing.
 	line int
 }
+
+// ListType returns the JSON type a listing compares list field field as:
+// "string", "integer", "number" or "boolean"; "" for a field not in List.
+// A listing's query parameter is text, and the store compares typed values
+// (MongoDB never finds the string "3" equal to the number 3), so the API
+// turns the parameter into this type first.
+func (s *Stream) ListType(field string) string {
+	if t, ok := s.listTypes[field]; ok {
+		return t
+	}
+	// A Stream made without Load (in a test, say) has no types recorded:
+	// read them from the schema when it is a compiled one.
+	if c, ok := s.Validator.(compiled); ok && slices.Contains(s.List, field) {
+		t, _ := listType(c.s, field)
+		return t
+	}
+	return ""
+}
+
+// ReservedFields are the top-level member names a document may not carry:
+// the answer to a GET adds id, createdAt and ingestedAt beside the
+// document's own members, and the stored document keeps _id and _fp. A
+// stream whose id pointer is /id may carry id (it is the id). internal/doc
+// refuses them in documents (doc.Reserved is this list); the streams check
+// refuses a schema that declares one, which could never be satisfied.
+var ReservedFields = []string{"id", "createdAt", "ingestedAt", "_id", "_fp"}
 
 // DLQTopic is the topic the sink dead-letters the stream's records to.
 func (s *Stream) DLQTopic() string { return s.Topic + dlqSuffix }
