@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
@@ -662,4 +663,53 @@ func TestFakeWritersKeepTheWriterContract(t *testing.T) {
 			ID:      noteID,
 		})
 	})
+}
+
+// TestDocumentsRoute: a stream of doc.Document tells a redelivery from a
+// reused key by the documents' own fingerprints.
+func TestDocumentsRoute(t *testing.T) {
+	const (
+		events    = "events"
+		eventsDLQ = "events.dlq"
+	)
+	c := testkit.Kafka(t, kfake.SeedTopics(1, events, eventsDLQ))
+	brokers := c.ListenAddrs()
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	// The test's record: {"id":…,"fp":…,"body":{…}}; doc.Unmarshal is the
+	// real one.
+	decode := func(key, value []byte) (doc.Document, error) {
+		var r struct {
+			ID, FP string
+			Body   json.RawMessage
+		}
+		if err := json.Unmarshal(value, &r); err != nil || r.ID != string(key) {
+			return doc.Document{}, fmt.Errorf("not an event (key %q): %v", key, err)
+		}
+		return doc.Document{ID: r.ID, Body: r.Body, Fingerprint: r.FP}, nil
+	}
+	rec := func(id, fp, body string) *kgo.Record {
+		return &kgo.Record{Topic: events, Key: []byte(id), Value: fmt.Appendf(nil, `{"id":%q,"fp":%q,"body":%s}`, id, fp, body)}
+	}
+	w := newWriter(func(d doc.Document) (string, string) { return d.ID, d.Fingerprint })
+	produce(t, cl, rec("e1", "f1", `{"n":1}`), rec("e2", "f2", `{"n":2}`))
+	produce(t, cl, rec("e1", "f1", `{"n":1}`), rec("e1", "f3", `{"n":3}`)) // a redelivery, a reused key
+	s, stop := startRoutes(t, brokers, sinkConfig("events", 10), sink.DocumentsRoute(events, events, eventsDLQ, decode, w))
+	testkit.Eventually(t, 30*time.Second, "the four records counted", func() bool {
+		st := s.Stats()
+		return st.Inserted+st.Duplicates+st.DeadLettered == 4
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := s.StreamStats()[events]; st.Inserted != 2 || st.Duplicates != 1 || st.KeyConflicts != 1 {
+		t.Errorf("StreamStats()[%s] = %+v, want 2 inserted, 1 duplicate, 1 key conflict", events, st)
+	}
+	dead := readAll(t, brokers, adm, eventsDLQ, 1)
+	if len(dead) == 1 && (!strings.Contains(string(dead[0].Value), `"f3"`) || !strings.Contains(header(dead[0], post.DLQHeaderError), "idempotency key conflict")) {
+		t.Errorf("dead letter %s because %q, want the reused key f3 as a key conflict", dead[0].Value, header(dead[0], post.DLQHeaderError))
+	}
+	if got := string(w.docs["e1"].Body); got != `{"n":1}` {
+		t.Errorf("e1 stored with body %s, want the first", got)
+	}
 }
