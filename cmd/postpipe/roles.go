@@ -332,9 +332,8 @@ func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) str
 
 func (r *role) newSink(kopts []kgo.Opt) (*sink.Sink, error) {
 	cfg := r.cfg
+	posts := sink.PostsRoute(cfg.KafkaTopic, cfg.KafkaDLQTopic, r.st)
 	sk, err := sink.New(sink.Config{
-		Topic:          cfg.KafkaTopic,
-		DLQTopic:       cfg.KafkaDLQTopic,
 		Group:          cfg.KafkaGroup,
 		SessionTimeout: cfg.KafkaSessionTimeout,
 		InstanceID:     cfg.KafkaInstanceID,
@@ -343,9 +342,9 @@ func (r *role) newSink(kopts []kgo.Opt) (*sink.Sink, error) {
 		Writers:        cfg.SinkWriters,
 		FlushTimeout:   cfg.ShutdownTimeout,
 		Stop:           r.stopCtx,
-		Observer:       r.m.Sink(),
+		Observer:       r.m.Sink(posts.Stream()),
 		Tracer:         tracing.Tracer(r.tp, "postpipe/sink"),
-	}, r.st, r.log.With("component", "sink"), kopts...)
+	}, []sink.Route{posts}, r.log.With("component", "sink"), kopts...)
 	if err == nil {
 		r.m.SinkLag(sk.EachLag)
 	}

@@ -93,10 +93,10 @@ func (s *store) count() int {
 }
 
 // runSink runs the real sink over the topic until the test ends.
-func runSink(t *testing.T, opts []kgo.Opt, w sink.Writer) *sink.Sink {
+func runSink(t *testing.T, opts []kgo.Opt, w sink.Writer[post.Post]) *sink.Sink {
 	t.Helper()
-	s, err := sink.New(sink.Config{Topic: topic, DLQTopic: dlqTopic, Group: "postpipe-sink", BatchSize: 100,
-		BatchWait: 10 * time.Millisecond, FlushTimeout: 5 * time.Second}, w, quiet, opts...)
+	s, err := sink.New(sink.Config{Group: "postpipe-sink", BatchSize: 100,
+		BatchWait: 10 * time.Millisecond, FlushTimeout: 5 * time.Second}, []sink.Route{sink.PostsRoute(topic, dlqTopic, w)}, quiet, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,10 @@ func every(t *testing.T) *metrics.Metrics {
 	m.HTTP().Served("POST /v1/posts", http.StatusAccepted, time.Millisecond)
 	m.Produce(func() int64 { return 3 }, "posts").Produced("posts", "acked", time.Millisecond)
 	m.ProducerHooks()
-	s := m.Sink()
-	s.WriteAttempted(time.Millisecond, errors.New("down"))
-	s.BatchDone(10, 7, 2, 1)
-	m.SinkLag(func(yield func(int32, int64, float64)) { yield(2, 5, 1.5) })
+	s := m.Sink("posts")
+	s.WriteAttempted("posts", time.Millisecond, errors.New("down"))
+	s.BatchDone("posts", 10, 7, 2, 1)
+	m.SinkLag(func(yield func(string, int32, int64, float64)) { yield("posts", 2, 5, 1.5) })
 	m.BuildInfo("v1.2.3")
 	m.InFlight().Inc()
 	m.Bodies().BodyRefused("budget_full")
@@ -137,7 +137,7 @@ func TestHTTPCountsByRouteAndStatus(t *testing.T) {
 func TestLagIsReadAtScrape(t *testing.T) {
 	m := metrics.New()
 	records := int64(5)
-	m.SinkLag(func(yield func(int32, int64, float64)) { yield(0, records, 0) })
+	m.SinkLag(func(yield func(string, int32, int64, float64)) { yield("posts", 0, records, 0) })
 	records = 9
 	g := gatherGauges(t, m, "postpipe_sink_lag_records", "partition")
 	if g["0"] != 9 {

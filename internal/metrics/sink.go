@@ -7,44 +7,56 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Sink records the sink's batches. It implements sink.Observer.
+// Sink records the sink's batches, by stream. It implements sink.Observer.
 type Sink struct {
-	batchRecords prometheus.Observer
-	writeTime    prometheus.Observer
-	written      prometheus.Counter
-	duplicates   prometheus.Counter
-	deadLettered prometheus.Counter
-	writeErrors  prometheus.Counter
+	batchRecords *prometheus.HistogramVec
+	writeTime    *prometheus.HistogramVec
+	written      *prometheus.CounterVec
+	duplicates   *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	writeErrors  *prometheus.CounterVec
 }
 
-// LagFunc calls yield once per partition the sink holds with its lag in
-// records and in seconds; it is called at each scrape. sink.Sink.EachLag is one.
-type LagFunc func(yield func(partition int32, records int64, seconds float64))
+// LagFunc calls yield once per partition the sink holds with its stream's
+// name and its lag in records and in seconds; it is called at each scrape.
+// sink.Sink.EachLag is one.
+type LagFunc func(yield func(stream string, partition int32, records int64, seconds float64))
 
-// Sink registers the sink's write families.
-func (m *Metrics) Sink() *Sink {
-	opts := func(name, help string) prometheus.CounterOpts {
-		return prometheus.CounterOpts{Namespace: namespace, Subsystem: "sink", Name: name, Help: help}
+// streamLabel names the stream (the sink's route) a series counts.
+const streamLabel = "stream"
+
+// Sink registers the sink's write families. Each of streams gets its series
+// at zero at once: a counter that first appears at 1 hides that first
+// increase from rate() and increase(), so the first dead letter of a stream
+// would not fire an alert.
+func (m *Metrics) Sink(streams ...string) *Sink {
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "sink", Name: name, Help: help}, []string{streamLabel})
 	}
-	batch := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "sink", Name: "batch_records",
-		Help:    "Records per batch the sink wrote (stored and dead-lettered).",
-		Buckets: prometheus.ExponentialBuckets(1, 2, 14),
-	})
-	write := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Subsystem: "sink", Name: "write_duration_seconds",
-		Help:    "Time of each bulk write to the store, failed attempts included.",
-		Buckets: latencyBuckets,
-	})
 	s := &Sink{
-		batchRecords: batch,
-		writeTime:    write,
-		written:      prometheus.NewCounter(opts("documents_written_total", "Documents the sink inserted into the store.")),
-		duplicates:   prometheus.NewCounter(opts("duplicates_skipped_total", "Records whose document was already stored (a redelivery), counted as written.")),
-		deadLettered: prometheus.NewCounter(opts("dlq_records_total", "Records the sink could not store and sent to the dead-letter topic.")),
-		writeErrors:  prometheus.NewCounter(opts("write_errors_total", "Bulk writes that failed and were retried.")),
+		batchRecords: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "sink", Name: "batch_records",
+			Help:    "Records per batch the sink wrote (stored and dead-lettered), counted per stream of the batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}, []string{streamLabel}),
+		writeTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "sink", Name: "write_duration_seconds",
+			Help:    "Time of each bulk write to the store, failed attempts included.",
+			Buckets: latencyBuckets,
+		}, []string{streamLabel}),
+		written:      counter("documents_written_total", "Documents the sink inserted into the store."),
+		duplicates:   counter("duplicates_skipped_total", "Records whose document was already stored (a redelivery), counted as written."),
+		deadLettered: counter("dlq_records_total", "Records the sink could not store and sent to the dead-letter topic."),
+		writeErrors:  counter("write_errors_total", "Bulk writes that failed and were retried."),
 	}
-	m.reg.MustRegister(batch, write, s.written, s.duplicates, s.deadLettered, s.writeErrors)
+	m.reg.MustRegister(s.batchRecords, s.writeTime, s.written, s.duplicates, s.deadLettered, s.writeErrors)
+	for _, st := range streams {
+		s.batchRecords.WithLabelValues(st)
+		s.writeTime.WithLabelValues(st)
+		for _, c := range []*prometheus.CounterVec{s.written, s.duplicates, s.deadLettered, s.writeErrors} {
+			c.WithLabelValues(st)
+		}
+	}
 	return s
 }
 
@@ -53,29 +65,30 @@ func (m *Metrics) SinkLag(lag LagFunc) {
 	m.reg.MustRegister(lagCollector{lag})
 }
 
-// WriteAttempted records one bulk write to the store.
-func (s *Sink) WriteAttempted(d time.Duration, err error) {
-	s.writeTime.Observe(d.Seconds())
+// WriteAttempted records one bulk write of stream to the store.
+func (s *Sink) WriteAttempted(stream string, d time.Duration, err error) {
+	s.writeTime.WithLabelValues(stream).Observe(d.Seconds())
 	if err != nil {
-		s.writeErrors.Inc()
+		s.writeErrors.WithLabelValues(stream).Inc()
 	}
 }
 
-// BatchDone records a batch stored and dead-lettered, before its commit.
-func (s *Sink) BatchDone(records, inserted, duplicates, deadLettered int) {
-	s.batchRecords.Observe(float64(records))
-	s.written.Add(float64(inserted))
-	s.duplicates.Add(float64(duplicates))
-	s.deadLettered.Add(float64(deadLettered))
+// BatchDone records stream's part of a batch stored and dead-lettered,
+// before its commit.
+func (s *Sink) BatchDone(stream string, records, inserted, duplicates, deadLettered int) {
+	s.batchRecords.WithLabelValues(stream).Observe(float64(records))
+	s.written.WithLabelValues(stream).Add(float64(inserted))
+	s.duplicates.WithLabelValues(stream).Add(float64(duplicates))
+	s.deadLettered.WithLabelValues(stream).Add(float64(deadLettered))
 }
 
 var (
 	lagRecordsDesc = prometheus.NewDesc(namespace+"_sink_lag_records",
 		"Records behind the partition's high watermark (from the last fetch) that the sink has not written yet.",
-		[]string{"partition"}, nil)
+		[]string{streamLabel, "partition"}, nil)
 	lagSecondsDesc = prometheus.NewDesc(namespace+"_sink_lag_seconds",
 		"Age of the oldest record polled but not yet written; 0 when caught up.",
-		[]string{"partition"}, nil)
+		[]string{streamLabel, "partition"}, nil)
 )
 
 // lagCollector reads the lag at scrape time, so it is current even while
@@ -88,9 +101,9 @@ func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
-	c.each(func(partition int32, records int64, seconds float64) {
+	c.each(func(stream string, partition int32, records int64, seconds float64) {
 		p := strconv.Itoa(int(partition))
-		ch <- prometheus.MustNewConstMetric(lagRecordsDesc, prometheus.GaugeValue, float64(records), p)
-		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, seconds, p)
+		ch <- prometheus.MustNewConstMetric(lagRecordsDesc, prometheus.GaugeValue, float64(records), stream, p)
+		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, seconds, stream, p)
 	})
 }

@@ -14,73 +14,43 @@ import (
 	"github.com/postpipe/postpipe/internal/post"
 )
 
-// flush stores a batch and then commits it. Store and DLQ failures are
-// retried with capped backoff until they succeed or ctx ends; nothing is
-// committed unless everything in the batch is stored or dead-lettered.
+// flush stores a batch and then commits it. The records of each stream go
+// to their route, the routes' writes running at once (within cfg.Writers);
+// store and DLQ failures are retried with capped backoff until they succeed
+// or ctx ends. Nothing is committed unless everything in the batch, of every
+// stream, is stored or dead-lettered.
 func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
-	posts := make([]post.Post, 0, len(recs))
-	from := make([]*kgo.Record, 0, len(recs)) // posts[j] came from from[j]
-	firstFP := make(map[string]string, len(recs))
-	var (
-		dead []*kgo.Record
-		// variants repeat an id of posts with another input; the
-		// stored post decides which of them conflict.
-		variants    []post.Post
-		variantRecs []*kgo.Record
-	)
-	repeated, conflicts := 0, 0
+	var order []*Route // the batch's routes, as first met
+	byRoute := map[*Route][]*kgo.Record{}
 	for _, r := range recs {
-		p, err := post.Unmarshal(r.Key, r.Value)
-		if err != nil {
-			dead = append(dead, deadLetter(s.cfg.DLQTopic, r, err))
-			continue
+		rt := s.byTopic[r.Topic]
+		if rt == nil {
+			// The client consumes the routes' topics only; committing a
+			// record no route stored would lose it.
+			return fmt.Errorf("record of topic %q, which no route consumes", r.Topic)
 		}
-		// A retried request (same Idempotency-Key) can put one id on the
-		// topic twice, often in the same batch: write it once. FerretDB
-		// also fails a bulk insert that repeats an _id in itself.
-		if fp, ok := firstFP[p.ID]; ok {
-			if fingerprintsDiffer(fp, p.Fingerprint) {
-				variants = append(variants, p)
-				variantRecs = append(variantRecs, r)
-				continue
-			}
-			repeated++
-			continue
+		if _, ok := byRoute[rt]; !ok {
+			order = append(order, rt)
 		}
-		firstFP[p.ID] = p.Fingerprint
-		posts = append(posts, p)
-		from = append(from, r)
+		byRoute[rt] = append(byRoute[rt], r)
 	}
 
-	wctx, span := s.startWriteSpan(ctx, recs)
-	inserted, dups, err := s.write(wctx, posts)
-	if err == nil && (dups > 0 || len(variants) > 0) {
-		// Some ids were stored already: a redelivery, a retry, or a
-		// reused key whose first post reached the store first (from
-		// another API instance, or past one instance's window). What is
-		// stored stands; a keyed post with other input is dead-lettered.
-		var stored map[string]string
-		stored, err = s.storedFingerprints(wctx, append(posts, variants...))
-		for j, p := range posts {
-			if fp, ok := stored[p.ID]; ok && fingerprintsDiffer(fp, p.Fingerprint) {
-				dead = append(dead, deadLetter(s.cfg.DLQTopic, from[j], keyConflict(p.ID)))
-				dups--
-				conflicts++
-			}
-		}
-		for k, p := range variants {
-			if fp, ok := stored[p.ID]; ok && !fingerprintsDiffer(fp, p.Fingerprint) {
-				repeated++
-				continue
-			}
-			dead = append(dead, deadLetter(s.cfg.DLQTopic, variantRecs[k], keyConflict(p.ID)))
-			conflicts++
-		}
+	parts := make([]part, len(order))
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, rt := range order {
+		wg.Go(func() { parts[i], errs[i] = rt.store(ctx, s, rt, byRoute[rt]) })
 	}
-	dups += repeated
-	endWriteSpan(span, inserted, dups, err)
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		// A stream that was stored stays stored (the writes are
+		// idempotent); the whole batch comes again.
 		return err
+	}
+
+	var dead []*kgo.Record
+	for _, p := range parts {
+		dead = append(dead, p.dead...)
 	}
 	if len(dead) > 0 {
 		if err := retry(ctx, func() error {
@@ -92,19 +62,24 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		}); err != nil {
 			return fmt.Errorf("dead-letter %d records: %w", len(dead), err)
 		}
-		for _, d := range dead {
-			s.log.Warn("record sent to the dead-letter topic", "topic", d.Topic,
-				"source", headerValue(d, post.DLQHeaderSourceTopic)+"/"+headerValue(d, post.DLQHeaderSourcePartition)+"@"+headerValue(d, post.DLQHeaderSourceOffset),
-				"reason", headerValue(d, post.DLQHeaderError))
+		for _, p := range parts {
+			for _, d := range p.dead {
+				s.log.Warn("record sent to the dead-letter topic", "stream", p.rt.stream, "topic", d.Topic,
+					"source", headerValue(d, post.DLQHeaderSourceTopic)+"/"+headerValue(d, post.DLQHeaderSourcePartition)+"@"+headerValue(d, post.DLQHeaderSourceOffset),
+					"reason", headerValue(d, post.DLQHeaderError))
+			}
 		}
 	}
 
-	s.stats.keyConflicts.Add(int64(conflicts))
-	s.stats.batches.Add(1)
-	s.stats.inserted.Add(int64(inserted))
-	s.stats.duplicates.Add(int64(dups))
-	s.stats.deadLettered.Add(int64(len(dead)))
-	s.obs.BatchDone(len(recs), inserted, dups, len(dead))
+	for _, p := range parts {
+		c := p.rt.stats
+		c.keyConflicts.Add(int64(p.conflicts))
+		c.batches.Add(1)
+		c.inserted.Add(int64(p.inserted))
+		c.duplicates.Add(int64(p.duplicates))
+		c.deadLettered.Add(int64(len(p.dead)))
+		s.obs.BatchDone(p.rt.stream, p.records, p.inserted, p.duplicates, len(p.dead))
+	}
 
 	// The batch is stored: commit it even if ctx ended meanwhile (Run
 	// was told to stop during the write), within FlushTimeout and the
@@ -120,28 +95,30 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	return nil
 }
 
-// ErrKeyConflict is the reason a keyed post goes to the DLQ when another
-// post with different input is stored under its id: the same
-// Idempotency-Key was used for two posts, and the API could not tell (the
-// two reached different instances, or came further apart than an
+// ErrKeyConflict is the reason a keyed document goes to the DLQ when
+// another one with different input is stored under its id: the same
+// Idempotency-Key was used for two documents, and the API could not tell
+// (the two reached different instances, or came further apart than an
 // instance's window).
 var ErrKeyConflict = errors.New("idempotency key conflict")
 
-func keyConflict(id string) error {
-	return fmt.Errorf("%w: a different post is already stored under id %s (its Idempotency-Key was used with another body); this post was not stored", ErrKeyConflict, id)
+// keyConflict says it of id; noun is what the stream's documents are called.
+func keyConflict(noun, id string) error {
+	return fmt.Errorf("%w: a different %s is already stored under id %s (its Idempotency-Key was used with another body); this %s was not stored", ErrKeyConflict, noun, id, noun)
 }
 
-// fingerprintsDiffer tells two inputs apart; a post without a fingerprint
-// (sent without a key, or stored before fingerprints were kept) matches any.
+// fingerprintsDiffer tells two inputs apart; a document without a
+// fingerprint (sent without a key, or stored before fingerprints were kept)
+// matches any.
 func fingerprintsDiffer(a, b string) bool { return a != "" && b != "" && a != b }
 
-// storedFingerprints reads the stored fingerprints of the keyed posts in
-// one query, retried like a write.
-func (s *Sink) storedFingerprints(ctx context.Context, posts []post.Post) (map[string]string, error) {
+// storedFingerprints reads the stored fingerprints of the keyed documents
+// of docs in one query, retried like a write.
+func storedFingerprints[D any](ctx context.Context, s *Sink, w Writer[D], id func(D) (string, string), docs []D) (map[string]string, error) {
 	var ids []string
-	for _, p := range posts {
-		if p.Fingerprint != "" {
-			ids = append(ids, p.ID)
+	for _, d := range docs {
+		if i, fp := id(d); fp != "" {
+			ids = append(ids, i)
 		}
 	}
 	if len(ids) == 0 {
@@ -149,10 +126,14 @@ func (s *Sink) storedFingerprints(ctx context.Context, posts []post.Post) (map[s
 	}
 	var stored map[string]string
 	if err := retry(ctx, func() error {
-		var err error
-		stored, err = s.w.Fingerprints(ctx, ids)
+		release, err := s.acquire(ctx)
 		if err != nil {
-			s.log.Warn("reading stored fingerprints failed; retrying", "posts", len(ids), "err", err)
+			return err
+		}
+		stored, err = w.Fingerprints(ctx, ids)
+		release()
+		if err != nil {
+			s.log.Warn("reading stored fingerprints failed; retrying", "documents", len(ids), "err", err)
 		}
 		return err
 	}); err != nil {
@@ -161,33 +142,50 @@ func (s *Sink) storedFingerprints(ctx context.Context, posts []post.Post) (map[s
 	return stored, nil
 }
 
+// acquire takes one of the cfg.Writers slots for a store call; release
+// gives it back. A slot is held for one attempt only, so a stream whose
+// store is down waits out its backoff without holding up the others.
+func (s *Sink) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // minPerWriter keeps the parts of a split batch large enough that a bulk
 // write's fixed cost stays small next to its documents.
 const minPerWriter = 50
 
-// write stores posts in up to cfg.Writers bulk writes at once, each retried
-// until it succeeds or ctx ends. The writes are idempotent, so a part that
-// succeeded is never undone by another that failed: the whole batch is
-// written (or the error returned) before anything is committed.
-func (s *Sink) write(ctx context.Context, posts []post.Post) (inserted, dups int, err error) {
-	parts := max(1, min(s.cfg.Writers, len(posts)/minPerWriter))
-	size := (len(posts) + parts - 1) / max(parts, 1)
+// write stores docs in up to cfg.Writers bulk writes, each retried until it
+// succeeds or ctx ends; other streams' writes share the slots. The writes
+// are idempotent, so a part that succeeded is never undone by another that
+// failed: the whole batch is written (or the error returned) before
+// anything is committed.
+func write[D any](ctx context.Context, s *Sink, stream string, w Writer[D], docs []D) (inserted, dups int, err error) {
+	parts := max(1, min(s.cfg.Writers, len(docs)/minPerWriter))
+	size := (len(docs) + parts - 1) / max(parts, 1)
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
 		errs []error
 	)
-	for start := 0; start < len(posts); start += size {
-		part := posts[start:min(start+size, len(posts))]
+	for start := 0; start < len(docs); start += size {
+		part := docs[start:min(start+size, len(docs))]
 		wg.Go(func() {
 			var n, d int
 			err := retry(ctx, func() error {
-				var err error
-				start := time.Now()
-				n, d, err = s.w.WriteBatch(ctx, part)
-				s.obs.WriteAttempted(time.Since(start), err)
+				release, err := s.acquire(ctx)
 				if err != nil {
-					s.log.Warn("write batch failed; retrying", "posts", len(part), "err", err)
+					return err
+				}
+				start := time.Now()
+				n, d, err = w.WriteBatch(ctx, part)
+				release()
+				s.obs.WriteAttempted(stream, time.Since(start), err)
+				if err != nil {
+					s.log.Warn("write batch failed; retrying", "stream", stream, "documents", len(part), "err", err)
 				}
 				return err
 			})

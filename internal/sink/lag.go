@@ -6,6 +6,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// topicPartition keys the lag: the streams' topics number their partitions
+// alike.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
 // partitionLag is what the sink knows of how far behind it is on one
 // partition.
 type partitionLag struct {
@@ -24,10 +31,11 @@ func (s *Sink) trackPolled(fetches kgo.Fetches) {
 		if p.Err != nil {
 			return
 		}
-		l := s.lag[p.Partition]
+		tp := topicPartition{p.Topic, p.Partition}
+		l := s.lag[tp]
 		if l == nil {
 			l = &partitionLag{next: -1}
-			s.lag[p.Partition] = l
+			s.lag[tp] = l
 		}
 		l.highWatermark = p.HighWatermark
 		if len(p.Records) > 0 && !l.pending {
@@ -43,7 +51,7 @@ func (s *Sink) trackWritten(batch []*kgo.Record) {
 	s.lagMu.Lock()
 	defer s.lagMu.Unlock()
 	for _, r := range batch {
-		l := s.lag[r.Partition]
+		l := s.lag[topicPartition{r.Topic, r.Partition}]
 		if l == nil { // revoked meanwhile
 			continue
 		}
@@ -52,20 +60,25 @@ func (s *Sink) trackWritten(batch []*kgo.Record) {
 	}
 }
 
-func (s *Sink) forgetLag(partitions []int32) {
+// forgetLag drops the partitions the sink no longer holds, by topic, so a
+// partition another member took is not reported by two.
+func (s *Sink) forgetLag(partitions map[string][]int32) {
 	s.lagMu.Lock()
 	defer s.lagMu.Unlock()
-	for _, p := range partitions {
-		delete(s.lag, p)
+	for topic, ps := range partitions {
+		for _, p := range ps {
+			delete(s.lag, topicPartition{topic, p})
+		}
 	}
 }
 
 // EachLag calls yield for each partition the sink has fetched from with its
-// lag in records (high watermark of the last fetch minus the next offset to
-// write) and in seconds (the age of the oldest record polled but not
-// written; 0 when caught up).
-func (s *Sink) EachLag(yield func(partition int32, records int64, seconds float64)) {
+// stream's name, its lag in records (high watermark of the last fetch minus
+// the next offset to write) and in seconds (the age of the oldest record
+// polled but not written; 0 when caught up).
+func (s *Sink) EachLag(yield func(stream string, partition int32, records int64, seconds float64)) {
 	type row struct {
+		stream  string
 		p       int32
 		records int64
 		seconds float64
@@ -73,11 +86,12 @@ func (s *Sink) EachLag(yield func(partition int32, records int64, seconds float6
 	now := time.Now()
 	s.lagMu.Lock()
 	rows := make([]row, 0, len(s.lag))
-	for p, l := range s.lag {
-		if l.next < 0 {
+	for tp, l := range s.lag {
+		rt := s.byTopic[tp.topic]
+		if l.next < 0 || rt == nil {
 			continue
 		}
-		r := row{p: p, records: max(0, l.highWatermark-l.next)}
+		r := row{stream: rt.stream, p: tp.partition, records: max(0, l.highWatermark-l.next)}
 		if l.pending {
 			r.seconds = max(0, now.Sub(l.oldest).Seconds())
 		}
@@ -86,6 +100,6 @@ func (s *Sink) EachLag(yield func(partition int32, records int64, seconds float6
 	s.lagMu.Unlock()
 	// Outside the lock: yield may block on a scrape.
 	for _, r := range rows {
-		yield(r.p, r.records, r.seconds)
+		yield(r.stream, r.p, r.records, r.seconds)
 	}
 }

@@ -13,11 +13,14 @@ import (
 	"github.com/postpipe/postpipe/internal/testkit"
 )
 
-// lagOf sums what EachLag reports over the partitions.
-func lagOf(s interface {
-	EachLag(func(int32, int64, float64))
-}) (records int64, oldest float64, partitions int) {
-	s.EachLag(func(_ int32, r int64, sec float64) {
+// lagOf sums what EachLag reports over the partitions; it reports an error
+// for a row of another stream than posts (the only one routed).
+func lagOf(t *testing.T, s *sink.Sink) (records int64, oldest float64, partitions int) {
+	t.Helper()
+	s.EachLag(func(stream string, _ int32, r int64, sec float64) {
+		if stream != "posts" {
+			t.Errorf("EachLag reported stream %q, want posts", stream)
+		}
 		records += r
 		oldest = max(oldest, sec)
 		partitions++
@@ -37,7 +40,7 @@ func TestLagWhileTheStoreIsDown(t *testing.T) {
 
 	testkit.Eventually(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
 	time.Sleep(200 * time.Millisecond) // the oldest record ages
-	records, oldest, parts := lagOf(s)
+	records, oldest, parts := lagOf(t, s)
 	if records != 30 || oldest < 0.2 || parts == 0 {
 		t.Fatalf("while the store is down: lag %d records, %.3fs over %d partitions; want 30 records, at least 0.2s", records, oldest, parts)
 	}
@@ -45,7 +48,7 @@ func TestLagWhileTheStoreIsDown(t *testing.T) {
 	w.setFailing(false)
 	testkit.Eventually(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
 	testkit.Eventually(t, 10*time.Second, "lag back to zero", func() bool {
-		r, o, _ := lagOf(s)
+		r, o, _ := lagOf(t, s)
 		return r == 0 && o == 0
 	})
 	if err := stop(); err != nil {
@@ -53,25 +56,41 @@ func TestLagWhileTheStoreIsDown(t *testing.T) {
 	}
 }
 
-// countingObserver totals what the sink reports.
+// countingObserver totals what the sink reports, over all streams and per
+// stream (in byStream, BatchDone's figures only).
 type countingObserver struct {
 	mu                                        sync.Mutex
 	attempts, failures                        int
 	batches, records, inserted, dups, deadLet int
+	byStream                                  map[string]sink.Stats
+	attemptsOf                                map[string]int
 }
 
-func (o *countingObserver) WriteAttempted(_ time.Duration, err error) {
+func (o *countingObserver) WriteAttempted(stream string, _ time.Duration, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.attemptsOf == nil {
+		o.attemptsOf = map[string]int{}
+	}
+	o.attemptsOf[stream]++
 	o.attempts++
 	if err != nil {
 		o.failures++
 	}
 }
 
-func (o *countingObserver) BatchDone(records, inserted, duplicates, deadLettered int) {
+func (o *countingObserver) BatchDone(stream string, records, inserted, duplicates, deadLettered int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.byStream == nil {
+		o.byStream = map[string]sink.Stats{}
+	}
+	st := o.byStream[stream]
+	st.Batches++
+	st.Inserted += int64(inserted)
+	st.Duplicates += int64(duplicates)
+	st.DeadLettered += int64(deadLettered)
+	o.byStream[stream] = st
 	o.batches++
 	o.records += records
 	o.inserted += inserted
@@ -109,11 +128,20 @@ func TestObserverSeesEveryBatch(t *testing.T) {
 		t.Errorf("observer: %d batches, %d records, %d inserted, %d duplicates, %d dead-lettered; want %d, 23, 21, 1, 1",
 			obs.batches, obs.records, obs.inserted, obs.dups, obs.deadLet, st.Batches)
 	}
+	if got, want := obs.byStream, map[string]sink.Stats{"posts": st}; len(got) != 1 || got["posts"] != want["posts"] {
+		t.Errorf("observer by stream: %+v, want %+v", got, want)
+	}
+	if ss := s.StreamStats(); len(ss) != 1 || ss["posts"] != st {
+		t.Errorf("StreamStats() = %+v, want posts alone with the totals %+v", ss, st)
+	}
+	if len(obs.attemptsOf) != 1 || obs.attemptsOf["posts"] != obs.attempts {
+		t.Errorf("write attempts by stream: %v, want all %d of posts", obs.attemptsOf, obs.attempts)
+	}
 }
 
 func TestJoinedOnlyWhileConsumingInTheGroup(t *testing.T) {
 	brokers := newCluster(t)
-	s, err := sink.New(sinkConfig("sink-ready", 10), newFakeWriter(), quiet, kafka.ClientOpts(brokers, quiet)...)
+	s, err := sink.New(sinkConfig("sink-ready", 10), []sink.Route{sink.PostsRoute(topic, dlqTopic, newFakeWriter())}, quiet, kafka.ClientOpts(brokers, quiet)...)
 	if err != nil {
 		t.Fatal(err)
 	}

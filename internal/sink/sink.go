@@ -1,7 +1,8 @@
-// Package sink moves posts from the Kafka topic into the store: a
-// consumer-group member that writes mini-batches with one idempotent bulk
-// write each and commits offsets only once a batch is durably written, so a
-// crash, restart or rebalance can repeat a write but never lose one.
+// Package sink moves documents from Kafka into the store: a consumer-group
+// member that reads the topic of every stream it routes, writes mini-batches
+// with one idempotent bulk write per stream each and commits offsets only
+// once a batch is durably written, so a crash, restart or rebalance can
+// repeat a write but never lose one.
 package sink
 
 import (
@@ -18,27 +19,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/postpipe/postpipe/internal/post"
 )
 
-// Writer stores a batch of posts idempotently: writing a post that is
-// already stored must succeed and count it as a duplicate, leaving the
-// stored post as it was.
-type Writer interface {
-	WriteBatch(ctx context.Context, posts []post.Post) (inserted, duplicates int, err error)
-	// Fingerprints returns the stored post.Post.Fingerprint of each of ids
-	// that is stored ("" for a post stored without one); an id that is
-	// not stored is absent. The sink calls it only after a write reported
+// Writer stores a batch of documents of type D idempotently: writing a
+// document whose id is already stored must succeed and count it as a
+// duplicate, leaving the stored document as it was. sinktest.WriterContract
+// checks an implementation.
+type Writer[D any] interface {
+	WriteBatch(ctx context.Context, docs []D) (inserted, duplicates int, err error)
+	// Fingerprints returns the stored fingerprint of each of ids that is
+	// stored ("" for a document stored without one); an id that is not
+	// stored is absent. The sink calls it only after a write reported
 	// duplicates, to tell a redelivery from a reused Idempotency-Key.
 	Fingerprints(ctx context.Context, ids []string) (map[string]string, error)
 }
 
-// Config says what the sink reads and how it batches.
+// Config says how the sink joins its group and batches. What it reads and
+// where it writes are its routes.
 type Config struct {
-	Topic    string
-	DLQTopic string
-	Group    string
+	Group string
 	// SessionTimeout is how long the group waits for a silent member;
 	// zero keeps franz-go's default.
 	SessionTimeout time.Duration
@@ -47,10 +46,13 @@ type Config struct {
 	// rebalance and without waiting out the session timeout. Each sink
 	// needs its own; a second one with the same id fences the first.
 	InstanceID string
-	BatchSize  int
-	BatchWait  time.Duration
-	// Writers is how many bulk writes one batch is split into, run at
-	// once; below 1 means 1.
+	// BatchSize bounds the records of one polled batch, all streams
+	// together.
+	BatchSize int
+	BatchWait time.Duration
+	// Writers is how many bulk writes (and stored-fingerprint reads) run
+	// at once, over every stream of a batch; below 1 means 1. A stream's
+	// part of a batch is split into up to Writers writes.
 	Writers int
 	// FlushTimeout bounds each commit, and the last flush at shutdown.
 	FlushTimeout time.Duration
@@ -61,64 +63,104 @@ type Config struct {
 	Stop context.Context
 	// Observer, when set, is told about every bulk write and batch.
 	Observer Observer
-	// Tracer, when set, traces each bulk write as a span linked to the
-	// trace of every record in it (up to MaxSpanLinks).
+	// Tracer, when set, traces each stream's write of a batch as a span
+	// linked to the trace of every record in it (up to MaxSpanLinks).
 	Tracer trace.Tracer
 }
 
 // Observer watches the sink's writes; internal/metrics implements it.
+// stream is the name of the route written.
 type Observer interface {
 	// WriteAttempted is called after each bulk write, failed ones included.
-	WriteAttempted(d time.Duration, err error)
-	// BatchDone is called once a batch is stored and dead-lettered, before
-	// its commit.
-	BatchDone(records, inserted, duplicates, deadLettered int)
+	WriteAttempted(stream string, d time.Duration, err error)
+	// BatchDone is called once per stream with records in a batch, when
+	// the whole batch is stored and dead-lettered, before its commit.
+	BatchDone(stream string, records, inserted, duplicates, deadLettered int)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) WriteAttempted(time.Duration, error) {}
-func (nopObserver) BatchDone(int, int, int, int)        {}
+func (nopObserver) WriteAttempted(string, time.Duration, error) {}
+func (nopObserver) BatchDone(string, int, int, int, int)        {}
 
 // Stats are running totals since the sink started.
 type Stats struct {
+	// Batches counts the stream parts of the batches written: a polled
+	// batch counts once for each stream it holds records of (once in all
+	// with one stream), as the Observer's BatchDone calls do.
 	Batches      int64
 	Inserted     int64
 	Duplicates   int64
 	DeadLettered int64
-	// KeyConflicts counts the dead-lettered posts whose id was stored (or
-	// earlier in the batch) with a different input: reused keys.
+	// KeyConflicts counts the dead-lettered documents whose id was stored
+	// (or earlier in the batch) with a different input: reused keys.
 	KeyConflicts int64
+}
+
+// counters are a stream's running totals.
+type counters struct{ batches, inserted, duplicates, deadLettered, keyConflicts atomic.Int64 }
+
+func (c *counters) load() Stats {
+	return Stats{
+		Batches:      c.batches.Load(),
+		Inserted:     c.inserted.Load(),
+		Duplicates:   c.duplicates.Load(),
+		DeadLettered: c.deadLettered.Load(),
+		KeyConflicts: c.keyConflicts.Load(),
+	}
 }
 
 // Sink is one consumer-group member. Run it once.
 type Sink struct {
 	cfg Config
-	w   Writer
-	log *slog.Logger
-	cl  *kgo.Client
+	// routes are the sink's own copies, in the order given; byTopic finds
+	// a record's.
+	routes  []*Route
+	byTopic map[string]*Route
+	log     *slog.Logger
+	cl      *kgo.Client
 	// opts are the caller's client options, for the admin client that
 	// leaves the group at the end.
 	opts []kgo.Opt
 	obs  Observer
+	// slots bound the store calls in flight over all streams to Writers.
+	slots chan struct{}
 	// running is true while Run consumes.
 	running atomic.Bool
-	stats   struct{ batches, inserted, duplicates, deadLettered, keyConflicts atomic.Int64 }
 
 	lagMu sync.Mutex
-	lag   map[int32]*partitionLag
+	lag   map[topicPartition]*partitionLag
 }
 
-// New creates the group member. opts carry the brokers, logger and any
-// security settings; the sink adds what its guarantees depend on.
-func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error) {
-	s := &Sink{cfg: cfg, w: w, log: log, obs: cfg.Observer, lag: map[int32]*partitionLag{}, opts: slices.Clone(opts)}
+// New creates the group member, consuming the topic of every route. It
+// refuses no routes, a route not built by NewRoute, and routes that share a
+// topic or a stream name or dead-letter to a topic the sink consumes. opts
+// carry the brokers, logger and any security settings; the sink adds what
+// its guarantees depend on.
+func New(cfg Config, routes []Route, log *slog.Logger, opts ...kgo.Opt) (*Sink, error) {
+	if err := checkRoutes(routes); err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg: cfg, log: log, obs: cfg.Observer, opts: slices.Clone(opts),
+		byTopic: make(map[string]*Route, len(routes)),
+		slots:   make(chan struct{}, max(1, cfg.Writers)),
+		lag:     map[topicPartition]*partitionLag{},
+	}
 	if s.obs == nil {
 		s.obs = nopObserver{}
 	}
+	topics := make([]string, 0, len(routes))
+	for _, r := range routes {
+		rt := r // the sink's own copy, with its own counters
+		rt.stats = &counters{}
+		s.routes = append(s.routes, &rt)
+		s.byTopic[rt.topic] = &rt
+		topics = append(topics, rt.topic)
+	}
 	all := append(append([]kgo.Opt(nil), opts...),
 		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.Topic),
+		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Offsets are committed by hand after each write...
 		kgo.DisableAutoCommit(),
@@ -126,15 +168,15 @@ func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error)
 		// everything polled is written and committed.
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			log.Info("partitions assigned", "partitions", m[cfg.Topic])
+			log.Info("partitions assigned", "partitions", m)
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			log.Info("partitions revoked", "partitions", m[cfg.Topic])
-			s.forgetLag(m[cfg.Topic])
+			log.Info("partitions revoked", "partitions", m)
+			s.forgetLag(m)
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			log.Warn("partitions lost", "partitions", m[cfg.Topic])
-			s.forgetLag(m[cfg.Topic])
+			log.Warn("partitions lost", "partitions", m)
+			s.forgetLag(m)
 		}),
 	)
 	if cfg.SessionTimeout > 0 {
@@ -151,15 +193,27 @@ func New(cfg Config, w Writer, log *slog.Logger, opts ...kgo.Opt) (*Sink, error)
 	return s, nil
 }
 
-// Stats returns the running totals.
+// Stats returns the running totals over every stream.
 func (s *Sink) Stats() Stats {
-	return Stats{
-		Batches:      s.stats.batches.Load(),
-		Inserted:     s.stats.inserted.Load(),
-		Duplicates:   s.stats.duplicates.Load(),
-		DeadLettered: s.stats.deadLettered.Load(),
-		KeyConflicts: s.stats.keyConflicts.Load(),
+	var t Stats
+	for _, rt := range s.routes {
+		st := rt.stats.load()
+		t.Batches += st.Batches
+		t.Inserted += st.Inserted
+		t.Duplicates += st.Duplicates
+		t.DeadLettered += st.DeadLettered
+		t.KeyConflicts += st.KeyConflicts
 	}
+	return t
+}
+
+// StreamStats returns the running totals of each stream, by name.
+func (s *Sink) StreamStats() map[string]Stats {
+	out := make(map[string]Stats, len(s.routes))
+	for _, rt := range s.routes {
+		out[rt.stream] = rt.stats.load()
+	}
+	return out
 }
 
 // Ping checks that a broker answers.

@@ -30,42 +30,49 @@ const (
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// fakeWriter records every post written by a successful call, keyed by id.
-// While failing is set, every call fails and records nothing.
-type fakeWriter struct {
+// fakeWriter records every document written by a successful call, keyed by
+// id. While failing is set, every call fails and records nothing.
+type fakeWriter[D any] struct {
+	id       func(D) (id, fingerprint string)
 	mu       sync.Mutex
 	counts   map[string]int // id → times written
-	posts    map[string]post.Post
-	calls    int // successful calls
-	failed   int // failed calls
+	docs     map[string]D   // id → the first document written
+	calls    int            // successful calls
+	failed   int            // failed calls
 	failing  bool
 	maxBatch int
 	inserted int // first writes of an id
 	dups     int // repeated writes of an id
 }
 
-func newFakeWriter() *fakeWriter {
-	return &fakeWriter{counts: map[string]int{}, posts: map[string]post.Post{}}
+func newWriter[D any](id func(D) (string, string)) *fakeWriter[D] {
+	return &fakeWriter[D]{id: id, counts: map[string]int{}, docs: map[string]D{}}
 }
 
-func (w *fakeWriter) WriteBatch(_ context.Context, posts []post.Post) (inserted, duplicates int, err error) {
+func postID(p post.Post) (string, string) { return p.ID, p.Fingerprint }
+
+// newFakeWriter is a writer of posts.
+func newFakeWriter() *fakeWriter[post.Post] { return newWriter(postID) }
+
+func (w *fakeWriter[D]) WriteBatch(_ context.Context, docs []D) (inserted, duplicates int, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.maxBatch = max(w.maxBatch, len(posts))
+	w.maxBatch = max(w.maxBatch, len(docs))
 	if w.failing {
 		w.failed++
 		return 0, 0, errors.New("injected write failure")
 	}
 	w.calls++
-	for _, p := range posts {
-		if w.counts[p.ID] == 0 {
+	for _, d := range docs {
+		id, _ := w.id(d)
+		if w.counts[id] == 0 {
 			inserted++
 		} else {
 			duplicates++
 		}
-		w.counts[p.ID]++
-		if _, ok := w.posts[p.ID]; !ok { // a store keeps the first
-			w.posts[p.ID] = p
+		w.counts[id]++
+		if _, ok := w.docs[id]; !ok { // a store keeps the first
+			w.docs[id] = d
 		}
 	}
 	w.inserted += inserted
@@ -73,32 +80,40 @@ func (w *fakeWriter) WriteBatch(_ context.Context, posts []post.Post) (inserted,
 	return inserted, duplicates, nil
 }
 
-func (w *fakeWriter) Fingerprints(_ context.Context, ids []string) (map[string]string, error) {
+func (w *fakeWriter[D]) Fingerprints(_ context.Context, ids []string) (map[string]string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	fps := map[string]string{}
 	for _, id := range ids {
-		if p, ok := w.posts[id]; ok {
-			fps[id] = p.Fingerprint
+		if d, ok := w.docs[id]; ok {
+			_, fps[id] = w.id(d)
 		}
 	}
 	return fps, nil
 }
 
-func (w *fakeWriter) setFailing(v bool) {
+// store puts d in the writer as if an earlier write had stored it.
+func (w *fakeWriter[D]) store(d D) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id, _ := w.id(d)
+	w.docs[id], w.counts[id] = d, 1
+}
+
+func (w *fakeWriter[D]) setFailing(v bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.failing = v
 }
 
-func (w *fakeWriter) failedCalls() int {
+func (w *fakeWriter[D]) failedCalls() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.failed
 }
 
 // written returns a copy of the write count per id.
-func (w *fakeWriter) written() map[string]int {
+func (w *fakeWriter[D]) written() map[string]int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := make(map[string]int, len(w.counts))
@@ -108,7 +123,7 @@ func (w *fakeWriter) written() map[string]int {
 	return out
 }
 
-func (w *fakeWriter) hasAll(ids []string) bool {
+func (w *fakeWriter[D]) hasAll(ids []string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, id := range ids {
@@ -120,7 +135,7 @@ func (w *fakeWriter) hasAll(ids []string) bool {
 }
 
 // checkStats compares what the sink reports with what the writer saw.
-func (w *fakeWriter) checkStats(t *testing.T, got sink.Stats, deadLettered int64) {
+func (w *fakeWriter[D]) checkStats(t *testing.T, got sink.Stats, deadLettered int64) {
 	t.Helper()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -202,8 +217,6 @@ func produceGood(t *testing.T, cl *kgo.Client, n int) []string {
 
 func sinkConfig(group string, batchSize int) sink.Config {
 	return sink.Config{
-		Topic:        topic,
-		DLQTopic:     dlqTopic,
 		Group:        group,
 		BatchSize:    batchSize,
 		BatchWait:    20 * time.Millisecond,
@@ -211,12 +224,19 @@ func sinkConfig(group string, batchSize int) sink.Config {
 	}
 }
 
-// startSink runs a sink and returns the function that stops it and returns
-// what Run returned. The test fails if Run does not return within 20s of
-// the stop; a sink still running at the end of the test is stopped.
-func startSink(t *testing.T, brokers []string, cfg sink.Config, w sink.Writer) (*sink.Sink, func() error) {
+// startSink runs a sink of the posts topic, writing to w; see startRoutes.
+func startSink(t *testing.T, brokers []string, cfg sink.Config, w sink.Writer[post.Post]) (*sink.Sink, func() error) {
 	t.Helper()
-	s, err := sink.New(cfg, w, quiet, kafka.ClientOpts(brokers, quiet)...)
+	return startRoutes(t, brokers, cfg, sink.PostsRoute(topic, dlqTopic, w))
+}
+
+// startRoutes runs a sink of routes and returns the function that stops it
+// and returns what Run returned. The test fails if Run does not return
+// within 20s of the stop; a sink still running at the end of the test is
+// stopped.
+func startRoutes(t *testing.T, brokers []string, cfg sink.Config, routes ...sink.Route) (*sink.Sink, func() error) {
+	t.Helper()
+	s, err := sink.New(cfg, routes, quiet, kafka.ClientOpts(brokers, quiet)...)
 	if err != nil {
 		t.Fatalf("sink.New: %v", err)
 	}
@@ -242,9 +262,15 @@ func startSink(t *testing.T, brokers []string, cfg sink.Config, w sink.Writer) (
 	return s, stop
 }
 
-// committed returns the group's committed offsets on topic by partition;
-// partitions without a commit are absent.
+// committed returns the group's committed offsets on the posts topic by
+// partition; partitions without a commit are absent.
 func committed(t *testing.T, adm *kadm.Client, group string) map[int32]int64 {
+	t.Helper()
+	return committedOn(t, adm, group, topic)
+}
+
+// committedOn is committed for any topic.
+func committedOn(t *testing.T, adm *kadm.Client, group, topic string) map[int32]int64 {
 	t.Helper()
 	resp, err := adm.FetchOffsets(testCtx(t), group)
 	if err != nil {
@@ -280,20 +306,26 @@ func endOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
 }
 
 // checkAllCommitted fails unless the group has committed the end of every
-// non-empty partition of the topic.
+// non-empty partition of the posts topic.
 func checkAllCommitted(t *testing.T, adm *kadm.Client, group string) {
 	t.Helper()
-	got := committed(t, adm, group)
+	checkAllCommittedOn(t, adm, group, topic, 3)
+}
+
+// checkAllCommittedOn is checkAllCommitted for a topic of partitions.
+func checkAllCommittedOn(t *testing.T, adm *kadm.Client, group, topic string, partitions int) {
+	t.Helper()
+	got := committedOn(t, adm, group, topic)
 	end := endOffsets(t, adm, topic)
-	if len(end) != 3 {
-		t.Fatalf("topic %s has %d partitions, want 3", topic, len(end))
+	if len(end) != partitions {
+		t.Fatalf("topic %s has %d partitions, want %d", topic, len(end), partitions)
 	}
 	for p, e := range end {
 		if e == 0 {
 			continue // nothing to commit
 		}
 		if got[p] != e {
-			t.Errorf("partition %d: committed %d, end offset %d", p, got[p], e)
+			t.Errorf("%s partition %d: committed %d, end offset %d", topic, p, got[p], e)
 		}
 	}
 }
@@ -656,7 +688,7 @@ func TestShutdownCommitsWhatItWroteAndNextMemberResumes(t *testing.T) {
 // concurrentWriter wraps fakeWriter, holding each call a moment so calls
 // that run at once overlap, and failing the first call it sees.
 type concurrentWriter struct {
-	*fakeWriter
+	*fakeWriter[post.Post]
 	mu            sync.Mutex
 	running, peak int
 	calls         int
@@ -775,7 +807,7 @@ func TestReusedKeyWithOtherInputGoesToDLQ(t *testing.T) {
 
 	stored := keyedPost("k1", "stored first")
 	w := newFakeWriter()
-	w.posts[stored.ID], w.counts[stored.ID] = stored, 1
+	w.store(stored)
 
 	other := keyedPost("k1", "another post, same key")
 	first, second := keyedPost("k2", "first in the batch"), keyedPost("k2", "second, same key")
@@ -828,7 +860,7 @@ func TestReusedKeyWithOtherInputGoesToDLQ(t *testing.T) {
 	if want := []string{"another post, same key", "second, same key"}; !slices.Equal(titles, want) {
 		t.Errorf("dead-lettered %q, want %q", titles, want)
 	}
-	got := w.posts
+	got := w.docs
 	if got[stored.ID].Title != "stored first" || got[first.ID].Title != "first in the batch" {
 		t.Errorf("stored %q and %q, want the first posts to stand", got[stored.ID].Title, got[first.ID].Title)
 	}

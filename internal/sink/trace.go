@@ -15,10 +15,10 @@ import (
 // would otherwise make one span as big as the batch.
 const MaxSpanLinks = 128
 
-// startWriteSpan starts the span of a batch's bulk write, linked to the
-// trace each record carries, so the trace of one post's HTTP request leads
+// startWriteSpan starts the span of a batch's bulk write to rt, linked to the
+// trace each record carries, so the trace of one document's HTTP request leads
 // to the write that stored it. Without a tracer it returns ctx and nil.
-func (s *Sink) startWriteSpan(ctx context.Context, recs []*kgo.Record) (context.Context, trace.Span) {
+func (s *Sink) startWriteSpan(ctx context.Context, rt *Route, recs []*kgo.Record) (context.Context, trace.Span) {
 	if s.cfg.Tracer == nil {
 		return ctx, nil
 	}
@@ -31,14 +31,15 @@ func (s *Sink) startWriteSpan(ctx context.Context, recs []*kgo.Record) (context.
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
-	return s.cfg.Tracer.Start(ctx, "process "+s.cfg.Topic,
+	return s.cfg.Tracer.Start(ctx, "process "+rt.topic,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(links...),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "kafka"),
 			attribute.String("messaging.operation.type", "process"),
-			attribute.String("messaging.destination.name", s.cfg.Topic),
+			attribute.String("messaging.destination.name", rt.topic),
 			attribute.String("messaging.consumer.group.name", s.cfg.Group),
+			attribute.String("postpipe.stream", rt.stream),
 			attribute.Int("messaging.batch.message_count", len(recs)),
 			attribute.String("db.system.name", "mongodb"),
 			attribute.String("db.operation.name", "insertMany"),

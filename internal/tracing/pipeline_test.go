@@ -71,9 +71,9 @@ func TestOnePostsTripIsOneTrace(t *testing.T) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
-	sk, err := sink.New(sink.Config{Topic: topic, DLQTopic: topic + ".dlq", Group: "tracing", BatchSize: 100,
+	sk, err := sink.New(sink.Config{Group: "tracing", BatchSize: 100,
 		BatchWait: 20 * time.Millisecond, FlushTimeout: 5 * time.Second, Tracer: tp.Tracer("sink")},
-		st, quiet, kafka.ClientOpts(brokers, quiet)...)
+		[]sink.Route{sink.PostsRoute(topic, topic+".dlq", st)}, quiet, kafka.ClientOpts(brokers, quiet)...)
 	if err != nil {
 		t.Fatal(err)
 	}
