@@ -332,7 +332,7 @@ func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) str
 
 func (r *role) newSink(kopts []kgo.Opt) (*sink.Sink, error) {
 	cfg := r.cfg
-	posts := sink.PostsRoute(cfg.KafkaTopic, cfg.KafkaDLQTopic, r.st)
+	routes := append([]sink.Route{sink.PostsRoute(cfg.KafkaTopic, cfg.KafkaDLQTopic, r.st)}, docRoutes(r.declared, r.docs)...)
 	sk, err := sink.New(sink.Config{
 		Group:          cfg.KafkaGroup,
 		SessionTimeout: cfg.KafkaSessionTimeout,
@@ -342,9 +342,9 @@ func (r *role) newSink(kopts []kgo.Opt) (*sink.Sink, error) {
 		Writers:        cfg.SinkWriters,
 		FlushTimeout:   cfg.ShutdownTimeout,
 		Stop:           r.stopCtx,
-		Observer:       r.m.Sink(posts.Stream()),
+		Observer:       r.m.Sink(streamNames(r.declared)...),
 		Tracer:         tracing.Tracer(r.tp, "postpipe/sink"),
-	}, []sink.Route{posts}, r.log.With("component", "sink"), kopts...)
+	}, routes, r.log.With("component", "sink"), kopts...)
 	if err == nil {
 		r.m.SinkLag(sk.EachLag)
 	}

@@ -46,7 +46,7 @@ func TestStreamsExamplePostsSchema(t *testing.T) {
 // TestStreamsCheckExitCodes: each bad file exits 2 with the file, the
 // stream and the reason; a mistaken command line exits 2 with the usage.
 func TestStreamsCheckExitCodes(t *testing.T) {
-	schema := `{"type":"object","required":["id"],"properties":{"id":{"type":"string"},"tags":{"type":"array"}}}`
+	schema := `{"type":"object","required":["ref"],"properties":{"ref":{"type":"string"},"tags":{"type":"array"}}}`
 	tests := []struct {
 		name, yaml string
 		kind       error
@@ -63,6 +63,7 @@ func TestStreamsCheckExitCodes(t *testing.T) {
 		{"shared topic", "streams:\n  - name: a\n    schema: s.json\n  - name: b\n    schema: s.json\n    topic: a\n", stream.ErrSharedTopic, []string{`stream "b"`, `"a"`}},
 		{"DLQ topic shared", "streams:\n  - name: a\n    schema: s.json\n  - name: b\n    schema: s.json\n    topic: a.dlq\n", stream.ErrSharedTopic, []string{`stream "b"`, "a.dlq"}},
 		{"shared collection", "streams:\n  - name: a\n    schema: s.json\n  - name: b\n    schema: s.json\n    collection: a\n", stream.ErrSharedCollection, []string{`stream "b"`, `collection "a"`}},
+		{"reserved field", "streams:\n  - name: orders\n    schema: {properties: {createdAt: {type: string}}}\n", stream.ErrReservedField, []string{`stream "orders"`, "createdAt"}},
 		{"duplicate name", "streams:\n  - name: a\n    schema: s.json\n  - name: a\n    schema: s.json\n", stream.ErrDuplicateName, []string{`stream "a"`, "declared again"}},
 	}
 	for _, tt := range tests {

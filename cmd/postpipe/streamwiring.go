@@ -9,7 +9,9 @@ import (
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/apikey"
 	"github.com/postpipe/postpipe/internal/config"
+	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/kafka"
+	"github.com/postpipe/postpipe/internal/sink"
 	"github.com/postpipe/postpipe/internal/store"
 	"github.com/postpipe/postpipe/internal/stream"
 )
@@ -96,4 +98,16 @@ func checkKeyStreams(cfg config.Config, guard api.Guard, declared []*stream.Stre
 		}
 	}
 	return nil
+}
+
+// docRoutes are the sink's routes of the declared streams: each record of a
+// stream's topic decoded and checked against that stream (doc.Unmarshal),
+// written to its collection.
+func docRoutes(declared []*stream.Stream, docs map[string]*store.Docs) []sink.Route {
+	routes := make([]sink.Route, 0, len(declared))
+	for _, st := range declared {
+		decode := func(key, value []byte) (doc.Document, error) { return doc.Unmarshal(st, key, value) }
+		routes = append(routes, sink.DocumentsRoute(st.Name, st.Topic, st.DLQTopic(), decode, docs[st.Name]))
+	}
+	return routes
 }

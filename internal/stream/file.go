@@ -52,7 +52,7 @@ func builtinPosts() (*Stream, error) {
 	if err != nil {
 		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
 	}
-	return &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: compiled{s}}, nil
+	return &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: compiled{s}, document: doc}, nil
 }
 
 // Parse checks data, the content of the streams file at path (relative
@@ -251,6 +251,7 @@ func loadSchema(path, dir string, st *Stream, n *yaml.Node) (*jsonschema.Schema,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
+		st.document = doc
 		return compileSchema(fileURL(file), doc)
 	case yaml.MappingNode:
 		st.Schema = "inline"
@@ -269,6 +270,7 @@ func loadSchema(path, dir string, st *Stream, n *yaml.Node) (*jsonschema.Schema,
 		if err != nil {
 			return nil, err
 		}
+		st.document = doc
 		// A made-up file beside the streams file: a relative $ref in the
 		// inline schema resolves against the streams file's folder.
 		return compileSchema(fileURL(filepath.Join(dir, filepath.Base(path)+"."+st.Name+".schema.json")), doc)

@@ -1,9 +1,13 @@
 package stream
 
 import (
+	"bytes"
 	_ "embed"
+	"reflect"
 	"regexp"
 	"slices"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Stream is one declared stream, checked and with its schema compiled.
@@ -29,6 +33,9 @@ type Stream struct {
 	listTypes map[string]string
 	// line is where the stream is declared, for errors found after parsing.
 	line int
+	// document is the schema as decoded JSON (json.Number numbers), the
+	// stream's own file only: what a $ref to another file names is not in it.
+	document any
 }
 
 // ListType returns the JSON type a listing compares list field field as:
@@ -56,6 +63,20 @@ func (s *Stream) ListType(field string) string {
 // refuses them in documents (doc.Reserved is this list); the streams check
 // refuses a schema that declares one, which could never be satisfied.
 var ReservedFields = []string{"id", "createdAt", "ingestedAt", "_id", "_fp"}
+
+// SchemaDocument is the stream's schema as decoded JSON, for the OpenAPI
+// description. A $ref to another file stays a $ref.
+func (s *Stream) SchemaDocument() any { return s.document }
+
+// BuiltinSchema reports whether the stream's schema is the built-in posts
+// schema: the embedded one, or a copy of it in a file (value for value).
+func (s *Stream) BuiltinSchema() bool {
+	if s.Schema == "built-in" {
+		return true
+	}
+	builtin, err := jsonschema.UnmarshalJSON(bytes.NewReader(postsSchema))
+	return err == nil && reflect.DeepEqual(builtin, s.document)
+}
 
 // DLQTopic is the topic the sink dead-letters the stream's records to.
 func (s *Stream) DLQTopic() string { return s.Topic + dlqSuffix }
