@@ -32,6 +32,7 @@ var suites = map[string][]func(*testing.T){
 		TestIdempotencyKeyMakesOneDocument,
 		TestPoisonRecordsGoToTheDLQ,
 		TestSinkKilledWithSIGKILL,
+		TestStreamsEndToEnd,
 	},
 	"kafka-cluster": {TestClusterLosesABroker},
 	"chaos":         {TestChaos},
