@@ -176,7 +176,7 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
 		name, _, _ = strings.Cut(name, "/")
 		name, _, _ = strings.Cut(name, ":")
 		if name != "bench" && name != "stats" && !slices.Contains(a.StreamNames(), name) {
-			a.fail(w, r, badRequest(http.StatusNotFound, fmt.Sprintf("no stream named %q; the streams served are %s", name, strings.Join(a.StreamNames(), ", "))))
+			a.fail(w, r, badRequest(http.StatusNotFound, fmt.Sprintf("no route for %s %s: no stream named %q; the streams served are %s", r.Method, r.URL.Path, name, strings.Join(a.StreamNames(), ", "))))
 			return
 		}
 	}
