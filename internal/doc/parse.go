@@ -195,7 +195,7 @@ func (s *scanner) item() (map[string]any, error) {
 		if err := s.skip(1); err != nil {
 			return nil, err
 		}
-		return nil, &post.NotObjectError{Kind: kind}
+		return nil, &post.NotObjectError{Kind: kind, What: "document"}
 	}
 	s.errs = fieldErrors{}
 	tree, err := s.object(1)
@@ -867,7 +867,7 @@ func (f *fieldErrors) err() error {
 	if len(f.list) == 0 {
 		return nil
 	}
-	return &post.ValidationError{Fields: f.list, More: f.more}
+	return &post.ValidationError{Fields: f.list, More: f.more, What: "document"}
 }
 
 func quoteByte(c byte) string {

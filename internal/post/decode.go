@@ -33,9 +33,16 @@ func (e *SyntaxError) Error() string {
 // NotObjectError is a JSON value where a post object was expected.
 type NotObjectError struct {
 	Kind string // "array", "string", "number", "bool" or "null"
+	What string // what it should have been ("document"); "" is "post"
 }
 
-func (e *NotObjectError) Error() string { return "a post must be a JSON object, not " + e.Kind }
+func (e *NotObjectError) Error() string {
+	what := e.What
+	if what == "" {
+		what = "post"
+	}
+	return "a " + what + " must be a JSON object, not " + e.Kind
+}
 
 // TooManyError is a batch of more posts than allowed.
 type TooManyError struct{ N, Max int }

@@ -34,12 +34,17 @@ type ValidationError struct {
 	Fields []FieldError
 	// More counts the problems found beyond Fields.
 	More int
+	// What names the refused thing in Error ("document"); "" is "post".
+	What string
 }
 
 // Error lists the problems within MaxDetailBytes and counts the ones it
 // leaves out.
 func (e *ValidationError) Error() string {
-	const head = "invalid post: "
+	head := "invalid post: "
+	if e.What != "" {
+		head = "invalid " + e.What + ": "
+	}
 	// tail is the longest "; and N more problems" the count can make.
 	tail := len("; and  more problems") + len(strconv.Itoa(len(e.Fields)+e.More))
 	var b strings.Builder
@@ -49,6 +54,8 @@ func (e *ValidationError) Error() string {
 		var part string
 		if f.Message == MsgUnknownField {
 			part = "unknown field " + strconv.Quote(f.Field) + " (field names are case-sensitive)"
+		} else if f.Field == "" && e.What != "" { // the JSON Pointer of the whole document
+			part = "the " + e.What + ": " + f.Message
 		} else {
 			part = f.Field + ": " + f.Message
 		}
