@@ -26,6 +26,11 @@ func runAll(ctx context.Context, args []string, getenv func(string) string) erro
 	if err != nil {
 		return err
 	}
+	// A bad streams file stops the start before the embedded broker and
+	// store take their seconds (the role loads it again, as api and sink do).
+	if _, err := loadStreams(&cfg); err != nil {
+		return err
+	}
 	cfg, stopEmbedded, err := embedded(cfg, log)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postpipe/postpipe/internal/stream"
 )
@@ -97,5 +98,37 @@ func TestStreamsCheckExitCodes(t *testing.T) {
 		if code := exitCode(&msg, err); code != 2 || !strings.Contains(msg.String(), "postpipe streams check FILE") {
 			t.Errorf("%v: exit %d, %q; want 2 and the usage", args, code, msg.String())
 		}
+	}
+}
+
+// TestServingRefusesABadStreamsFile: run, api and sink check the streams
+// file as 'streams check' does, before starting anything: exit 2 naming the
+// file, the stream and the reason.
+func TestServingRefusesABadStreamsFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "streams.yaml")
+	bad := "streams:\n  - name: orders\n    schema: {type: object, properties: {n: {type: integer}}, required: [n]}\n    id: /n\n"
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"run", "api", "sink"} {
+		t.Run(cmd, func(t *testing.T) {
+			env := map[string]string{"POSTPIPE_STREAMS_FILE": path, "POSTPIPE_DATA_DIR": t.TempDir(), "POSTPIPE_LOG_LEVEL": "error",
+				// Nothing listens there: a role that got as far as
+				// connecting would fail otherwise, and slowly.
+				"POSTPIPE_STACK_KAFKA_ADDR": "127.0.0.1:1", "POSTPIPE_STACK_MONGODB_ADDR": "127.0.0.1:1"}
+			began := time.Now()
+			err := run(context.Background(), []string{cmd}, func(k string) string { return env[k] })
+			if !errors.Is(err, stream.ErrID) {
+				t.Fatalf("postpipe %s: %v, want the streams file's ErrID", cmd, err)
+			}
+			var msg bytes.Buffer
+			if code := exitCode(&msg, err); code != 2 || !strings.Contains(msg.String(), path) || !strings.Contains(msg.String(), `stream "orders"`) {
+				t.Errorf("exit %d, %q; want 2 naming the file and the stream", code, msg.String())
+			}
+			if d := time.Since(began); d > 5*time.Second {
+				t.Errorf("postpipe %s took %s to refuse the file: it started something first", cmd, d)
+			}
+		})
 	}
 }
