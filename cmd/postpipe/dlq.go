@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/dlq"
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 // runDLQ is 'postpipe dlq list|redrive': what the sink dead-lettered, and
@@ -28,6 +30,9 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 	}
 	if cfg.EmbeddedKafka() {
 		cfg.KafkaBrokers = []string{cfg.StackKafkaAddr}
+	}
+	if err := dlqStream(&cfg); err != nil {
+		return err
 	}
 	match, group, limit := cfg.DLQMatch, cfg.DLQRedriveGroup, cfg.DLQLimit
 	if group == "" {
@@ -74,4 +79,28 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 	}
 	fmt.Printf("%d shown of %d on %s\n", shown, len(entries), cfg.KafkaDLQTopic)
 	return nil
+}
+
+// dlqStream points cfg's topics at the stream --stream names: its topic and
+// dead-letter topic, from the streams file (posts' are the Kafka settings,
+// unless the file declares posts).
+func dlqStream(cfg *config.Config) error {
+	declared, err := loadStreams(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.DLQStream == "" || cfg.DLQStream == stream.Builtin {
+		return nil
+	}
+	for _, st := range declared {
+		if st.Name == cfg.DLQStream {
+			cfg.KafkaTopic, cfg.KafkaDLQTopic = st.Topic, st.DLQTopic()
+			return nil
+		}
+	}
+	where := "no streams file is given (POSTPIPE_STREAMS_FILE)"
+	if cfg.StreamsFile != "" {
+		where = "the streams file " + cfg.StreamsFile + " serves " + strings.Join(streamNames(declared), ", ")
+	}
+	return config.Usagef("dlq list", "--stream %s: no such stream; %s", cfg.DLQStream, where)
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,5 +142,45 @@ func TestDLQToolsReachASecuredBroker(t *testing.T) {
 	}
 	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Key) != "k1" {
 		t.Fatalf("main topic holds %d records after the redrive, want k1 alone", len(recs))
+	}
+}
+
+// TestDLQToolsTakeAStream: --stream reads a declared stream's dead letters
+// and puts them back on its topic, not posts'; an unknown stream is a
+// usage error naming the streams there are.
+func TestDLQToolsTakeAStream(t *testing.T) {
+	c := testkit.Kafka(t, kfake.SeedTopics(1, "posts", "posts.dlq", "t_orders", "t_orders.dlq"))
+	env := map[string]string{
+		"POSTPIPE_KAFKA_BROKERS": c.ListenAddrs()[0],
+		"POSTPIPE_STREAMS_FILE":  streamsFile(t, "t_"),
+		"POSTPIPE_LOG_LEVEL":     "error",
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("t_orders", "posts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t_orders.dlq", Key: []byte("o-1"), Value: []byte("poison"),
+		Headers: []kgo.RecordHeader{{Key: post.DLQHeaderError, Value: []byte("test")}}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string { return env[k] }
+	for _, action := range []string{"list", "redrive"} {
+		if err := run(ctx, []string{"dlq", action, "--stream", "orders"}, getenv); err != nil {
+			t.Fatalf("dlq %s --stream orders: %v", action, err)
+		}
+	}
+	fs := cl.PollFetches(ctx)
+	if err := ctx.Err(); err != nil {
+		t.Fatal("the redriven record never reached the orders topic")
+	}
+	if recs := fs.Records(); len(recs) != 1 || recs[0].Topic != "t_orders" || string(recs[0].Key) != "o-1" {
+		t.Fatalf("after the redrive: %d records (first on %q), want o-1 alone on t_orders", len(recs), recs[0].Topic)
+	}
+	err = run(ctx, []string{"dlq", "list", "--stream", "invoices"}, getenv)
+	if code := exitCode(io.Discard, err); code != 2 || !strings.Contains(err.Error(), "posts, orders, clicks") {
+		t.Fatalf("--stream invoices: exit %d, %v; want 2 naming the streams", code, err)
 	}
 }

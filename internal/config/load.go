@@ -24,7 +24,7 @@ var Commands = []struct {
 	{"api", []Section{SectionStreams, SectionHTTP, SectionReads, SectionKeys, SectionAuth, SectionProducer, SectionKafka, SectionTopics, SectionGroup, SectionStore, SectionService, SectionLogging}},
 	{"sink", []Section{SectionStreams, SectionKafka, SectionTopics, SectionGroup, SectionSink, SectionStore, SectionKeys, SectionService, SectionLogging}},
 	{"stack", []Section{SectionStack, SectionData, SectionLogging}},
-	{"dlq", []Section{SectionKafka, SectionGroup, SectionDLQ}},
+	{"dlq", []Section{SectionKafka, SectionGroup, SectionDLQ, SectionStreams}},
 }
 
 // sectionsOf is the sections of cmd ("dlq list" is dlq's); none for a

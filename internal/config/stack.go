@@ -76,6 +76,9 @@ type DLQ struct {
 	DLQRedriveGroup string
 	// DLQLimit is the most records 'dlq list' shows (0: all).
 	DLQLimit int
+	// DLQStream is the stream whose dead letters the command reads (its
+	// topics from the streams file); empty: posts.
+	DLQStream string
 }
 
 func defaultDLQ() DLQ { return DLQ{DLQLimit: 50} }
@@ -84,6 +87,7 @@ func (s *DLQ) register(fs *flagSet) {
 	fs.StringVar(&s.DLQMatch, "match", s.DLQMatch, "only records whose reason or key contains this text")
 	fs.StringVar(&s.DLQRedriveGroup, "redrive-group", s.DLQRedriveGroup, "consumer group that remembers what was redriven (default <kafka-group>.redrive)")
 	fs.IntVar(&s.DLQLimit, "limit", s.DLQLimit, "'dlq list': most records shown, newest first (0: all)")
+	fs.StringVar(&s.DLQStream, "stream", s.DLQStream, "the stream whose dead letters to read (its topic and <topic>.dlq, from the streams file); empty: posts")
 }
 
 func (s DLQ) validate(bad badFunc) {
@@ -93,5 +97,5 @@ func (s DLQ) validate(bad badFunc) {
 }
 
 func (s DLQ) attrs() []slog.Attr {
-	return []slog.Attr{slog.String("match", s.DLQMatch), slog.String("redrive_group", s.DLQRedriveGroup), slog.Int("limit", s.DLQLimit)}
+	return []slog.Attr{slog.String("match", s.DLQMatch), slog.String("redrive_group", s.DLQRedriveGroup), slog.Int("limit", s.DLQLimit), slog.String("stream", s.DLQStream)}
 }
