@@ -5,6 +5,7 @@
 // travels through. It loads and checks the streams file (YAML) and compiles
 // the schemas into Validators.
 //
-// Only the vocabulary and the checks live here for now: the API, the sink and
-// the store still serve the built-in stream posts alone (see docs/streams.md).
+// The API (internal/api/streams.go), the sink's routes and the store's
+// collections take a *Stream as a value; only the wiring (cmd/postpipe)
+// knows the whole set (docs/streams.md).
 package stream
