@@ -332,7 +332,10 @@ func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) str
 
 func (r *role) newSink(kopts []kgo.Opt) (*sink.Sink, error) {
 	cfg := r.cfg
-	routes := append([]sink.Route{sink.PostsRoute(cfg.KafkaTopic, cfg.KafkaDLQTopic, r.st)}, docRoutes(r.declared, r.docs)...)
+	routes := docRoutes(r.declared, r.docs)
+	if typedPosts(r.declared) {
+		routes = append([]sink.Route{sink.PostsRoute(cfg.KafkaTopic, cfg.KafkaDLQTopic, r.st)}, routes...)
+	}
 	sk, err := sink.New(sink.Config{
 		Group:          cfg.KafkaGroup,
 		SessionTimeout: cfg.KafkaSessionTimeout,

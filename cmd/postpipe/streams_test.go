@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/stream"
 )
 
@@ -128,6 +129,49 @@ func TestServingRefusesABadStreamsFile(t *testing.T) {
 			}
 			if d := time.Since(began); d > 5*time.Second {
 				t.Errorf("postpipe %s took %s to refuse the file: it started something first", cmd, d)
+			}
+		})
+	}
+}
+
+// TestLoadStreamsAndPosts: a file that leaves posts out leaves posts on the
+// topics and collection of the settings; one that declares posts moves it
+// there; one that gives posts another schema serves it as a declared stream.
+func TestLoadStreamsAndPosts(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	builtin := write("posts.json", string(stream.PostsSchema()))
+	other := "streams:\n  - name: notes\n    schema: {type: object}\n"
+	for _, tt := range []struct {
+		name, file             string
+		topic, dlq, collection string
+		declared               string // the generic streams, by name
+	}{
+		{"no file", "", "t", "t.dlq", "c", ""},
+		{"posts left out", write("a.yaml", other), "t", "t.dlq", "c", "notes"},
+		{"posts declared, built-in schema", write("b.yaml", other+"  - name: posts\n    schema: "+builtin+"\n    topic: p2\n    collection: pc\n"), "p2", "p2.dlq", "pc", "notes"},
+		{"posts declared, another schema", write("c.yaml", other+"  - name: posts\n    schema: {type: object, required: [headline]}\n"), "posts", "posts.dlq", "posts", "posts,notes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.StreamsFile, cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.MongoCollection = tt.file, "t", "t.dlq", "c"
+			declared, err := loadStreams(&cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, st := range declared {
+				names = append(names, st.Name)
+			}
+			if cfg.KafkaTopic != tt.topic || cfg.KafkaDLQTopic != tt.dlq || cfg.MongoCollection != tt.collection || strings.Join(names, ",") != tt.declared {
+				t.Errorf("posts on %s, %s, %s; generic streams %v; want %s, %s, %s and %s",
+					cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.MongoCollection, names, tt.topic, tt.dlq, tt.collection, tt.declared)
 			}
 		})
 	}

@@ -17,9 +17,11 @@ import (
 )
 
 // loadStreams reads the streams file (none: posts alone) and returns the
-// declared streams besides posts. posts keeps its typed path: a file that
-// declares it again sets its topic (the DLQ is <topic>.dlq) and collection
-// in cfg, in place of the Kafka and store settings. A bad file is a
+// streams served on the generic path: every declared stream but posts, and
+// posts too when the file gives it another schema than the built-in one
+// (otherwise it keeps its typed path, which is cheaper). A file that
+// declares posts sets its topic (the DLQ is <topic>.dlq) and collection in
+// cfg, in place of the Kafka and store settings. A bad file is a
 // *stream.FileError: the process exits 2, as 'postpipe streams check' does.
 func loadStreams(cfg *config.Config) ([]*stream.Stream, error) {
 	set, err := stream.Load(cfg.StreamsFile)
@@ -32,14 +34,13 @@ func loadStreams(cfg *config.Config) ([]*stream.Stream, error) {
 			declared = append(declared, st)
 			continue
 		}
-		if cfg.StreamsFile == "" {
+		if st.Schema == "built-in" { // not in the file: the settings say where posts go
 			continue
 		}
-		if !st.BuiltinSchema() {
-			return nil, &stream.FileError{File: cfg.StreamsFile, Stream: st.Name, Kind: stream.ErrSchema,
-				Err: fmt.Errorf("posts is served by its built-in schema: declare it with the schema postpipe ships (examples/schemas/posts.json) or leave it out; serving posts by another schema is not supported yet")}
-		}
 		cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.MongoCollection = st.Topic, st.DLQTopic(), st.Collection
+		if !st.BuiltinSchema() {
+			declared = append(declared, st)
+		}
 	}
 	return declared, nil
 }
@@ -49,6 +50,9 @@ func loadStreams(cfg *config.Config) ([]*stream.Stream, error) {
 func streamTopics(cfg config.Config, declared []*stream.Stream) []kafka.Topic {
 	var topics []kafka.Topic
 	for _, st := range declared {
+		if st.Name == stream.Builtin {
+			continue // posts' topics are cfg's, created with them
+		}
 		topics = append(topics,
 			kafka.PostsTopic(st.Topic, cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaRetention),
 			kafka.DLQTopic(st.DLQTopic(), cfg.KafkaPartitions, cfg.KafkaReplication, cfg.KafkaMinInsyncReplicas, cfg.KafkaDLQRetention))
@@ -76,7 +80,9 @@ func openDocs(ctx context.Context, st *store.Store, declared []*stream.Stream) (
 func streamNames(declared []*stream.Stream) []string {
 	names := []string{stream.Builtin}
 	for _, st := range declared {
-		names = append(names, st.Name)
+		if st.Name != stream.Builtin {
+			names = append(names, st.Name)
+		}
 	}
 	return names
 }
@@ -110,4 +116,15 @@ func docRoutes(declared []*stream.Stream, docs map[string]*store.Docs) []sink.Ro
 		routes = append(routes, sink.DocumentsRoute(st.Name, st.Topic, st.DLQTopic(), decode, docs[st.Name]))
 	}
 	return routes
+}
+
+// typedPosts reports whether posts keeps its typed path: no streams file
+// gave it another schema.
+func typedPosts(declared []*stream.Stream) bool {
+	for _, st := range declared {
+		if st.Name == stream.Builtin {
+			return false
+		}
+	}
+	return true
 }

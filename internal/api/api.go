@@ -104,6 +104,9 @@ type API struct {
 	// by name; streamNames in the order they were added.
 	streams     map[string]*served
 	streamNames []string
+	// postsStream, when set, serves posts' routes as a declared stream's
+	// (a streams file gave posts another schema).
+	postsStream *served
 	// bodyLimits maps the path of each POST route that reads a body to its
 	// limit (a pointer into limits).
 	bodyLimits map[string]*int64

@@ -38,6 +38,10 @@ func (a *API) publish(r *http.Request, p post.Post) error {
 }
 
 func (a *API) createPost(w http.ResponseWriter, r *http.Request) {
+	if sv := a.postsStream; sv != nil {
+		a.createDoc(w, r, sv)
+		return
+	}
 	p, err := a.accept(w, r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -153,6 +157,10 @@ type batchItem struct {
 // together and answers 207 with one result per item, in order, so a client
 // retries exactly the items that did not get a 202.
 func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
+	if sv := a.postsStream; sv != nil {
+		a.createDocBatch(w, r, sv)
+		return
+	}
 	key, err := idempotencyKey(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -310,6 +318,10 @@ func itemLen(it *batchItem) int {
 // Idempotency-Key with the same body returns the document stored the first
 // time; with another body it is a conflict.
 func (a *API) createDirect(w http.ResponseWriter, r *http.Request) {
+	if sv := a.postsStream; sv != nil {
+		a.createDocDirect(w, r, sv)
+		return
+	}
 	stored, err := a.insert(w, r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -354,6 +366,14 @@ type legacyAnswer struct {
 }
 
 func (a *API) legacyWithKafka(w http.ResponseWriter, r *http.Request) {
+	if sv := a.postsStream; sv != nil {
+		if _, err := a.acceptDoc(w, r, sv); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, legacyAnswer{Message: "post created"})
+		return
+	}
 	if _, err := a.accept(w, r); err != nil {
 		a.fail(w, r, err)
 		return
@@ -362,6 +382,14 @@ func (a *API) legacyWithKafka(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) legacyWithoutKafka(w http.ResponseWriter, r *http.Request) {
+	if sv := a.postsStream; sv != nil {
+		if _, _, err := a.insertDoc(w, r, sv); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, legacyAnswer{Message: "post created"})
+		return
+	}
 	if _, err := a.insert(w, r); err != nil {
 		a.fail(w, r, err)
 		return

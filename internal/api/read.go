@@ -19,6 +19,10 @@ const (
 )
 
 func (a *API) getPost(w http.ResponseWriter, r *http.Request) {
+	if sv := a.postsStream; sv != nil {
+		a.getDoc(w, r, sv)
+		return
+	}
 	id := r.PathValue("id")
 	if !post.ValidID(id) {
 		a.fail(w, r, post.ErrNotFound)
@@ -46,6 +50,10 @@ func (a *API) getPost(w http.ResponseWriter, r *http.Request) {
 const maxPageBytes = 4 << 20
 
 func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
+	if sv := a.postsStream; sv != nil {
+		a.listDocs(w, r, sv)
+		return
+	}
 	q := r.URL.Query()
 	query := post.Query{Author: q.Get("author"), Limit: defaultListLimit}
 	if s := q.Get("limit"); s != "" {

@@ -29,7 +29,7 @@ type specOf struct {
 }
 
 func (a *API) serveSpec(w http.ResponseWriter, r *http.Request) {
-	a.spec.once.Do(func() { a.spec.data, a.spec.err = buildSpec(a.streams, a.streamNames) })
+	a.spec.once.Do(func() { a.spec.data, a.spec.err = buildSpec(a.streams, a.streamNames, a.postsStream) })
 	if a.spec.err != nil {
 		a.fail(w, r, a.spec.err)
 		return
@@ -39,9 +39,11 @@ func (a *API) serveSpec(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(a.spec.data)
 }
 
-// buildSpec is api/openapi.yaml with the declared streams' routes added.
-func buildSpec(streams map[string]*served, names []string) ([]byte, error) {
-	if len(names) == 0 {
+// buildSpec is api/openapi.yaml with the declared streams' routes added,
+// and posts' documents described by posts' schema when a streams file gave
+// it another (posts, non-nil).
+func buildSpec(streams map[string]*served, names []string, posts *served) ([]byte, error) {
+	if len(names) == 0 && posts == nil {
 		return apispec.OpenAPI, nil
 	}
 	var root yaml.Node
@@ -73,7 +75,72 @@ func buildSpec(streams map[string]*served, names []string) ([]byte, error) {
 		}
 		schemas.Content = append(schemas.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: comp + "Input"}, input)
 	}
+	if posts != nil {
+		if err := describePosts(paths, mapping(top, "components"), posts.Stream.Stream); err != nil {
+			return nil, fmt.Errorf("stream posts: %w", err)
+		}
+	}
 	return yaml.Marshal(&root)
+}
+
+// describePosts makes the posts' routes of the description take and give
+// documents of posts' own schema: PostInput is that schema, Post and PostID
+// lose what the built-in post had (its fields, a UUID id), and the listing
+// takes the stream's list fields instead of author.
+func describePosts(paths, components *yaml.Node, st *stream.Stream) error {
+	schemas := mapping(components, "schemas")
+	input, err := schemaNode(st, "#/components/schemas/PostInput")
+	if err != nil {
+		return err
+	}
+	var stored, id yaml.Node
+	if err := yaml.Unmarshal([]byte(`{type: object, required: [id, createdAt], description: "The document as accepted, with id, createdAt and ingestedAt.", properties: {id: {type: string}, createdAt: {type: string, format: date-time}, ingestedAt: {type: string, format: date-time}}}`), &stored); err != nil {
+		return err
+	}
+	if err := yaml.Unmarshal([]byte(`{type: string}`), &id); err != nil {
+		return err
+	}
+	for name, n := range map[string]*yaml.Node{"PostInput": input, "Post": stored.Content[0], "PostID": id.Content[0]} {
+		if !setMapping(schemas, name, n) {
+			return fmt.Errorf("openapi.yaml has no schema %s", name)
+		}
+	}
+	var params yaml.Node
+	list := `[{name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}, {name: cursor, in: query, schema: {type: string}}`
+	for _, f := range st.List {
+		list += `, {name: ` + f + `, in: query, description: "Only documents whose ` + f + ` equals this (one filter at a time).", schema: {type: string}}`
+	}
+	if err := yaml.Unmarshal([]byte(list+`]`), &params); err != nil {
+		return err
+	}
+	if get := mapping(mapping(paths, "/v1/posts"), "get"); get == nil || !setMapping(get, "parameters", params.Content[0]) {
+		return fmt.Errorf("openapi.yaml has no GET /v1/posts parameters")
+	}
+	// Location names a UUID path in the file; an id from the document is
+	// any string.
+	var loc yaml.Node
+	if err := yaml.Unmarshal([]byte(`{description: Where the post can be read once stored., required: true, schema: {type: string}}`), &loc); err != nil {
+		return err
+	}
+	if !setMapping(mapping(components, "headers"), "Location", loc.Content[0]) {
+		return fmt.Errorf("openapi.yaml has no Location header")
+	}
+	return nil
+}
+
+// setMapping replaces the value of key in the mapping node n; false when
+// n has no such key.
+func setMapping(n *yaml.Node, key string, v *yaml.Node) bool {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			n.Content[i+1] = v
+			return true
+		}
+	}
+	return false
 }
 
 // mapping returns the value of key in the mapping node n, nil when absent.

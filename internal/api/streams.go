@@ -56,14 +56,20 @@ type served struct {
 	base string // "/v1/<name>"
 }
 
-// AddStream serves s under /v1/<name>. Call it before serving; the name
-// must not be posts (served by its typed routes) nor one added before.
+// AddStream serves s under /v1/<name>. Call it before serving, once per
+// name. posts is served by its typed routes (create.go, read.go) unless it
+// is added here: a streams file that gives posts another schema makes those
+// routes, the seed's included, serve it as any declared stream.
 func (a *API) AddStream(s Stream) {
 	name := s.Stream.Name
-	if name == stream.Builtin || a.streams[name] != nil {
+	if a.streams[name] != nil || (name == stream.Builtin && a.postsStream != nil) {
 		panic("api: stream " + name + " added twice")
 	}
 	sv := &served{Stream: s, base: "/v1/" + name}
+	if name == stream.Builtin {
+		a.postsStream = sv
+		return
+	}
 	if a.streams == nil {
 		a.streams = map[string]*served{}
 	}
@@ -162,17 +168,26 @@ func classifyDocError(err error) error {
 }
 
 func (a *API) createDoc(w http.ResponseWriter, r *http.Request, sv *served) {
-	d, err := a.readDoc(w, r, sv)
+	d, err := a.acceptDoc(w, r, sv)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if err := sv.Publisher.PublishDoc(r.Context(), sv.Stream.Stream, d); err != nil {
-		a.fail(w, r, &unavailableError{dependency: "kafka", err: err, postID: d.ID})
-		return
-	}
 	w.Header().Set("Location", sv.base+"/"+d.ID)
 	writeJSON(w, http.StatusAccepted, accepted{ID: d.ID, Status: "accepted"})
+}
+
+// acceptDoc reads, checks and publishes one document, returning it only
+// once the broker acknowledged it.
+func (a *API) acceptDoc(w http.ResponseWriter, r *http.Request, sv *served) (doc.Document, error) {
+	d, err := a.readDoc(w, r, sv)
+	if err != nil {
+		return doc.Document{}, err
+	}
+	if err := sv.Publisher.PublishDoc(r.Context(), sv.Stream.Stream, d); err != nil {
+		return doc.Document{}, &unavailableError{dependency: "kafka", err: err, postID: d.ID}
+	}
+	return d, nil
 }
 
 // createDocBatch is createBatch for a declared stream: up to MaxBatchPosts
@@ -251,23 +266,9 @@ func (a *API) createDocBatch(w http.ResponseWriter, r *http.Request, sv *served)
 // stored document). A repeat of an id with the same document returns what
 // was stored the first time; with another document it is a conflict.
 func (a *API) createDocDirect(w http.ResponseWriter, r *http.Request, sv *served) {
-	d, err := a.readDoc(w, r, sv)
+	stored, replayed, err := a.insertDoc(w, r, sv)
 	if err != nil {
 		a.fail(w, r, err)
-		return
-	}
-	stored, err := sv.Store.Insert(r.Context(), d)
-	replayed := errors.Is(err, post.ErrExists)
-	if replayed {
-		stored, err = sv.Store.Get(r.Context(), d.ID)
-	}
-	if err != nil {
-		a.fail(w, r, &unavailableError{dependency: "mongodb", err: err})
-		return
-	}
-	if replayed && stored.Fingerprint != d.Fingerprint {
-		a.keys.set(sv.windowID(d.ID), stored.Fingerprint, a.now())
-		a.fail(w, r, &keyConflictError{id: d.ID, what: docConflict(sv)})
 		return
 	}
 	if replayed {
@@ -275,6 +276,29 @@ func (a *API) createDocDirect(w http.ResponseWriter, r *http.Request, sv *served
 	}
 	w.Header().Set("Location", sv.base+"/"+stored.ID)
 	writeDoc(w, http.StatusCreated, sv, stored)
+}
+
+// insertDoc reads, checks and stores one document on the direct path; a
+// repeat of a stored id with the same document is replayed (the stored one
+// returned), with another a conflict.
+func (a *API) insertDoc(w http.ResponseWriter, r *http.Request, sv *served) (stored doc.Document, replayed bool, err error) {
+	d, err := a.readDoc(w, r, sv)
+	if err != nil {
+		return doc.Document{}, false, err
+	}
+	stored, err = sv.Store.Insert(r.Context(), d)
+	replayed = errors.Is(err, post.ErrExists)
+	if replayed {
+		stored, err = sv.Store.Get(r.Context(), d.ID)
+	}
+	if err != nil {
+		return doc.Document{}, false, &unavailableError{dependency: "mongodb", err: err}
+	}
+	if replayed && stored.Fingerprint != d.Fingerprint {
+		a.keys.set(sv.windowID(d.ID), stored.Fingerprint, a.now())
+		return doc.Document{}, false, &keyConflictError{id: d.ID, what: docConflict(sv)}
+	}
+	return stored, replayed, nil
 }
 
 // writeDoc answers a stored document: its body with id, createdAt and
