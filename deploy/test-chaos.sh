@@ -4,7 +4,10 @@
 # under a steady load from the bench client, and prints a table; the 3-node
 # cluster is started for its scenario only. Tears everything down even when a
 # scenario fails. CHAOS_SHORT=1: shorter loads (CI). CHAOS_TABLE=FILE keeps
-# the table.
+# the table. CHAOS_ONLY=REGEXP runs only the scenarios whose name matches
+# (Go syntax; no match fails the run), e.g. CHAOS_ONLY='two streams' for the
+# sink-kill scenario with posts and orders interleaving; the cluster starts
+# only when its scenario is chosen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

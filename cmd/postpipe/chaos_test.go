@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,9 @@ import (
 // with two real sink processes, against real Apache Kafka and the standalone
 // store; then the bench client waits for the sink to drain and checks that
 // every post answered 202 is stored exactly once. CHAOS_SHORT=1 shortens
-// the loads for CI.
+// the loads for CI; CHAOS_ONLY=REGEXP runs only the scenarios whose name it
+// matches. One scenario adds a second stream (orders) beside posts: see
+// chaos_streams_test.go.
 
 // chaosRow is one line of the table TestChaos prints.
 type chaosRow struct {
@@ -57,6 +60,10 @@ type chaosRig struct {
 	adm      *kadm.Client
 	// failedOver, when a scenario sets it, goes into its row of the table.
 	failedOver string
+	// orders, when the scenario's before hook sets it (withOrders), is a
+	// second stream under load beside posts: the api and sinks get a
+	// streams file, and the scenario has a row per stream.
+	orders *ordersLoad
 }
 
 // Failover targets: a sink SIGKILLed and restarted at once (static group
@@ -91,12 +98,26 @@ func TestChaos(t *testing.T) {
 		load = 20 * time.Second
 	}
 
+	// CHAOS_ONLY picks scenarios by name (deploy/test-chaos.sh).
+	var only *regexp.Regexp
+	if s := os.Getenv("CHAOS_ONLY"); s != "" {
+		var err error
+		if only, err = regexp.Compile(s); err != nil {
+			t.Fatalf("CHAOS_ONLY=%q: %v", s, err)
+		}
+	}
+	ran := 0
+
 	var rows []chaosRow
 	t.Cleanup(func() { printChaosTable(rows) })
 	// before, when set, prepares what the scenario runs on (and registers
 	// its teardown); it runs only when the scenario does.
 	var before func(r *chaosRig)
 	scenario := func(name string, brokersVar string, dur time.Duration, fault func(r *chaosRig, l time.Duration)) {
+		if only != nil && !only.MatchString(name) {
+			return
+		}
+		ran++
 		t.Run(name, func(t *testing.T) {
 			env, _ := realEnv(t, brokersVar)
 			if strings.Contains(name, "SIGKILLed") {
@@ -107,40 +128,27 @@ func TestChaos(t *testing.T) {
 			if before != nil {
 				before(r)
 			}
-			row := r.run(name, dur, fault)
-			rows = append(rows, row)
-			if row.lost > 0 || row.duplicated > 0 {
-				t.Errorf("%s: %d lost, %d duplicated", name, row.lost, row.duplicated)
+			for _, row := range r.run(name, dur, fault) {
+				rows = append(rows, row)
+				if row.lost > 0 || row.duplicated > 0 {
+					t.Errorf("%s: %d lost, %d duplicated", row.scenario, row.lost, row.duplicated)
+				}
 			}
 		})
 	}
 
 	scenario("sink SIGKILLed and restarted at once, up to 5 times", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
-		// Five kills at random moments, spread over the load; each
-		// restart is timed until the killed sink's partitions are
-		// consumed again, so a kill must leave load behind it.
-		loadEnd := time.Now().Add(l)
-		gap := (l - 10*time.Second) / 5
-		var took []time.Duration
-		for i := range 5 {
-			time.Sleep(time.Second + rand.N(gap))
-			if time.Until(loadEnd) < 4*time.Second {
-				break
-			}
-			v := rand.N(len(r.sinks))
-			d := r.failover(v, fmt.Sprintf("sink-%d-after-kill-%d", v+1, i+1))
-			r.t.Logf("kill %d: SIGKILLed sink %d and restarted it; its partitions were consumed again after %s", i+1, v+1, d.Round(time.Millisecond))
-			took = append(took, d)
-		}
-		if len(took) == 0 {
-			r.t.Fatal("no kill happened")
-		}
-		worst := slices.Max(took)
-		r.failedOver = fmt.Sprintf("restart: max %.1f s of %d", worst.Seconds(), len(took))
-		if worst > restartTarget {
-			r.t.Errorf("a restarted sink's partitions stalled %s, over the target %s", worst.Round(time.Millisecond), restartTarget)
-		}
+		r.killAndRestart(l, 5)
 	})
+
+	// The same kills while posts and orders interleave: one sink group
+	// consumes both topics, and each stream must keep its promise in its
+	// own collection (a row per stream).
+	before = withOrders
+	scenario("sink SIGKILLed and restarted at once, two streams", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+		r.killAndRestart(l, 5)
+	})
+	before = nil
 
 	// Nothing comes back: the group gives the dead member's partitions to
 	// the survivor after the session timeout (the default one, not the
@@ -232,11 +240,43 @@ func TestChaos(t *testing.T) {
 			r.t.Logf("broker 2 back after %s", time.Since(killed).Round(100*time.Millisecond))
 		})
 	}
+	if ran == 0 {
+		t.Fatalf("CHAOS_ONLY=%q matches no scenario", os.Getenv("CHAOS_ONLY"))
+	}
+}
+
+// killAndRestart SIGKILLs a random sink up to kills times at random moments
+// spread over the load l, restarting it at once; each restart is timed until
+// the killed sink's partitions are consumed again, so a kill must leave load
+// behind it.
+func (r *chaosRig) killAndRestart(l time.Duration, kills int) {
+	loadEnd := time.Now().Add(l)
+	gap := (l - 10*time.Second) / time.Duration(kills)
+	var took []time.Duration
+	for i := range kills {
+		time.Sleep(time.Second + rand.N(gap))
+		if time.Until(loadEnd) < 4*time.Second {
+			break
+		}
+		v := rand.N(len(r.sinks))
+		d := r.failover(v, fmt.Sprintf("sink-%d-after-kill-%d", v+1, i+1))
+		r.t.Logf("kill %d: SIGKILLed sink %d and restarted it; its partitions were consumed again after %s", i+1, v+1, d.Round(time.Millisecond))
+		took = append(took, d)
+	}
+	if len(took) == 0 {
+		r.t.Fatal("no kill happened")
+	}
+	worst := slices.Max(took)
+	r.failedOver = fmt.Sprintf("restart: max %.1f s of %d", worst.Seconds(), len(took))
+	if worst > restartTarget {
+		r.t.Errorf("a restarted sink's partitions stalled %s, over the target %s", worst.Round(time.Millisecond), restartTarget)
+	}
 }
 
 // run starts the pipeline, puts dur of steady load on it while fault runs,
-// and returns what the bench client counted and the store check found.
-func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, time.Duration)) chaosRow {
+// and returns what the bench client counted and the store check found: a
+// row, or with a second stream (r.orders) a row per stream.
+func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, time.Duration)) []chaosRow {
 	t := r.t
 	r.apiAddr = freeAddr(t)
 	r.base = "http://" + r.apiAddr
@@ -244,7 +284,7 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 	r.sinks = []*extProc{r.startSink("sink-1"), r.startSink("sink-2")}
 	waitReady(t, r.base)
 	r.adm = r.admin()
-	connectMongo(t, r.env) // drops the scenario's database at the end
+	postsColl := connectMongo(t, r.env) // drops the scenario's database at the end
 
 	rss := r.sampleRSS()
 	type outcome struct {
@@ -268,10 +308,20 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 		})
 		benched <- outcome{res, err}
 	}()
+	ordersDone := make(chan struct{})
+	if r.orders != nil {
+		go func() {
+			defer close(ordersDone)
+			r.orders.drive(r.base, dur)
+		}()
+	} else {
+		close(ordersDone)
+	}
 	// The fault runs on the test's goroutine, so it may fail the test
 	// at once; it may outlast the load (the broker takes its time).
 	fault(r, dur)
 	b := <-benched
+	<-ordersDone
 	res, err := b.res, b.err
 	maxRSS := rss()
 	if err != nil {
@@ -297,7 +347,23 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 	if row.otherErrs > 0 && !strings.Contains(name, "SIGTERM") {
 		t.Errorf("%s: %d answers that were neither 202 nor 503: %v", name, row.otherErrs, sc.ErrorsByStatus)
 	}
-	return row
+	if r.orders == nil {
+		return []chaosRow{row}
+	}
+	row.scenario = name + ": posts"
+	// The posts collection holds the bench client's posts and nothing
+	// else: no order went astray into it.
+	if extra := r.foreignPosts(postsColl, v); extra != 0 {
+		t.Errorf("%s: the posts collection holds %+d documents beyond the ones the bench client's check accounted for", name, extra)
+		row.duplicated += max(extra, 0)
+	}
+	orders := r.orders.row(t, postsColl.Database(), name+": orders", maxRSS, r.failedOver)
+	// Each stream went through the topic the failover timing watched,
+	// and nothing was dead-lettered.
+	r.checkProducedTo(r.env["POSTPIPE_KAFKA_TOPIC"], row.accepted)
+	r.checkProducedTo(r.orders.topic, orders.accepted)
+	r.checkDLQsEmpty(r.env["POSTPIPE_KAFKA_DLQ_TOPIC"], r.orders.dlqTopic)
+	return []chaosRow{row, orders}
 }
 
 func (r *chaosRig) startAPI(name string) {
@@ -323,8 +389,25 @@ func (r *chaosRig) admin() *kadm.Client {
 	return kadm.NewClient(cl)
 }
 
-// assigned is the partitions of the topic the static member id holds.
-func (r *chaosRig) assigned(id string) []int32 {
+// topicPartition is a partition of one of the watched topics.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// watched are the topics under load whose partitions a failover must see
+// consumed again: posts', and orders' when the scenario has that stream.
+func (r *chaosRig) watched() []string {
+	topics := []string{r.env["POSTPIPE_KAFKA_TOPIC"]}
+	if r.orders != nil {
+		topics = append(topics, r.orders.topic)
+	}
+	return topics
+}
+
+// assigned is the partitions of the watched topics the static member id
+// holds.
+func (r *chaosRig) assigned(id string) []topicPartition {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	group := r.env["POSTPIPE_KAFKA_GROUP"]
@@ -340,17 +423,22 @@ func (r *chaosRig) assigned(id string) []int32 {
 		if !ok {
 			return nil
 		}
+		var held []topicPartition
 		for _, t := range a.Topics {
-			if t.Topic == r.env["POSTPIPE_KAFKA_TOPIC"] {
-				return t.Partitions
+			if slices.Contains(r.watched(), t.Topic) {
+				for _, p := range t.Partitions {
+					held = append(held, topicPartition{t.Topic, p})
+				}
 			}
 		}
+		return held
 	}
 	return nil
 }
 
-// offsets is the sink group's committed offset of each partition.
-func (r *chaosRig) offsets() (map[int32]int64, error) {
+// offsets is the sink group's committed offset of each partition of the
+// watched topics.
+func (r *chaosRig) offsets() (map[topicPartition]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	offs, err := r.adm.FetchOffsets(ctx, r.env["POSTPIPE_KAFKA_GROUP"])
@@ -360,10 +448,11 @@ func (r *chaosRig) offsets() (map[int32]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[int32]int64{}
+	out := map[topicPartition]int64{}
+	watched := r.watched()
 	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == r.env["POSTPIPE_KAFKA_TOPIC"] {
-			out[o.Partition] = o.At
+		if slices.Contains(watched, o.Topic) {
+			out[topicPartition{o.Topic, o.Partition}] = o.At
 		}
 	})
 	return out, nil
@@ -379,7 +468,7 @@ func (r *chaosRig) failover(v int, restartName string) time.Duration {
 	t := r.t
 	t.Helper()
 	id := fmt.Sprintf("sink-%d", v+1)
-	var held []int32
+	var held []topicPartition
 	testkit.Eventually(t, time.Minute, id+" to hold partitions", func() bool {
 		held = r.assigned(id)
 		return len(held) > 0
