@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -10,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -38,33 +35,11 @@ import (
 const ordersRate = chaosRate
 
 // withOrders is a scenario's before hook: the scenario runs with the orders
-// stream, on a topic and collection of its own.
-//
-// The file declares posts too, with its built-in schema, on the scenario's
-// topic and collection: a streams file that leaves posts out serves it on
-// the topic posts (posts.dlq) and collection posts whatever
-// POSTPIPE_KAFKA_TOPIC, POSTPIPE_KAFKA_DLQ_TOPIC and
-// POSTPIPE_MONGODB_COLLECTION say (loadStreams), and a sink group new to
-// that topic stores every post an earlier run left there.
+// stream, on a topic and collection of its own (posts, left out of the
+// file, stays on the scenario's settings).
 func withOrders(r *chaosRig) {
 	prefix := r.env["POSTPIPE_MONGODB_DATABASE"] + "_"
 	file := streamsFile(r.t, prefix)
-	schema, err := filepath.Abs("../../examples/schemas/posts.json")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
-	if err == nil {
-		_, err = fmt.Fprintf(f, "  - name: posts\n    schema: %q\n    topic: %q\n    collection: %q\n",
-			schema, r.env["POSTPIPE_KAFKA_TOPIC"], cmp.Or(r.env["POSTPIPE_MONGODB_COLLECTION"], "posts"))
-		err = errors.Join(err, f.Close())
-	}
-	if err != nil {
-		r.t.Fatalf("declare posts in %s: %v", file, err)
-	}
-	if r.env["POSTPIPE_KAFKA_DLQ_TOPIC"] != r.env["POSTPIPE_KAFKA_TOPIC"]+".dlq" {
-		r.t.Fatalf("the streams file gives posts the dead-letter topic %s.dlq, not %s", r.env["POSTPIPE_KAFKA_TOPIC"], r.env["POSTPIPE_KAFKA_DLQ_TOPIC"])
-	}
 	r.env = with(r.env, "POSTPIPE_STREAMS_FILE", file)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
