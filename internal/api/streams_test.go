@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -422,5 +423,47 @@ func TestSpecDescribesStreams(t *testing.T) {
 	items := orders["properties"].(map[string]any)["items"].(map[string]any)["items"].(map[string]any)
 	if items["$ref"] != "#/components/schemas/StreamOrdersInput/$defs/item" {
 		t.Errorf("the item $ref points at %v", items["$ref"])
+	}
+}
+
+// TestPostsByAnotherSchema: a streams file that gives posts its own schema
+// makes every posts route, the seed's included, serve that schema's
+// documents.
+func TestPostsByAnotherSchema(t *testing.T) {
+	set, err := stream.Parse(filepath.Join(t.TempDir(), "streams.yaml"), []byte("streams:\n  - name: posts\n    list: [section]\n    schema: {type: object, required: [headline, section], additionalProperties: false, properties: {headline: {type: string}, section: {type: string}}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed, store := &fakePublisher{}, newFakeStore()
+	a := api.New(testLimits, typed, store, nil, slog.New(slog.DiscardHandler))
+	posts := newFakeDocs()
+	a.AddStream(api.Stream{Stream: set.Lookup("posts"), Store: posts, Publisher: posts})
+
+	got := decodeLoose[struct{ ID string }](t, do(t, a, http.MethodPost, "/v1/posts", `{"headline":"h","section":"news"}`), http.StatusAccepted)
+	if len(posts.published) != 1 || typed.callCount() != 0 {
+		t.Fatalf("published %d by the schema, %d typed; want 1 and 0", len(posts.published), typed.callCount())
+	}
+	if rec := do(t, a, http.MethodGet, "/v1/posts/"+got.ID, ""); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"headline":"h"`) {
+		t.Fatalf("GET: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(t, a, http.MethodGet, "/v1/posts?section=news", ""); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `{"posts":[{"id":"`+got.ID) {
+		t.Fatalf("list: %d %s", rec.Code, rec.Body)
+	}
+	p := problemOf(t, do(t, a, http.MethodPost, "/v1/posts", `{"author":"a","title":"t","content":"c"}`), http.StatusUnprocessableEntity)
+	if !slices.Contains(fieldNames(p.Errors), "/author") {
+		t.Errorf("a built-in post against the new schema: %+v", p.Errors)
+	}
+	if rec := do(t, a, http.MethodPost, "/api/create-post-with-kafka", `{"headline":"h2","section":"x"}`); rec.Code != http.StatusOK {
+		t.Errorf("the seed's route: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(t, a, http.MethodPost, "/v1/posts:direct", `{"headline":"h3","section":"x"}`); rec.Code != http.StatusCreated {
+		t.Errorf(":direct: %d %s", rec.Code, rec.Body)
+	}
+	if store.count() != 0 {
+		t.Errorf("the typed store got %d posts", store.count())
+	}
+	spec := do(t, a, http.MethodGet, "/openapi.yaml", "").Body.String()
+	if !strings.Contains(spec, "headline") || !strings.Contains(spec, "name: section") {
+		t.Errorf("the description does not describe posts by its schema")
 	}
 }
