@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -158,12 +159,51 @@ func (s *Sink) acquire(ctx context.Context) (release func(), err error) {
 // write's fixed cost stays small next to its documents.
 const minPerWriter = 50
 
+// Rejections is what a Writer's error carries, found by errors.As, when the
+// store refused some documents of a batch for good: writing them again
+// would fail the same way (a value the store cannot hold, a validation
+// rule the document breaks). A writer that returns it has written every
+// other document of the batch, and its counts are theirs. The sink
+// dead-letters the records of the refused documents, each with its
+// reason, and commits the batch: one document never holds the others.
+// Any other error says nothing of what was written, and the whole batch is
+// written again. store.RejectedError is one.
+type Rejections interface {
+	error
+	// Rejected returns the reason of each refused document, by its index
+	// in the batch given to WriteBatch.
+	Rejected() map[int]error
+}
+
+// rejections is what err says was refused of a batch of n documents: nil
+// and err itself when it is not a Rejections, or not one that names
+// documents of the batch (that writer's word cannot be taken; the batch is
+// retried as after any failure).
+func rejections(err error, n int) (map[int]error, error) {
+	var rj Rejections
+	if err == nil || !errors.As(err, &rj) {
+		return nil, err
+	}
+	rejected := rj.Rejected()
+	if len(rejected) == 0 {
+		return nil, fmt.Errorf("a rejection of no documents: %w", err)
+	}
+	for i, reason := range rejected {
+		if i < 0 || i >= n || reason == nil {
+			return nil, fmt.Errorf("a rejection of document %d of %d, reason %v: %w", i, n, reason, err)
+		}
+	}
+	return rejected, nil
+}
+
 // write stores docs in up to cfg.Writers bulk writes, each retried until it
 // succeeds or ctx ends; other streams' writes share the slots. The writes
 // are idempotent, so a part that succeeded is never undone by another that
 // failed: the whole batch is written (or the error returned) before
-// anything is committed.
-func write[D any](ctx context.Context, s *Sink, stream string, w Writer[D], docs []D) (inserted, dups int, err error) {
+// anything is committed. A write whose error is a Rejections succeeded for
+// every other document: it is not retried, and its refused documents are
+// returned in rejected, by their index in docs.
+func write[D any](ctx context.Context, s *Sink, stream string, w Writer[D], docs []D) (inserted, dups int, rejected map[int]error, err error) {
 	parts := max(1, min(s.cfg.Writers, len(docs)/minPerWriter))
 	size := (len(docs) + parts - 1) / max(parts, 1)
 	var (
@@ -174,16 +214,22 @@ func write[D any](ctx context.Context, s *Sink, stream string, w Writer[D], docs
 	for start := 0; start < len(docs); start += size {
 		part := docs[start:min(start+size, len(docs))]
 		wg.Go(func() {
-			var n, d int
+			var (
+				n, d int
+				rej  map[int]error
+			)
 			err := retry(ctx, func() error {
 				release, err := s.acquire(ctx)
 				if err != nil {
 					return err
 				}
-				start := time.Now()
+				t0 := time.Now()
 				n, d, err = w.WriteBatch(ctx, part)
 				release()
-				s.obs.WriteAttempted(stream, time.Since(start), err)
+				// A rejection is a write that succeeded: its refused
+				// documents are dead letters, not write errors.
+				rej, err = rejections(err, len(part))
+				s.obs.WriteAttempted(stream, time.Since(t0), err)
 				if err != nil {
 					s.log.Warn("write batch failed; retrying", "stream", stream, "documents", len(part), "err", err)
 				}
@@ -191,23 +237,45 @@ func write[D any](ctx context.Context, s *Sink, stream string, w Writer[D], docs
 			})
 			mu.Lock()
 			defer mu.Unlock()
-			inserted, dups = inserted+n, dups+d
 			if err != nil {
 				errs = append(errs, err)
+				return
+			}
+			inserted, dups = inserted+n, dups+d
+			for i, reason := range rej {
+				if rejected == nil {
+					rejected = map[int]error{}
+				}
+				rejected[start+i] = reason
 			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return 0, 0, fmt.Errorf("write batch: %w", err)
+		return 0, 0, nil, fmt.Errorf("write batch: %w", err)
 	}
-	return inserted, dups, nil
+	return inserted, dups, rejected, nil
 }
 
+// maxReason bounds the reason header of a dead letter: a store's reason may
+// quote the document, and the dead letter carries the record already; one
+// too big for the DLQ topic would hold the batch as surely as the store did.
+const maxReason = 4096
+
+// deadLetter is r for topic, with the reason and where r came from in its
+// headers.
 func deadLetter(topic string, r *kgo.Record, reason error) *kgo.Record {
+	why := reason.Error()
+	if len(why) > maxReason {
+		cut := maxReason
+		for cut > 0 && !utf8.RuneStart(why[cut]) {
+			cut--
+		}
+		why = why[:cut] + "…"
+	}
 	h := append([]kgo.RecordHeader(nil), r.Headers...)
 	h = append(h,
-		kgo.RecordHeader{Key: post.DLQHeaderError, Value: []byte(reason.Error())},
+		kgo.RecordHeader{Key: post.DLQHeaderError, Value: []byte(why)},
 		kgo.RecordHeader{Key: post.DLQHeaderSourceTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: post.DLQHeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
 		kgo.RecordHeader{Key: post.DLQHeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},

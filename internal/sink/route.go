@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -123,18 +125,26 @@ type typedRoute[D any] struct {
 // store decodes recs, all of rt's topic, writes the documents and returns
 // the dead letters to send, retrying the store until it succeeds or ctx
 // ends. It commits and produces nothing: flush does, for the whole batch.
+//
+// A record becomes a dead letter when it does not decode, when the store
+// refuses its document for good (see Rejections), or when its id is stored
+// with another input (a reused key); every other record is written once
+// or counted a duplicate.
 func (t typedRoute[D]) store(ctx context.Context, s *Sink, rt *Route, recs []*kgo.Record) (part, error) {
 	p := part{rt: rt, records: len(recs)}
 	docs := make([]D, 0, len(recs))
 	from := make([]*kgo.Record, 0, len(recs)) // docs[j] came from from[j]
-	firstFP := make(map[string]string, len(recs))
-	var (
-		// variants repeat an id of docs with another input; the
-		// stored document decides which of them conflict.
-		variants    []D
-		variantRecs []*kgo.Record
-	)
-	repeated := 0
+	first := make(map[string]int, len(recs))  // id → its document's index in docs
+	// later are the records that repeat an id of docs, with the same
+	// input (a repeat) or another (a variant, whose fate the stored
+	// document decides).
+	type later struct {
+		d       D
+		r       *kgo.Record
+		of      int // the index in docs of the id's document
+		variant bool
+	}
+	var repeats []later
 	for _, r := range recs {
 		d, err := t.decode(r.Key, r.Value)
 		if err != nil {
@@ -145,53 +155,94 @@ func (t typedRoute[D]) store(ctx context.Context, s *Sink, rt *Route, recs []*kg
 		// topic twice, often in the same batch: write it once. FerretDB
 		// also fails a bulk insert that repeats an _id in itself.
 		id, fp := t.id(d)
-		if first, ok := firstFP[id]; ok {
-			if fingerprintsDiffer(first, fp) {
-				variants = append(variants, d)
-				variantRecs = append(variantRecs, r)
-				continue
-			}
-			repeated++
+		if j, ok := first[id]; ok {
+			_, firstFP := t.id(docs[j])
+			repeats = append(repeats, later{d: d, r: r, of: j, variant: fingerprintsDiffer(firstFP, fp)})
 			continue
 		}
-		firstFP[id] = fp
+		first[id] = len(docs)
 		docs = append(docs, d)
 		from = append(from, r)
 	}
 
 	wctx, span := s.startWriteSpan(ctx, rt, recs)
-	inserted, dups, err := write(wctx, s, rt.stream, t.w, docs)
-	if err == nil && (dups > 0 || len(variants) > 0) {
-		// Some ids were stored already: a redelivery, a retry, or a
-		// reused key whose first document reached the store first (from
-		// another API instance, or past one instance's window). What is
-		// stored stands; a keyed document with other input is
-		// dead-lettered.
-		var stored map[string]string
-		stored, err = storedFingerprints(wctx, s, t.w, t.id, append(docs[:len(docs):len(docs)], variants...))
-		for j, d := range docs {
-			id, fp := t.id(d)
-			if sfp, ok := stored[id]; ok && fingerprintsDiffer(sfp, fp) {
-				p.dead = append(p.dead, deadLetter(rt.dlqTopic, from[j], keyConflict(rt.noun, id)))
-				dups--
+	inserted, dups, rejected, err := write(wctx, s, rt.stream, t.w, docs)
+	if err == nil {
+		// The documents the store refused for good are dead letters, and
+		// so are the records that repeat them: the same input, refused
+		// the same way. A variant of one was never written (the batch
+		// writes an id once); nothing is stored under its id, so it goes
+		// to the DLQ too, to be redriven if it can be stored.
+		for _, j := range slices.Sorted(maps.Keys(rejected)) {
+			p.dead = append(p.dead, deadLetter(rt.dlqTopic, from[j], rejected[j]))
+		}
+		var variants []later
+		repeated := 0
+		for _, l := range repeats {
+			reason, refused := rejected[l.of]
+			switch {
+			case refused && !l.variant:
+				p.dead = append(p.dead, deadLetter(rt.dlqTopic, l.r, reason))
+			case refused:
+				id, _ := t.id(l.d)
+				p.dead = append(p.dead, deadLetter(rt.dlqTopic, l.r, variantOfRefused(rt.noun, id, reason)))
+			case l.variant:
+				variants = append(variants, l)
+			default:
+				repeated++
+			}
+		}
+		if dups > 0 || len(variants) > 0 {
+			// Some ids were stored already: a redelivery, a retry, or a
+			// reused key whose first document reached the store first
+			// (from another API instance, or past one instance's
+			// window). What is stored stands; a keyed document with
+			// other input is dead-lettered.
+			written := make([]D, 0, len(docs)-len(rejected)+len(variants))
+			for j, d := range docs {
+				if _, ok := rejected[j]; !ok {
+					written = append(written, d)
+				}
+			}
+			for _, l := range variants {
+				written = append(written, l.d)
+			}
+			var stored map[string]string
+			stored, err = storedFingerprints(wctx, s, t.w, t.id, written)
+			for j, d := range docs {
+				if _, ok := rejected[j]; ok {
+					continue
+				}
+				id, fp := t.id(d)
+				if sfp, ok := stored[id]; ok && fingerprintsDiffer(sfp, fp) {
+					p.dead = append(p.dead, deadLetter(rt.dlqTopic, from[j], keyConflict(rt.noun, id)))
+					dups--
+					p.conflicts++
+				}
+			}
+			for _, l := range variants {
+				id, fp := t.id(l.d)
+				if sfp, ok := stored[id]; ok && !fingerprintsDiffer(sfp, fp) {
+					repeated++
+					continue
+				}
+				p.dead = append(p.dead, deadLetter(rt.dlqTopic, l.r, keyConflict(rt.noun, id)))
 				p.conflicts++
 			}
 		}
-		for k, d := range variants {
-			id, fp := t.id(d)
-			if sfp, ok := stored[id]; ok && !fingerprintsDiffer(sfp, fp) {
-				repeated++
-				continue
-			}
-			p.dead = append(p.dead, deadLetter(rt.dlqTopic, variantRecs[k], keyConflict(rt.noun, id)))
-			p.conflicts++
-		}
+		dups += repeated
 	}
-	dups += repeated
 	endWriteSpan(span, inserted, dups, err)
 	if err != nil {
 		return part{}, fmt.Errorf("stream %s: %w", rt.stream, err)
 	}
 	p.inserted, p.duplicates = inserted, dups
 	return p, nil
+}
+
+// variantOfRefused is the reason a document is dead-lettered when another
+// one with its id and other input came before it in the batch and the
+// store refused that one.
+func variantOfRefused(noun, id string, refused error) error {
+	return fmt.Errorf("%s %s not written: another %s under its id (its Idempotency-Key used with another body) came first in the batch, and the store refused that one (%v); this %s may be stored if redriven", noun, id, noun, refused, noun)
 }

@@ -638,9 +638,22 @@ func TestRouteNames(t *testing.T) {
 // the store keep the promises the real ones must.
 func TestFakeWritersKeepTheWriterContract(t *testing.T) {
 	var n atomic.Int64
+	// The ids of the documents Refused makes, which the writers refuse.
+	var refusedIDs sync.Map
+	refuse := func(id string) error {
+		if _, ok := refusedIDs.Load(id); ok {
+			return fmt.Errorf("document %s refused", id)
+		}
+		return nil
+	}
 	t.Run("posts", func(t *testing.T) {
 		sinktest.WriterContract(t, sinktest.Contract[post.Post]{
-			New: func(*testing.T) sink.Writer[post.Post] { return newFakeWriter() },
+			New: func(*testing.T) sink.Writer[post.Post] { w := newFakeWriter(); w.refuse = refuse; return w },
+			Refused: func() post.Post {
+				p := newPost(t, int(n.Add(1)))
+				refusedIDs.Store(p.ID, true)
+				return p
+			},
 			Doc: func() post.Post { return keyedPost(fmt.Sprintf("contract-%d", n.Add(1)), "keyed") },
 			Variant: func(p post.Post) post.Post {
 				in := post.Input{Author: p.Author, Title: p.Title + ", again", Content: p.Content}
@@ -653,7 +666,12 @@ func TestFakeWritersKeepTheWriterContract(t *testing.T) {
 	})
 	t.Run("notes", func(t *testing.T) {
 		sinktest.WriterContract(t, sinktest.Contract[note]{
-			New: func(*testing.T) sink.Writer[note] { return newWriter(noteID) },
+			New: func(*testing.T) sink.Writer[note] { w := newWriter(noteID); w.refuse = refuse; return w },
+			Refused: func() note {
+				id := fmt.Sprintf("c-%d", n.Add(1))
+				refusedIDs.Store(id, true)
+				return note{ID: id, Text: "[[1]]"}
+			},
 			Doc: func() note {
 				i := n.Add(1)
 				return note{ID: fmt.Sprintf("c-%d", i), Text: "text", FP: fmt.Sprintf("fp-%d", i)}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,22 +32,32 @@ const (
 var quiet = slog.New(slog.DiscardHandler)
 
 // fakeWriter records every document written by a successful call, keyed by
-// id. While failing is set, every call fails and records nothing.
+// id. While failing is set, every call fails and records nothing. A
+// document refuse has a reason for is refused for good: the call writes
+// the others and returns a sink.Rejections, as the store does.
 type fakeWriter[D any] struct {
 	id       func(D) (id, fingerprint string)
 	mu       sync.Mutex
 	counts   map[string]int // id → times written
 	docs     map[string]D   // id → the first document written
-	calls    int            // successful calls
+	calls    int            // successful calls, rejecting ones included
 	failed   int            // failed calls
 	failing  bool
+	refuse   func(id string) error // the reason id is refused for good, or nil
+	refused  map[string]int        // id → times refused
 	maxBatch int
 	inserted int // first writes of an id
 	dups     int // repeated writes of an id
 }
 
+// rejections is a fake writer's sink.Rejections.
+type rejections map[int]error
+
+func (r rejections) Error() string           { return fmt.Sprintf("%d documents refused for good", len(r)) }
+func (r rejections) Rejected() map[int]error { return r }
+
 func newWriter[D any](id func(D) (string, string)) *fakeWriter[D] {
-	return &fakeWriter[D]{id: id, counts: map[string]int{}, docs: map[string]D{}}
+	return &fakeWriter[D]{id: id, counts: map[string]int{}, docs: map[string]D{}, refused: map[string]int{}}
 }
 
 func postID(p post.Post) (string, string) { return p.ID, p.Fingerprint }
@@ -63,8 +74,19 @@ func (w *fakeWriter[D]) WriteBatch(_ context.Context, docs []D) (inserted, dupli
 		return 0, 0, errors.New("injected write failure")
 	}
 	w.calls++
-	for _, d := range docs {
+	var rej rejections
+	for i, d := range docs {
 		id, _ := w.id(d)
+		if w.refuse != nil {
+			if reason := w.refuse(id); reason != nil {
+				if rej == nil {
+					rej = rejections{}
+				}
+				rej[i] = reason
+				w.refused[id]++
+				continue
+			}
+		}
 		if w.counts[id] == 0 {
 			inserted++
 		} else {
@@ -77,7 +99,30 @@ func (w *fakeWriter[D]) WriteBatch(_ context.Context, docs []D) (inserted, dupli
 	}
 	w.inserted += inserted
 	w.dups += duplicates
+	if rej != nil {
+		return inserted, duplicates, fmt.Errorf("fake store: %w", rej)
+	}
 	return inserted, duplicates, nil
+}
+
+// setRefused makes the writer refuse each of ids for good, because of
+// reason (naming the id).
+func (w *fakeWriter[D]) setRefused(reason string, ids ...string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.refuse = func(id string) error {
+		if slices.Contains(ids, id) {
+			return fmt.Errorf("%s: document %s", reason, id)
+		}
+		return nil
+	}
+}
+
+// refusals returns a copy of the refusal count per id.
+func (w *fakeWriter[D]) refusals() map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.refused)
 }
 
 func (w *fakeWriter[D]) Fingerprints(_ context.Context, ids []string) (map[string]string, error) {

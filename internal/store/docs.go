@@ -73,24 +73,46 @@ func stored(dc doc.Document, ingestedAt time.Time) (bson.D, error) {
 
 // WriteBatch inserts docs with one unordered bulk write, stamping
 // ingestedAt. A duplicate _id means the document was written before (a
-// redelivery after a crash or rebalance) and counts as success; any other
-// failure is returned and the whole batch may be written again safely. A
-// body the store cannot keep fails the whole batch before anything is
-// written, with an error that wraps post.ErrBadRecord and names the id.
+// redelivery after a crash or rebalance) and counts as success.
+//
+// A document the store refuses for good does not hold the others: a body
+// it cannot convert (see stored) is left out of the write, one the server
+// refuses for good (see permanentCodes) is left unwritten by it, every
+// other document is written and counted, and the error is a
+// *RejectedError (wrapped) that lists the refused ones with their reasons,
+// each wrapping post.ErrBadRecord and naming the id. Any other failure is
+// returned with zero counts, and the whole batch may be written again
+// safely.
 func (d *Docs) WriteBatch(ctx context.Context, docs []doc.Document) (inserted, duplicates int, err error) {
 	if len(docs) == 0 {
 		return 0, 0, nil
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	out := make([]bson.D, len(docs))
+	out := make([]bson.D, 0, len(docs))
+	from := make([]int, 0, len(docs)) // out[k] is docs[from[k]]
+	rej := &RejectedError{}
 	for i, dc := range docs {
-		if out[i], err = stored(dc, now); err != nil {
+		sd, err := stored(dc, now)
+		if err != nil {
+			rej.add(i, dc.ID, err)
+			continue
+		}
+		out, from = append(out, sd), append(from, i)
+	}
+	if len(out) > 0 {
+		var refused []refusal
+		inserted, duplicates, refused, err = insertUnordered(ctx, d.coll, out)
+		if err != nil {
 			return 0, 0, fmt.Errorf("write batch of %d to %s: %w", len(docs), d.coll.Name(), err)
 		}
+		for _, r := range refused {
+			i := from[r.index]
+			rej.add(i, docs[i].ID, r.reason("document", docs[i].ID))
+		}
 	}
-	inserted, duplicates, err = insertUnordered(ctx, d.coll, out)
-	if err != nil {
-		return 0, 0, fmt.Errorf("write batch of %d to %s: %w", len(docs), d.coll.Name(), err)
+	if len(rej.Documents) > 0 {
+		slices.SortFunc(rej.Documents, func(a, b Rejection) int { return a.Index - b.Index })
+		return inserted, duplicates, fmt.Errorf("write batch of %d to %s: %w", len(docs), d.coll.Name(), rej)
 	}
 	return inserted, duplicates, nil
 }

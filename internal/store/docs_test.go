@@ -265,17 +265,7 @@ func TestDocsWriteBatch(t *testing.T) {
 	}
 	check(first, ingestTime.Add(time.Duration(len("new documents"))*time.Minute))
 	check(fresh, ingestTime.Add(time.Duration(len("mixed new and stored"))*time.Minute))
-
-	// A body the store cannot keep fails the batch before anything is
-	// written, as a bad record naming the document.
-	bad := append(mk("c", 3, "bad"), doc.Document{ID: "c-bad", Body: []byte(`{"_id":1}`), CreatedAt: base})
-	ins, dup, err := d.WriteBatch(ctx, bad)
-	if !errors.Is(err, post.ErrBadRecord) || !strings.Contains(err.Error(), `"c-bad"`) || ins != 0 || dup != 0 {
-		t.Errorf("WriteBatch with a bad body = (%d, %d, %v), want a bad record naming c-bad", ins, dup, err)
-	}
-	if _, err := d.Get(ctx, "c-00"); !errors.Is(err, post.ErrNotFound) {
-		t.Errorf("a batch refused for one bad body wrote another: Get = %v", err)
-	}
+	// A body the store cannot keep: TestDocsWriteBatchRejectsOnlyTheRefused.
 }
 
 // TestDocsInsert: Insert returns the document as stored and refuses an id

@@ -4,7 +4,9 @@
 package sinktest
 
 import (
+	"errors"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/postpipe/postpipe/internal/sink"
@@ -22,6 +24,9 @@ type Contract[D any] struct {
 	// Unkeyed, when set, returns a document without a fingerprint (one sent
 	// without a key); each call a new id.
 	Unkeyed func() D
+	// Refused, when set, returns a document the writer's store refuses for
+	// good (a value it cannot hold); each call a new id.
+	Refused func() D
 	// ID returns a document's id and fingerprint, as the route's id does.
 	ID func(D) (id, fingerprint string)
 }
@@ -35,7 +40,11 @@ type Contract[D any] struct {
 //   - another body under a stored id counts a duplicate and leaves the
 //     stored fingerprint (what is stored first stands);
 //   - Fingerprints leaves out ids that are not stored, and reports "" for
-//     a document stored without a fingerprint (Unkeyed).
+//     a document stored without a fingerprint (Unkeyed);
+//   - documents refused for good (Refused) do not hold the others: the
+//     others are written and counted, and the error is a sink.Rejections
+//     that names exactly the refused ones by their index in the batch,
+//     each with a reason; a refused document is not stored.
 //
 // The sink never writes an empty batch, nor one that repeats an id, so the
 // contract asks neither of a writer.
@@ -115,6 +124,47 @@ func WriterContract[D any](t *testing.T, c Contract[D]) {
 		c.write(t, w, docs, 3, 0)
 		c.checkFingerprints(t, w, docs, nil)
 	})
+
+	t.Run("documents refused for good do not hold the others", func(t *testing.T) {
+		if c.Refused == nil {
+			t.Skip("the contract has no Refused documents")
+		}
+		w := c.New(t)
+		stored := c.Doc()
+		c.write(t, w, []D{stored}, 1, 0)
+		fresh, refused := c.docs(2), []D{c.Refused(), c.Refused()}
+		batch := []D{stored, refused[0], fresh[0], refused[1], fresh[1]}
+		c.writeRefused(t, w, batch, 2, 1, 1, 3)
+		// Again: the refused are refused the same way, the rest are
+		// duplicates now.
+		c.writeRefused(t, w, batch, 0, 3, 1, 3)
+		c.writeRefused(t, w, refused[:1], 0, 0, 0)
+		c.checkFingerprints(t, w, batch, refused)
+	})
+}
+
+// writeRefused writes docs and fails unless the writer counts inserted new
+// ones and duplicates stored ones, and refuses exactly the documents at
+// the indexes refused, each with a reason.
+func (c Contract[D]) writeRefused(t *testing.T, w sink.Writer[D], docs []D, inserted, duplicates int, refused ...int) {
+	t.Helper()
+	n, d, err := w.WriteBatch(t.Context(), docs)
+	var rj sink.Rejections
+	if !errors.As(err, &rj) {
+		t.Fatalf("WriteBatch of %d documents, %d of them refused for good: %v; want a sink.Rejections", len(docs), len(refused), err)
+	}
+	got := rj.Rejected()
+	if !slices.Equal(slices.Sorted(maps.Keys(got)), refused) {
+		t.Errorf("WriteBatch refused the documents at %v (%v), want those at %v", slices.Sorted(maps.Keys(got)), err, refused)
+	}
+	for i, reason := range got {
+		if reason == nil || reason.Error() == "" {
+			t.Errorf("document %d refused without a reason", i)
+		}
+	}
+	if n != inserted || d != duplicates {
+		t.Errorf("WriteBatch of %d documents, %d refused = %d inserted, %d duplicates; want %d, %d", len(docs), len(refused), n, d, inserted, duplicates)
+	}
 }
 
 func (c Contract[D]) docs(n int) []D {
