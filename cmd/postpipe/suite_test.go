@@ -103,7 +103,7 @@ func TestSuitePattern(t *testing.T) {
 		wantErr     bool
 	}{
 		{suite: "kafka-cluster", want: "^(TestClusterLosesABroker)$"},
-		{suite: "kafka", want: "^(TestSinkStoppedRestartedAndRebalanced|TestIdempotencyKeyMakesOneDocument|TestPoisonRecordsGoToTheDLQ|TestSinkKilledWithSIGKILL)$"},
+		{suite: "kafka", want: "^(TestSinkStoppedRestartedAndRebalanced|TestIdempotencyKeyMakesOneDocument|TestPoisonRecordsGoToTheDLQ|TestSinkKilledWithSIGKILL|TestStreamsEndToEnd)$"},
 		{suite: "chaos", want: "^(TestChaos)$"},
 		{suite: "nosuch", wantErr: true},
 	} {
