@@ -23,8 +23,12 @@ import (
 
 // Writer stores a batch of documents of type D idempotently: writing a
 // document whose id is already stored must succeed and count it as a
-// duplicate, leaving the stored document as it was. sinktest.WriterContract
-// checks an implementation.
+// duplicate, leaving the stored document as it was. A document the store
+// refuses for good (one no retry can store) is reported with an error that
+// satisfies Rejections, naming it, while the others are written: the sink
+// dead-letters it instead of retrying the batch forever. Any other error
+// means the call may be repeated whole. sinktest.WriterContract checks an
+// implementation.
 type Writer[D any] interface {
 	WriteBatch(ctx context.Context, docs []D) (inserted, duplicates int, err error)
 	// Fingerprints returns the stored fingerprint of each of ids that is
