@@ -37,8 +37,9 @@ func chromium(t *testing.T) string {
 const screenshotWidth = 1400
 
 // layoutProblems is a JavaScript function listing what makes the dashboard
-// hard to read at the current width: a figure, chart, legend entry or
-// dependency missing, hidden or of zero size, text under 11 px as
+// hard to read at the current width: a figure, chart, legend entry,
+// dependency or the stream picker missing, hidden or of zero size, not
+// exactly one form shown, text under 11 px as
 // displayed (an SVG's text is scaled with its svg), a chart narrower than
 // 90 % of the content, a series line missing, lines that would hide each
 // other where they coincide, a horizontal scroll bar.
@@ -49,11 +50,14 @@ const layoutProblems = `() => {
     return r.width > 0 && r.height > 0 && e.checkVisibility({ opacityProperty: true, visibilityProperty: true });
   };
   for (const sel of ["#ingest-rate", "#sink-rate", "#lag-total", "#client-error-rate", "#unavailable-rate", "#p99-latency",
-      "#dlq-total", "#rates-chart", "#errors-chart", "#latency-chart", "#lag-chart", "#partitions", "#posts", "#post-form"]) {
+      "#dlq-total", "#rates-chart", "#errors-chart", "#latency-chart", "#lag-chart", "#partitions", "#posts", "#stream"]) {
     const e = document.querySelector(sel);
     if (!e) out.push(sel + ": missing");
     else if (!vis(e)) out.push(sel + ": hidden or of zero size");
   }
+  // The posts' form or another stream's, never both.
+  const forms = [...document.querySelectorAll("form")].filter(vis).map((f) => "#" + f.id);
+  if (forms.length !== 1) out.push("forms shown: " + JSON.stringify(forms) + ", want one");
   for (const c of ["kafka", "mongodb", "sink"]) {
     const e = document.querySelector('#health [data-check="' + c + '"]');
     if (!e || !vis(e)) out.push("the health of " + c + " is not shown");
@@ -102,13 +106,16 @@ func num(sel string) string {
 }
 
 // TestDashboardInBrowser opens the dashboard of a real pipeline ('postpipe
-// run' on the embedded broker and store) in headless Chromium and watches
-// its figures follow the posts sent to the API and through its own form.
+// run' on the embedded broker and store, serving posts and the example's
+// orders and clicks) in headless Chromium and watches its figures follow
+// the posts sent to the API and through its own form; then its stream
+// picker switches the newest documents and the form to orders.
 func TestDashboardInBrowser(t *testing.T) {
 	exe := chromium(t)
 	addr := freeAddr(t)
 	base := "http://" + addr
-	start(t, "run", map[string]string{"POSTPIPE_DATA_DIR": t.TempDir(), "POSTPIPE_HTTP_ADDR": addr})
+	start(t, "run", map[string]string{"POSTPIPE_DATA_DIR": t.TempDir(), "POSTPIPE_HTTP_ADDR": addr,
+		"POSTPIPE_STREAMS_FILE": streamsFile(t, "ui_")})
 	waitReady(t, base)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -170,6 +177,27 @@ func TestDashboardInBrowser(t *testing.T) {
 		return strings.TrimSpace(s)
 	}
 
+	// screenshot saves the page as ui-results/name.
+	screenshot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		dir, err := filepath.Abs(filepath.Join("..", "..", "ui-results"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		shot := filepath.Join(dir, name)
+		if err := os.WriteFile(shot, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	}
+
 	began := time.Now()
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
 		t.Fatalf("open the dashboard: %v", err)
@@ -182,6 +210,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := text("#lag-total"); got != "0" {
 		t.Errorf("lag before any post: %q, want 0", got)
 	}
+	// The picker lists what the API serves, posts first and chosen.
+	waitJS("the stream picker", `!document.querySelector("#stream-bar").hidden && `+
+		`[...document.querySelector("#stream").options].map(o => o.value).join() === "posts,orders,clicks" && `+
+		`document.querySelector("#stream").value === "posts"`)
 	t.Logf("dashboard live after %s", time.Since(began).Round(time.Millisecond))
 
 	// A steady stream of posts until the page shows them coming in.
@@ -285,20 +317,98 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	screenshot("dashboard.png")
+
+	// The picker: orders replaces the posts in the newest documents and
+	// the posts' form with a JSON one, and the URL remembers the choice.
+	choose := func(name string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const s = document.querySelector("#stream"); s.value = %q; s.dispatchEvent(new Event("change")); })()`, name)
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](js)); err != nil {
+			t.Fatalf("choose %s: %v", name, err)
+		}
+	}
+	choose("orders")
+	waitJS("the orders view", `location.hash === "#stream=orders" && document.querySelector("#posts-title").textContent.includes("orders") && `+
+		`document.querySelector("#doc-form").checkVisibility() && !document.querySelector("#post-form").checkVisibility() && `+
+		`document.querySelector("#doc-route").textContent === "/v1/orders" && document.querySelectorAll("#posts li").length === 0`)
+
+	// An order typed into the form, with text that is markup and
+	// characters that would garble its line if shown as they are (a
+	// right-to-left override, a line separator), early in the document so
+	// the preview's cut leaves them in.
+	const orderID = "ui-order-1"
+	body := `{"orderId": "` + orderID + `", "customer": "browser", "note": "<b>not bold</b> & \"quoted\" \u202e\u2028end",
+  "status": "placed", "placedAt": "2026-12-04T10:00:00Z", "items": [{"sku": "sku-1", "quantity": 2, "amount": 10}]}`
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#f-doc"), body),
+		chromedp.Click(chromedp.CSS(`#doc-form button[type="submit"]`)),
+	); err != nil {
+		t.Fatalf("submit the order: %v", err)
+	}
+	waitJS("the order's 202", fmt.Sprintf(`document.querySelector("#created-id")?.textContent === %q`, orderID))
+	if got := text("#form-result"); !strings.Contains(got, "202") || !strings.Contains(got, "orders") {
+		t.Errorf("form result %q does not say 202 from orders", got)
+	}
+	if href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#created-id").getAttribute("href")`)); err != nil || href != "/v1/orders/"+orderID {
+		t.Errorf("the new id links to %q (%v), want /v1/orders/%s", href, err, orderID)
+	}
+	// Listed with its id, its time and its members on one line, as text.
+	item := fmt.Sprintf(`document.querySelector('#posts li[data-id=%q]')`, orderID)
+	waitJS("the order among the newest orders", item+` !== null`)
+	preview, err := chromedp.Run(ctx, chromedp.Evaluate[string](item+`.querySelector(".preview").textContent`))
 	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	dir, err := filepath.Abs(filepath.Join("..", "..", "ui-results"))
-	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	for _, want := range []string{`"customer":"browser"`, `<b>not bold</b> & \"quoted\"`, `\u202e`, `\u2028end`} {
+		if !strings.Contains(preview, want) {
+			t.Errorf("the order's preview %q does not show %q", preview, want)
+		}
+	}
+	if strings.ContainsAny(preview, "\u202e\u2028") || strings.Contains(preview, `"createdAt"`) {
+		t.Errorf("the order's preview %q shows a raw control character or the API's own members", preview)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#posts b, #posts li .preview *").length`)); err != nil || n != 0 {
+		t.Errorf("the document's text became %d elements (%v): it must be shown as text", n, err)
+	}
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](item+`.querySelector(".title").getAttribute("href")`)); err != nil || got != "/v1/orders/"+orderID {
+		t.Errorf("the order links to %q (%v)", got, err)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("#posts li .title")].filter(e => !e.getAttribute("href").startsWith("/v1/orders/")).length`)); err != nil || n != 0 {
+		t.Errorf("%d documents of another stream listed among the orders (%v)", n, err)
+	}
+
+	// An order the schema refuses shows the problem and its field errors.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#f-doc"), `{"orderId": "ui-order-2", "customer": "browser"}`),
+		chromedp.Click(chromedp.CSS(`#doc-form button[type="submit"]`)),
+	); err != nil {
 		t.Fatal(err)
 	}
-	shot := filepath.Join(dir, "dashboard.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
+	waitJS("the order's 422 and its errors", `document.querySelector("#form-result").textContent.startsWith("422") && `+
+		`document.querySelectorAll("#form-result .errors li").length > 0`)
+
+	// Legible at 1,400 px with orders shown too.
+	cond := fmt.Sprintf(`(%s)().length === 0`, layoutProblems)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(15*time.Second), chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string]("("+layoutProblems+")()"))
+		if err != nil {
+			t.Fatalf("orders at %d px: %v", screenshotWidth, err)
+		}
+		for _, p := range problems {
+			t.Errorf("orders at %d px: %s", screenshotWidth, p)
+		}
 	}
-	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	screenshot("dashboard-orders.png")
+
+	// A reload keeps orders; choosing posts again brings the posts back.
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	waitJS("orders after the reload", `document.querySelector("#stream").value === "orders" && `+item+` !== null`)
+	choose("posts")
+	waitJS("the posts view again", `location.hash === "" && document.querySelector("#post-form").checkVisibility() && `+
+		`!document.querySelector("#doc-form").checkVisibility() && `+
+		`document.querySelectorAll("#posts li .title").length > 0 && `+
+		`[...document.querySelectorAll("#posts li .title")].every(e => e.getAttribute("href").startsWith("/v1/posts/"))`)
 }

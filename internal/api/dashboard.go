@@ -26,13 +26,17 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; i
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // EnableDashboard serves the live dashboard at exactly "/", its assets under
-// /ui/ and the figures it polls at GET /v1/stats. Call it before serving.
+// /ui/ and the figures it polls at GET /v1/stats, which names the streams
+// served (posts first) for the page's stream picker. Call it before serving
+// (after AddStream: the names are those added by then, or later).
 // Other unknown paths stay 404 problems.
 func (a *API) EnableDashboard(s Stats) {
 	assets, _ := fs.Sub(uiFiles, "ui") // "ui" is embedded above
 	a.mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, s.Snapshot())
+		snap := s.Snapshot()
+		snap.Streams = a.StreamNames()
+		writeJSON(w, http.StatusOK, snap)
 	})
 	a.mux.Handle("GET /{$}", pageHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, assets, "index.html")

@@ -1,14 +1,17 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/stats"
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 // fixedStats always reports the same snapshot.
@@ -45,6 +48,39 @@ func TestStatsEndpoint(t *testing.T) {
 	}
 	if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	// Only the built-in stream is served: the picker has posts alone.
+	if !slices.Equal(got.Streams, []string{"posts"}) {
+		t.Errorf("streams = %q, want [posts]", got.Streams)
+	}
+}
+
+// TestStatsNamesTheStreams: GET /v1/stats names every stream served, posts
+// first and the declared ones in the order they were added, whatever the
+// sampler's snapshot says, and always as an array.
+func TestStatsNamesTheStreams(t *testing.T) {
+	a := newTestAPI(t).h.(*api.API)
+	for _, name := range []string{"orders", "clicks"} {
+		a.AddStream(api.Stream{Stream: &stream.Stream{Name: name, Topic: name, Collection: name}})
+	}
+	snap := testSnapshot
+	snap.Streams = []string{"stale"} // the API's names win over the sampler's
+	a.EnableDashboard(fixedStats(snap))
+
+	rec := do(t, a, http.MethodGet, "/v1/stats", "")
+	got := decodeJSON[stats.Snapshot](t, rec, http.StatusOK)
+	if want := []string{"posts", "orders", "clicks"}; !slices.Equal(got.Streams, want) {
+		t.Errorf("streams = %q, want %q", got.Streams, want)
+	}
+	if got.Totals != testSnapshot.Totals {
+		t.Errorf("totals = %+v, want %+v", got.Totals, testSnapshot.Totals)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if s := string(raw["streams"]); s != `["posts","orders","clicks"]` {
+		t.Errorf(`"streams": %s, want ["posts","orders","clicks"]`, s)
 	}
 }
 

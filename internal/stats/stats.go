@@ -89,6 +89,9 @@ type Snapshot struct {
 	// Error says why the last reading of the broker failed; the broker
 	// figures are then those of the last reading that worked.
 	Error string `json:"error,omitempty"`
+	// Streams names the streams the API serves, posts first: the API
+	// fills it in when it answers (the sampler does not know them).
+	Streams []string `json:"streams"`
 }
 
 // Totals are counts since the start of this process (Accepted) or of the

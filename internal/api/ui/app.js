@@ -1,6 +1,8 @@
-// postpipe dashboard: polls /v1/stats every second and the newest posts every
-// two, draws the charts as SVG, and posts the form to /v1/posts. No
-// dependencies; everything it loads comes from this server.
+// postpipe dashboard: polls /v1/stats every second and the newest documents
+// of the chosen stream (posts unless the picker says otherwise) every two,
+// draws the charts as SVG, and posts the form to /v1/posts, or a JSON
+// document to /v1/{stream}. No dependencies; everything it loads comes from
+// this server. Document text is only ever set as text, never as markup.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -201,6 +203,7 @@ function renderStats(st) {
     return tr;
   }));
   renderHealth(st.health || [], now);
+  renderStreams(st.streams);
 
   if (st.error) setStatus("broker figures stale: " + st.error, false);
   else setStatus("live · updated " + new Date(now).toLocaleTimeString(), true);
@@ -213,14 +216,113 @@ window.addEventListener("resize", () => {
   resizing = requestAnimationFrame(() => lastStats && renderStats(lastStats));
 });
 
-function renderPosts(page) {
-  $("posts-empty").hidden = page.posts.length > 0;
-  $("posts").replaceChildren(...page.posts.map((p) => {
-    const li = el("li", { "data-id": p.id });
-    const link = el("a", { class: "title", href: "/v1/posts/" + encodeURIComponent(p.id) }, p.title);
-    li.append(link, " ", el("span", { class: "meta" }, `by ${p.author} · ${new Date(p.createdAt).toLocaleTimeString()}`));
-    return li;
-  }));
+// The streams the API serves (GET /v1/stats names them, posts first) and the
+// one the newest-documents panel and the form show. The URL's hash
+// (#stream=orders) remembers the choice, so a reload or a shared link keeps
+// it; a stream the API does not serve falls back to posts.
+const BUILTIN = "posts";
+let served = [BUILTIN];
+let current = BUILTIN;
+// streamsKnown: the first stats have named the streams, so a stream the
+// hash asks for can be told from one not served.
+let streamsKnown = false;
+
+const streamPath = (name) => "/v1/" + encodeURIComponent(name);
+
+function wantedStream() {
+  const m = /^#stream=([^&]+)$/.exec(location.hash);
+  if (!m) return BUILTIN;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return BUILTIN;
+  }
+}
+
+function renderStreams(names) {
+  streamsKnown = true;
+  if (!Array.isArray(names) || names.length === 0) names = [BUILTIN];
+  if (names.join("\n") !== served.join("\n")) {
+    served = names.map(String);
+    $("stream").replaceChildren(...served.map((n) => el("option", { value: n }, n)));
+  }
+  // With posts alone there is nothing to choose.
+  $("stream-bar").hidden = served.length < 2;
+  showStream(wantedStream());
+}
+
+// showStream switches the newest-documents panel and the form to stream
+// name, and fetches its newest documents at once.
+function showStream(name) {
+  if (!served.includes(name)) name = BUILTIN;
+  $("stream").value = name;
+  if (name === current) return;
+  current = name;
+  const posts = name === BUILTIN;
+  $("posts-title").textContent = posts ? "Newest posts" : `Newest in ${name}`;
+  $("form-title").textContent = posts ? "Create a post" : `Send a document to ${name}`;
+  $("post-form").hidden = !posts;
+  $("doc-form").hidden = posts;
+  $("doc-route").textContent = streamPath(name);
+  $("posts").replaceChildren();
+  $("posts-empty").textContent = posts ? "No posts stored yet." : `No document stored in ${name} yet.`;
+  $("posts-empty").hidden = false;
+  const out = $("form-result");
+  out.className = "result";
+  out.replaceChildren();
+  pollPosts();
+}
+
+function chooseStream(name) {
+  // replaceState: switching streams is not a page to go back to.
+  history.replaceState(null, "", name === BUILTIN ? location.pathname + location.search : "#stream=" + encodeURIComponent(name));
+  showStream(name);
+}
+
+function postItem(p) {
+  const li = el("li", { "data-id": p.id });
+  const link = el("a", { class: "title", href: "/v1/posts/" + encodeURIComponent(p.id) }, p.title);
+  li.append(link, " ", el("span", { class: "meta" }, `by ${p.author} · ${new Date(p.createdAt).toLocaleTimeString()}`));
+  return li;
+}
+
+// The members the API adds to every document it answers with.
+const ANSWER_MEMBERS = new Set(["id", "createdAt", "ingestedAt"]);
+const PREVIEW_CHARS = 160;
+
+// UNSEEN are the characters JSON leaves as they are that would change how
+// a line reads: the line and paragraph separators and the bidirectional
+// controls.
+const UNSEEN = /[\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+// preview is a document's own members as one line of JSON, cut to
+// PREVIEW_CHARS characters: JSON.stringify escapes every control
+// character, and the UNSEEN ones are escaped here too.
+function preview(d) {
+  const own = {};
+  for (const [k, v] of Object.entries(d)) if (!ANSWER_MEMBERS.has(k)) own[k] = v;
+  const s = JSON.stringify(own).replace(UNSEEN, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  const chars = [...s];
+  return chars.length > PREVIEW_CHARS ? chars.slice(0, PREVIEW_CHARS - 1).join("") + "…" : s;
+}
+
+function docItem(name, d) {
+  const id = String(d.id ?? "");
+  const created = Date.parse(d.createdAt);
+  const li = el("li", { "data-id": id });
+  li.append(
+    el("a", { class: "title", href: streamPath(name) + "/" + encodeURIComponent(id) }, id), " ",
+    el("span", { class: "meta" }, Number.isNaN(created) ? "" : new Date(created).toLocaleTimeString()),
+    el("code", { class: "preview" }, preview(d)),
+  );
+  return li;
+}
+
+// renderPosts lists a page of stream name: {"<name>": [...], "nextCursor"}.
+function renderPosts(name, page) {
+  const items = Array.isArray(page[name]) ? page[name] : [];
+  $("posts-empty").hidden = items.length > 0;
+  $("posts").replaceChildren(...items.map((d) => (name === BUILTIN ? postItem(d) : docItem(name, d))));
 }
 
 async function getJSON(url) {
@@ -238,8 +340,14 @@ async function pollStats() {
 }
 
 async function pollPosts() {
+  const name = current;
+  // Opened on another stream's link: wait for the stats to say it is
+  // served rather than show the posts for a moment.
+  if (!streamsKnown && wantedStream() !== name) return;
   try {
-    renderPosts(await getJSON("/v1/posts?limit=10"));
+    const page = await getJSON(streamPath(name) + "?limit=10");
+    // A page that comes back after the picker moved on is not shown.
+    if (name === current) renderPosts(name, page);
   } catch (e) {
     // The status line reports an unreachable API; a store that does not
     // answer shows as a stale list until it does.
@@ -276,7 +384,46 @@ async function submitPost(ev) {
   }
 }
 
+// showProblem writes a problem answer (RFC 9457) into out: the status, the
+// detail and each field error the API listed.
+function showProblem(out, status, p) {
+  out.className = "result bad";
+  out.replaceChildren(`${status}: ${p.detail || p.title || "refused"}`);
+  const errs = Array.isArray(p.errors) ? p.errors : [];
+  if (errs.length === 0) return;
+  const list = el("ul", { class: "errors" });
+  for (const e of errs) list.append(el("li", {}, e.field ? `${e.field}: ${e.message}` : String(e.message)));
+  if (p.moreErrors > 0) list.append(el("li", {}, `and ${p.moreErrors} more`));
+  out.append(list);
+}
+
+// submitDoc sends the textarea as it is: the API, not the page, says what
+// is wrong with it.
+async function submitDoc(ev) {
+  ev.preventDefault();
+  const name = current, out = $("form-result");
+  out.className = "result";
+  out.textContent = "sending…";
+  try {
+    const r = await fetch(streamPath(name), { method: "POST", headers: { "Content-Type": "application/json" }, body: $("f-doc").value });
+    const answer = await r.json().catch(() => ({}));
+    if (r.status === 202) {
+      out.className = "result ok";
+      out.replaceChildren(`Accepted by ${name} (202): `,
+        el("a", { id: "created-id", href: streamPath(name) + "/" + encodeURIComponent(answer.id) }, answer.id));
+      return;
+    }
+    showProblem(out, r.status, answer);
+  } catch (e) {
+    out.className = "result bad";
+    out.textContent = "not sent: " + e.message;
+  }
+}
+
 $("post-form").addEventListener("submit", submitPost);
+$("doc-form").addEventListener("submit", submitDoc);
+$("stream").addEventListener("change", (ev) => chooseStream(ev.target.value));
+window.addEventListener("hashchange", () => showStream(wantedStream()));
 pollStats();
 pollPosts();
 setInterval(pollStats, 1000);
