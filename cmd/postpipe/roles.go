@@ -249,7 +249,7 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	pub := r.pub
 	// The sink may run elsewhere: its side of the dashboard is read from the broker.
 	r.sampler = stats.New(statsInterval, statsWindow, pub.Acknowledged,
-		statsOffsets{kafka.NewOffsetReader(prod, cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.KafkaGroup)}, log.With("component", "stats"))
+		statsOffsets{kafka.NewOffsetReader(prod, cfg.KafkaGroup, offsetTopics(cfg, r.declared)...)}, log.With("component", "stats"))
 	if withSink {
 		if r.sk, err = r.newSink(kopts); err != nil {
 			r.abandon(ctx)
@@ -498,7 +498,7 @@ func (s statsOffsets) ReadOffsets(ctx context.Context) (stats.Offsets, error) {
 	}
 	out := stats.Offsets{DLQRecords: p.DLQRecords, Partitions: make([]stats.Partition, len(p.Partitions))}
 	for i, pp := range p.Partitions {
-		out.Partitions[i] = stats.Partition{Partition: pp.Partition, Committed: pp.Committed, End: pp.End, Lag: pp.Lag}
+		out.Partitions[i] = stats.Partition{Stream: pp.Stream, Partition: pp.Partition, Committed: pp.Committed, End: pp.End, Lag: pp.Lag}
 	}
 	return out, nil
 }

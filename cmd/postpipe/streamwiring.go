@@ -128,3 +128,15 @@ func typedPosts(declared []*stream.Stream) bool {
 	}
 	return true
 }
+
+// offsetTopics are the topics whose progress the dashboard shows: posts'
+// (cfg's) and every declared stream's.
+func offsetTopics(cfg config.Config, declared []*stream.Stream) []kafka.StreamTopics {
+	topics := []kafka.StreamTopics{{Stream: stream.Builtin, Topic: cfg.KafkaTopic, DLQTopic: cfg.KafkaDLQTopic}}
+	for _, st := range declared {
+		if st.Name != stream.Builtin {
+			topics = append(topics, kafka.StreamTopics{Stream: st.Name, Topic: st.Topic, DLQTopic: st.DLQTopic()})
+		}
+	}
+	return topics
+}

@@ -11,12 +11,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Progress is a consumer group's progress on the posts topic and the size
-// of the dead-letter topic.
+// Progress is a consumer group's progress on every stream's topic and the
+// size of their dead-letter topics.
 type Progress struct {
-	// Partitions of the posts topic, by partition number.
+	// Partitions of the streams' topics, by stream (in the order given)
+	// and partition number.
 	Partitions []PartitionProgress
-	// DLQRecords is how many records the dead-letter topic holds.
+	// DLQRecords is how many records the dead-letter topics hold.
 	DLQRecords int64
 }
 
@@ -24,44 +25,57 @@ type Progress struct {
 // the start offset where the group has not committed yet: that is where a
 // new sink begins.
 type PartitionProgress struct {
+	Stream              string
 	Partition           int32
 	Committed, End, Lag int64
 }
 
-// OffsetReader reads a consumer group's progress on the posts topic and the
-// size of the dead-letter topic, for the dashboard's sampler (the wiring
-// adapts it to the sampler's types, so this package need not know them).
+// StreamTopics are a stream's topic and dead-letter topic.
+type StreamTopics struct {
+	Stream, Topic, DLQTopic string
+}
+
+// OffsetReader reads a consumer group's progress on the streams' topics and
+// the size of their dead-letter topics, for the dashboard's sampler (the
+// wiring adapts it to the sampler's types, so this package need not know
+// them).
 type OffsetReader struct {
-	adm        *kadm.Client
-	topic, dlq string
-	group      string
+	adm     *kadm.Client
+	streams []StreamTopics
+	group   string
 }
 
 // NewOffsetReader reads through cl, which may be a producer: admin requests
 // need no client of their own.
-func NewOffsetReader(cl *kgo.Client, topic, dlqTopic, group string) *OffsetReader {
-	return &OffsetReader{adm: kadm.NewClient(cl), topic: topic, dlq: dlqTopic, group: group}
+func NewOffsetReader(cl *kgo.Client, group string, streams ...StreamTopics) *OffsetReader {
+	return &OffsetReader{adm: kadm.NewClient(cl), streams: streams, group: group}
 }
 
-// ReadOffsets lists the start and end offsets of both topics and the group's
-// committed offsets on the posts topic. A partition the group has not
-// committed on counts from its start offset, where the sink would begin.
+// ReadOffsets lists the start and end offsets of every topic and the
+// group's committed offsets on the streams' topics. A partition the group
+// has not committed on counts from its start offset, where the sink would
+// begin.
 func (r *OffsetReader) ReadOffsets(ctx context.Context) (Progress, error) {
-	starts, err := r.adm.ListStartOffsets(ctx, r.topic, r.dlq)
+	var topics, all []string
+	for _, st := range r.streams {
+		topics = append(topics, st.Topic)
+		all = append(all, st.Topic, st.DLQTopic)
+	}
+	starts, err := r.adm.ListStartOffsets(ctx, all...)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
 		return Progress{}, fmt.Errorf("list start offsets: %w", err)
 	}
-	ends, err := r.adm.ListEndOffsets(ctx, r.topic, r.dlq)
+	ends, err := r.adm.ListEndOffsets(ctx, all...)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
 		return Progress{}, fmt.Errorf("list end offsets: %w", err)
 	}
-	commits, err := r.adm.FetchOffsetsForTopics(ctx, r.group, r.topic)
+	commits, err := r.adm.FetchOffsetsForTopics(ctx, r.group, topics...)
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		// No sink has joined yet: nothing is committed.
 		commits, err = nil, nil
@@ -71,18 +85,22 @@ func (r *OffsetReader) ReadOffsets(ctx context.Context) (Progress, error) {
 	}
 
 	var out Progress
-	for p, end := range ends[r.topic] {
-		committed := starts[r.topic][p].Offset
-		if c, ok := commits.Lookup(r.topic, p); ok && c.At >= 0 {
-			committed = c.At
+	for _, st := range r.streams {
+		var parts []PartitionProgress
+		for p, end := range ends[st.Topic] {
+			committed := starts[st.Topic][p].Offset
+			if c, ok := commits.Lookup(st.Topic, p); ok && c.At >= 0 {
+				committed = c.At
+			}
+			parts = append(parts, PartitionProgress{
+				Stream: st.Stream, Partition: p, Committed: committed, End: end.Offset, Lag: max(end.Offset-committed, 0),
+			})
 		}
-		out.Partitions = append(out.Partitions, PartitionProgress{
-			Partition: p, Committed: committed, End: end.Offset, Lag: max(end.Offset-committed, 0),
-		})
-	}
-	slices.SortFunc(out.Partitions, func(a, b PartitionProgress) int { return int(a.Partition - b.Partition) })
-	for p, end := range ends[r.dlq] {
-		out.DLQRecords += end.Offset - starts[r.dlq][p].Offset
+		slices.SortFunc(parts, func(a, b PartitionProgress) int { return int(a.Partition - b.Partition) })
+		out.Partitions = append(out.Partitions, parts...)
+		for p, end := range ends[st.DLQTopic] {
+			out.DLQRecords += end.Offset - starts[st.DLQTopic][p].Offset
+		}
 	}
 	return out, nil
 }

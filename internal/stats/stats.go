@@ -18,18 +18,19 @@ import (
 type Offsets struct {
 	// Partitions of the posts topic, with the group's committed offset.
 	Partitions []Partition
-	// DLQRecords is how many records the dead-letter topic holds.
+	// DLQRecords is how many records the dead-letter topics hold.
 	DLQRecords int64
 }
 
-// Partition is the group's progress on one partition of the posts topic.
+// Partition is the group's progress on one partition of a stream's topic.
 // Committed is the start offset where the group has not committed yet: that
 // is where a new sink begins.
 type Partition struct {
-	Partition int32 `json:"partition"`
-	Committed int64 `json:"committed"`
-	End       int64 `json:"end"`
-	Lag       int64 `json:"lag"`
+	Stream    string `json:"stream"`
+	Partition int32  `json:"partition"`
+	Committed int64  `json:"committed"`
+	End       int64  `json:"end"`
+	Lag       int64  `json:"lag"`
 }
 
 // OffsetReader reads the group's offsets from the broker.

@@ -199,6 +199,7 @@ function renderStats(st) {
 
   $("partitions").replaceChildren(...st.lag.partitions.map((p) => {
     const tr = el("tr");
+    tr.append(el("td", {}, p.stream || ""));
     for (const v of [p.partition, p.committed, p.end, p.lag]) tr.append(el("td", {}, whole.format(v)));
     return tr;
   }));
