@@ -3,12 +3,14 @@ package bench
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/kafka"
@@ -45,13 +47,35 @@ func openTopicVerifier(ctx context.Context, cfg Config, topics []string) (*topic
 	}
 	t := &topicVerifier{opts: opts, cl: cl, adm: kadm.NewClient(cl)}
 	for _, topic := range topics {
-		if _, err := t.ends(ctx, topic); err != nil {
+		if err := t.await(ctx, topic); err != nil {
 			cl.Close()
 			return nil, err
 		}
 	}
 	return t, nil
 }
+
+// topicWait is how long the check waits for a topic to be known: a server
+// that has just created its topics may answer ready before its broker's
+// metadata names them (seen with deploy/bench.sh and no settling wait).
+var topicWait = 10 * time.Second
+
+// await waits, up to topicWait, until the broker knows topic.
+func (t *topicVerifier) await(ctx context.Context, topic string) error {
+	deadline := time.Now().Add(topicWait)
+	for {
+		_, err := t.ends(ctx, topic)
+		if err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, errNoTopic) || !time.Now().Before(deadline) {
+			return err
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// errNoTopic is a topic the broker lists no partition of.
+var errNoTopic = errors.New("topic does not exist")
 
 func (t *topicVerifier) close() { t.cl.Close() }
 
@@ -74,7 +98,7 @@ func (t *topicVerifier) ends(ctx context.Context, topic string) (map[int32]int64
 		return nil, first
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("topic %s does not exist", topic)
+		return nil, fmt.Errorf("%s: %w", topic, errNoTopic)
 	}
 	return out, nil
 }

@@ -125,8 +125,15 @@ func TestTopicVerifierConnectsWithTheKafkaSecurity(t *testing.T) {
 	if v.Accepted != 3 || v.Landed != 2 || v.Lost != 1 || v.Duplicated != 1 || v.Where != "topic" {
 		t.Errorf("verification %+v, want 3 accepted, 2 landed, 1 lost, 1 duplicated, on the topic", v)
 	}
+	// A topic the broker does not know is waited for a while, then refused.
+	defer func(w time.Duration) { topicWait = w }(topicWait)
+	topicWait = 500 * time.Millisecond
+	start := time.Now()
 	if _, err := openTopicVerifier(t.Context(), cfg, []string{"clicks"}); err == nil || !strings.Contains(err.Error(), "clicks") {
 		t.Errorf("a topic that does not exist: %v", err)
+	}
+	if waited := time.Since(start); waited < topicWait {
+		t.Errorf("gave up on the topic after %s, want a wait of %s", waited, topicWait)
 	}
 
 	wrong := sec
