@@ -81,18 +81,23 @@ if [[ $SINK == 0 ]]; then
 fi
 export POSTPIPE_LOG_LEVEL=warn
 
-# The declared stream orders, as examples/streams.yaml declares it but on
-# the bench's own topics, as posts are: what a run without the sink produces
-# there is no backlog for the next run's sink. posts is left out of the file:
-# the built-in one is served, on POSTPIPE_KAFKA_TOPIC. Its collection, orders,
-# is in the bench database, which every run starts empty.
+# The streams of the run: the declared stream orders, as examples/streams.yaml
+# declares it but on the bench's own topics, as posts are (what a run without
+# the sink produces there is no backlog for the next run's sink); its
+# collection, orders, is in the bench database, which every run starts empty.
+# posts is declared again with the built-in schema (served by its typed path)
+# on POSTPIPE_KAFKA_TOPIC: the API takes posts' topic and collection from a
+# streams file, even from one that leaves posts out (then posts and posts.dlq).
 orders_topic=bench.orders
 if [[ $SINK == 0 ]]; then
 	orders_topic=bench.ingest.orders
 fi
 cat >"$RUN/streams.yaml" <<EOF
-# Written by deploy/bench.sh for one run: examples/streams.yaml's orders on the bench's topics.
+# Written by deploy/bench.sh for one run: examples/streams.yaml's posts and orders on the bench's topics.
 streams:
+  - name: posts
+    schema: ../examples/schemas/posts.json
+    topic: $POSTPIPE_KAFKA_TOPIC
   - name: orders
     schema: ../examples/schemas/orders.json
     id: /orderId
