@@ -20,7 +20,8 @@
 #   BENCH_STREAMS_FILE=FILE      the streams file the API, the sink and the bench run with; by default
 #                                one written to .bench-run/streams.yaml declaring examples/streams.yaml's
 #                                orders (schema examples/schemas/orders.json, id /orderId) on the bench's
-#                                topics: bench.orders, or bench.ingest.orders without the sink
+#                                topics — bench.orders, or bench.ingest.orders without the sink — and
+#                                posts, with the built-in schema, on the bench's posts topic
 # The quick and ingest profiles run the orders scenario (POST /v1/orders, ~600-byte orders) after kafka.
 # Each scenario reports the CPU per accepted post of the api, broker, sink, store (FerretDB and
 # PostgreSQL with its backends) and the bench client over its measured window; afterwards this
