@@ -17,6 +17,12 @@
 #   BENCH_SETTLE=60 BENCH_SETTLE_BUSY=15
 #                                wait at most this many seconds, before the first scenario, for a
 #                                second under this % of CPU busy (0: do not wait)
+#   BENCH_STREAMS_FILE=FILE      the streams file the API, the sink and the bench run with; by default
+#                                one written to .bench-run/streams.yaml declaring examples/streams.yaml's
+#                                orders (schema examples/schemas/orders.json, id /orderId) on the bench's
+#                                topics — bench.orders, or bench.ingest.orders without the sink — and
+#                                posts, with the built-in schema, on the bench's posts topic
+# The quick and ingest profiles run the orders scenario (POST /v1/orders, ~600-byte orders) after kafka.
 # Each scenario reports the CPU per accepted post of the api, broker, sink, store (FerretDB and
 # PostgreSQL with its backends) and the bench client over its measured window; afterwards this
 # script also prints (and writes to $OUT/cpu.txt) the CPU seconds each process used during the run.
@@ -76,12 +82,38 @@ if [[ $SINK == 0 ]]; then
 fi
 export POSTPIPE_LOG_LEVEL=warn
 
+# The streams of the run: the declared stream orders, as examples/streams.yaml
+# declares it but on the bench's own topics, as posts are (what a run without
+# the sink produces there is no backlog for the next run's sink); its
+# collection, orders, is in the bench database, which every run starts empty.
+# posts is declared again with the built-in schema (served by its typed path)
+# on POSTPIPE_KAFKA_TOPIC: the API takes posts' topic and collection from a
+# streams file, even from one that leaves posts out (then posts and posts.dlq).
+orders_topic=bench.orders
+if [[ $SINK == 0 ]]; then
+	orders_topic=bench.ingest.orders
+fi
+cat >"$RUN/streams.yaml" <<EOF
+# Written by deploy/bench.sh for one run: examples/streams.yaml's posts and orders on the bench's topics.
+streams:
+  - name: posts
+    schema: ../examples/schemas/posts.json
+    topic: $POSTPIPE_KAFKA_TOPIC
+  - name: orders
+    schema: ../examples/schemas/orders.json
+    id: /orderId
+    list: [customer, status]
+    topic: $orders_topic
+EOF
+export POSTPIPE_STREAMS_FILE=${BENCH_STREAMS_FILE:-$RUN/streams.yaml}
+
 # Every run starts from empty bench topics too, and without the sink's
 # committed offsets into them: the ingest profile leaves ~2.5 GB on the
 # topic a run, which nothing consumes (43 GB after a day of runs here).
 "${GO:-go}" build -o "$RUN/topicreset" ./deploy/kafka/topicreset
 "$RUN/topicreset" -brokers "$POSTPIPE_KAFKA_BROKERS" -group bench-sink \
-	bench.posts bench.posts.dlq bench.ingest.posts bench.ingest.posts.dlq
+	bench.posts bench.posts.dlq bench.ingest.posts bench.ingest.posts.dlq \
+	bench.orders bench.orders.dlq bench.ingest.orders bench.ingest.orders.dlq
 
 # The read and mixed scenarios measure what the store serves to 100 users at
 # once, as the seed's did: the read bound (50 against a store of its own)

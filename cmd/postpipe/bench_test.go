@@ -12,8 +12,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/postpipe/postpipe/internal/doc"
+	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
+	"github.com/postpipe/postpipe/internal/stream"
 )
 
 // fakeServer answers the routes 'postpipe bench' uses the way postpipe
@@ -66,6 +70,27 @@ func newFakeServer(t *testing.T, benchEndpoints bool) (*fakeServer, string) {
 			return map[string]any{"id": id, "author": in.Author, "title": in.Title}
 		})
 	})
+	// orders as examples/streams.yaml declares it: each order checked as
+	// the API checks it (doc.Parse, doc.Accept), 202 under its orderId.
+	orders := exampleOrders(t)
+	mux.HandleFunc("GET /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONAnswer(w, http.StatusOK, map[string]any{"orders": []any{}})
+	})
+	mux.HandleFunc("POST /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		p, err := doc.Parse(body)
+		var d doc.Document
+		if err == nil {
+			d, err = doc.Accept(orders, p, time.Now(), func() string { return f.id() })
+		}
+		if err != nil {
+			f.invalid.Add(1)
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		f.count(r.URL.Path, 1)
+		writeJSONAnswer(w, http.StatusAccepted, map[string]string{"id": d.ID, "status": "accepted"})
+	})
 	mux.HandleFunc("POST /v1/posts:batch", func(w http.ResponseWriter, r *http.Request) {
 		var ins []post.Input
 		if err := json.NewDecoder(r.Body).Decode(&ins); err != nil {
@@ -87,6 +112,18 @@ func newFakeServer(t *testing.T, benchEndpoints bool) (*fakeServer, string) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv.URL
+}
+
+// exampleStreamsFile declares posts, orders and clicks.
+const exampleStreamsFile = "../../examples/streams.yaml"
+
+func exampleOrders(t *testing.T) *stream.Stream {
+	t.Helper()
+	set, err := stream.Load(exampleStreamsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set.Lookup("orders")
 }
 
 func (f *fakeServer) id() string { return fmt.Sprintf("id-%d", f.next.Add(1)) }
@@ -177,9 +214,12 @@ func checkRounds(t *testing.T, s scenarioJSON, rounds int) {
 	if rounds > 0 && (reqs != s.Requests || posts != s.Posts) {
 		t.Errorf("%s: the rounds add up to %d requests and %d posts, the scenario says %d and %d", s.Name, reqs, posts, s.Requests, s.Posts)
 	}
+	// T is in whole milliseconds: the closing point of a window can fall
+	// in the same millisecond as the last tick (seen on a busy machine),
+	// so T must not go back, and may stand still.
 	last, round := 0.0, 0
 	for _, p := range s.Series {
-		if p.T <= last || p.Round < round || (rounds > 0) != (p.Round > 0) {
+		if p.T < last || p.Round < round || (rounds > 0) != (p.Round > 0) {
 			t.Errorf("%s: series point at %vs of round %d after %vs of round %d", s.Name, p.T, p.Round, last, round)
 		}
 		last, round = p.T, p.Round
@@ -391,7 +431,7 @@ func TestBenchCommandHelp(t *testing.T) {
 	}
 	for _, flag := range []string{"--target", "--profile", "--scenarios", "--stages", "--rate", "--duration", "--out", "--content-bytes",
 		"--batch-size", "--mongodb-uri", "--mongodb-database", "--drain-timeout", "--kafka-label", "--store-label",
-		"--warmup", "--rounds", "--processes", "--kafka-brokers", "--kafka-topic"} {
+		"--warmup", "--rounds", "--processes", "--kafka-brokers", "--kafka-topic", "--streams-file"} {
 		if !strings.Contains(string(help), flag+" ") {
 			t.Errorf("help lacks %s:\n%s", flag, help)
 		}
@@ -463,5 +503,128 @@ func TestBenchCommandReads(t *testing.T) {
 	}
 	if share := float64(mixed.Ops["write"].Requests) / float64(mixed.Requests); share > 0.3 {
 		t.Errorf("mixed: %.0f %% writes, want about 10 %%", 100*share)
+	}
+}
+
+// TestBenchCommandOrders runs kafka and orders in rounds against the fake
+// server with the streams file it serves: the orders are valid orders of
+// examples/streams.yaml, orders takes turns with kafka, and orders ÷ kafka
+// (CPU per document) is in results.json and the report.
+func TestBenchCommandOrders(t *testing.T) {
+	f, target := newFakeServer(t, true)
+	out := t.TempDir()
+	args := []string{"bench", "--target", target, "--out", out, "--streams-file", exampleStreamsFile, "--scenarios", "kafka,orders",
+		"--stages", "300ms:3", "--warmup", "100ms", "--rounds", "2", "--processes", fmt.Sprintf("api=%d", os.Getpid())}
+	if err := run(t.Context(), args, noEnv); err != nil {
+		t.Fatalf("postpipe %s: %v", strings.Join(args, " "), err)
+	}
+	if f.invalid.Load() != 0 {
+		t.Errorf("the server refused %d orders or posts", f.invalid.Load())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Scenarios []scenarioJSON `json:"scenarios"`
+		CPURatios []struct {
+			Name   string    `json:"name"`
+			Basis  string    `json:"basis"`
+			Value  float64   `json:"value"`
+			Rounds []float64 `json:"rounds"`
+		} `json:"cpu_ratios"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Scenarios) != 2 || res.Scenarios[1].Name != "orders" {
+		t.Fatalf("scenarios %+v", res.Scenarios)
+	}
+	o := res.Scenarios[1]
+	f.mu.Lock()
+	served := f.requests["/v1/orders"]
+	turns := strings.Join(f.turns, " ")
+	f.mu.Unlock()
+	if o.Requests == 0 || o.Errors != 0 || o.Requests+o.WarmupRequests != int64(served) || o.Posts != o.Requests {
+		t.Errorf("orders: %d requests (+%d warming up), %d documents, %d errors %v; the server took %d", o.Requests, o.WarmupRequests, o.Posts, o.Errors, o.ErrorsByStatus, served)
+	}
+	checkRounds(t, o, 2)
+	if want := "/v1/posts /v1/orders /v1/posts /v1/orders"; turns != want {
+		t.Errorf("the server was sent, in turn, %s; want %s", turns, want)
+	}
+	if len(res.CPURatios) != 1 || res.CPURatios[0].Name != "orders ÷ kafka" || res.CPURatios[0].Basis != "api" ||
+		res.CPURatios[0].Value <= 0 || len(res.CPURatios[0].Rounds) != 2 {
+		t.Errorf("cpu_ratios %+v, want orders ÷ kafka over the api, by round", res.CPURatios)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| orders |", "orders ÷ kafka = ", "600-byte documents"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestBenchCommandOrdersNeedTheStream: orders asked for without a streams
+// file declaring it stops the run before any load, naming the file to
+// give; a profile that runs orders leaves it out instead, and says so.
+func TestBenchCommandOrdersNeedTheStream(t *testing.T) {
+	f, target := newFakeServer(t, true)
+	err := run(t.Context(), []string{"bench", "--target", target, "--scenarios", "orders", "--stages", "300ms:1", "--out", t.TempDir()}, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "declares no stream orders") || !strings.Contains(err.Error(), "POSTPIPE_STREAMS_FILE") {
+		t.Errorf("orders without a streams file: %v", err)
+	}
+	out := t.TempDir()
+	args := []string{"bench", "--target", target, "--profile", "ingest", "--stages", "200ms:2", "--warmup", "0s", "--rounds", "1", "--out", out}
+	if err := run(t.Context(), args, noEnv); err != nil {
+		t.Fatalf("postpipe %s: %v", strings.Join(args, " "), err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Scenarios []scenarioJSON `json:"scenarios"`
+		Notes     []string       `json:"notes"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range res.Scenarios {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, ","); got != "noop,fire-and-forget,kafka,batch" {
+		t.Errorf("the ingest profile without orders ran %s", got)
+	}
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "orders left out of the profile's scenarios") {
+		t.Errorf("no note says orders was left out: %q", res.Notes)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.requests["/v1/orders"] != 0 {
+		t.Errorf("%d orders sent", f.requests["/v1/orders"])
+	}
+}
+
+// TestBenchKafkaSecurity: the bench's topic check reads the Kafka
+// section's TLS and SASL settings from the variables every role reads.
+func TestBenchKafkaSecurity(t *testing.T) {
+	env := map[string]string{
+		"POSTPIPE_KAFKA_TLS": "true", "POSTPIPE_KAFKA_TLS_CA_FILE": "/ca.pem", "POSTPIPE_KAFKA_TLS_CERT_FILE": "/c.pem", "POSTPIPE_KAFKA_TLS_KEY_FILE": "/k.pem",
+		"POSTPIPE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "POSTPIPE_KAFKA_SASL_USERNAME": "u", "POSTPIPE_KAFKA_SASL_PASSWORD": "secret",
+	}
+	sec, err := benchKafkaSecurity(func(k string) string { return env[k] })
+	want := kafka.Security{TLS: true, CAFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem", SASLMechanism: "SCRAM-SHA-512", SASLUsername: "u", SASLPassword: "secret"}
+	if err != nil || sec != want {
+		t.Errorf("benchKafkaSecurity = %+v, %v; want %+v", sec, err, want)
+	}
+	if sec, err := benchKafkaSecurity(noEnv); err != nil || sec != (kafka.Security{}) {
+		t.Errorf("nothing set: %+v, %v", sec, err)
+	}
+	if _, err := benchKafkaSecurity(func(k string) string { return map[string]string{"POSTPIPE_KAFKA_TLS": "yes please"}[k] }); err == nil || !strings.Contains(err.Error(), "POSTPIPE_KAFKA_TLS") {
+		t.Errorf("a TLS setting that is no boolean: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/dlq"
+	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/stream"
 )
 
@@ -40,7 +42,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 	}
 	// The same options as the service's own clients: a broker that wants
 	// TLS or SASL wants them from the operator's tools too.
-	opts, err := kafkaOpts(cfg, newLogger(cfg))
+	opts, err := kafka.Opts(kafkaSecurity(cfg), cfg.KafkaBrokers, quieter(newLogger(cfg), slog.LevelWarn))
 	if err != nil {
 		return err
 	}

@@ -209,7 +209,7 @@ func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return nil, api.Guard{}, nil, err
 	}
-	kopts, err := kafkaOpts(cfg, log)
+	kopts, err := kafka.Opts(kafkaSecurity(cfg), cfg.KafkaBrokers, quieter(log, slog.LevelWarn))
 	if err != nil {
 		return nil, api.Guard{}, nil, err
 	}

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/api"
 	"github.com/postpipe/postpipe/internal/apikey"
@@ -14,12 +11,12 @@ import (
 	"github.com/postpipe/postpipe/internal/kafka"
 )
 
-// kafkaOpts are the client options of every Kafka client the binary makes
-// (producer, sink consumer, topic creation, the dlq tools): brokers, client
-// id and logger plus TLS and SASL as configured. It is the only place they
-// are put together, so no client can leave the security settings out.
-func kafkaOpts(cfg config.Config, log *slog.Logger) ([]kgo.Opt, error) {
-	sec, err := kafka.SecurityOpts(kafka.Security{
+// kafkaSecurity is the Kafka section's TLS and SASL settings as
+// kafka.Opts takes them: the one place the settings are read, so every
+// client the binary makes (producer, sink consumer, topic creation, the dlq
+// tools, the bench's topic check) connects alike.
+func kafkaSecurity(cfg config.Config) kafka.Security {
+	return kafka.Security{
 		TLS:           cfg.KafkaTLS,
 		CAFile:        cfg.KafkaTLSCAFile,
 		CertFile:      cfg.KafkaTLSCertFile,
@@ -27,12 +24,7 @@ func kafkaOpts(cfg config.Config, log *slog.Logger) ([]kgo.Opt, error) {
 		SASLMechanism: cfg.KafkaSASLMechanism,
 		SASLUsername:  cfg.KafkaSASLUsername,
 		SASLPassword:  cfg.KafkaSASLPassword,
-	})
-	if err != nil {
-		return nil, err
 	}
-	// Clipped, so each caller that appends its own options gets its own array.
-	return slices.Clip(append(kafka.ClientOpts(cfg.KafkaBrokers, quieter(log, slog.LevelWarn)), sec...)), nil
 }
 
 // newGuard loads the API keys and rate limit the API runs behind.

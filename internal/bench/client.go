@@ -58,6 +58,14 @@ func preflight(ctx context.Context, client *http.Client, target string, scs []sc
 		return fmt.Errorf("target %s: GET /healthz answered %d, want 200", target, resp.StatusCode)
 	}
 	for _, sc := range scs {
+		if sc.stream != "" {
+			// Its listing reads and writes nothing: a 404 says the server
+			// runs without the stream.
+			if err := probeStream(ctx, client, target, sc); err != nil {
+				return err
+			}
+			continue
+		}
 		if sc.name == "fire-and-forget" {
 			// Its GET only counts: probing it sends nothing to the broker.
 			if err := probeCounts(ctx, client, target, sc); err != nil {
@@ -111,4 +119,25 @@ func probeCounts(ctx context.Context, client *http.Client, target string, sc sce
 	default:
 		return fmt.Errorf("GET %s answered %d, want 200", sc.path, resp.StatusCode)
 	}
+}
+
+// probeStream checks that the server serves the stream sc writes to, by
+// asking for one document of its listing: any answer but 404 or 405 says
+// the route is there (a 503 of a busy store too).
+func probeStream(ctx context.Context, client *http.Client, target string, sc scenario) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target+sc.path+"?limit=1", nil)
+	if err != nil {
+		return fmt.Errorf("target %q: %w", target, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s%s: %w", target, sc.path, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		return fmt.Errorf("GET %s answered %d: the server does not serve the stream %s; start it with a streams file declaring %s (POSTPIPE_STREAMS_FILE, e.g. examples/streams.yaml), or leave %s out of --scenarios",
+			sc.path, resp.StatusCode, sc.stream, sc.stream, sc.name)
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ var palette = map[string]string{
 	"batch":           "#059669",
 	"read":            "#0891b2",
 	"mixed":           "#be185d",
+	"orders":          "#4f46e5",
 }
 
 func colorOf(name string) string {
@@ -262,6 +263,7 @@ ul { padding-left: 1.2rem; }
 <tr><th>scenario</th>{{range .CPUCols}}<th>{{.}}</th>{{end}}</tr>
 {{range .CPURows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
+{{if .CPURatios}}<p>CPU per accepted document, same run: {{range $i, $r := .CPURatios}}{{if $i}}, {{end}}<strong>{{$r.Name}} = {{printf "%.2f" $r.Value}}</strong> ({{$r.Basis}}: {{$r.Of}} {{num $r.OfUs}} µs, {{$r.Over}} {{num $r.OverUs}} µs{{if $r.Rounds}}; {{roundsText $r.Rounds}}{{end}}){{end}}</p>{{end}}
 {{end}}
 {{if .OpRows}}
 <h2>Reads</h2>

@@ -44,7 +44,7 @@ type Load struct {
 	// the warm-up sends is not measured but is verified like the rest.
 	Warmup time.Duration
 	// Rounds is how many times the scenarios a ratio compares (noop,
-	// fire-and-forget, kafka, direct) take turns, each running the stages
+	// fire-and-forget, kafka, orders, direct) take turns, each running the stages
 	// once per round; their figures add the rounds up. The machine's speed
 	// drifts by tens of percent over minutes here (a neighbour, the
 	// broker's page cache, a checkpoint of PostgreSQL): scenarios measured
@@ -101,6 +101,12 @@ type profile struct {
 // ~0.9 million, and the profile took 13.5 minutes instead of 5. seed keeps
 // the original test's one long shape.
 //
+// quick and ingest run orders after kafka — one ~600-byte order of the
+// declared stream orders per request, taking turns with kafka so that their
+// CPU per document compares on the same machine — when the streams file
+// declares orders (the command leaves it out otherwise, and says so); seed
+// keeps the original test's scenarios.
+//
 // The warm-up runs before every scenario rather than once per run: each
 // scenario drives a different path (no broker, produce without waiting,
 // acks=all, the store, large batches, reads), and a warm-up of one path
@@ -110,9 +116,9 @@ var profiles = map[string]profile{
 	"seed": {stages: []Stage{{30 * time.Second, 100}, {60 * time.Second, 100}, {30 * time.Second, 0}}, warmup: 10 * time.Second,
 		scenarios: []string{"noop", "fire-and-forget", "kafka", "direct", "batch", "read", "mixed"}},
 	"quick": {stages: []Stage{{1 * time.Second, 50}, {4 * time.Second, 50}, {1 * time.Second, 0}}, warmup: 3 * time.Second, rounds: 3, othersOnce: true,
-		scenarios: []string{"noop", "fire-and-forget", "kafka", "direct", "batch"}},
+		scenarios: []string{"noop", "fire-and-forget", "kafka", "orders", "direct", "batch"}},
 	"ingest": {stages: []Stage{{0, 100}, {5 * time.Second, 100}}, warmup: 15 * time.Second, rounds: 4,
-		scenarios: []string{"noop", "fire-and-forget", "kafka", "batch"}},
+		scenarios: []string{"noop", "fire-and-forget", "kafka", "orders", "batch"}},
 }
 
 // ProfileNames lists the profiles, for help texts.

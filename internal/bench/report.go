@@ -73,6 +73,9 @@ func Markdown(res *Results) string {
 			b.WriteString("| " + strings.Join(r, " | ") + " |\n")
 		}
 	}
+	if len(res.CPURatios) > 0 {
+		b.WriteString("\n" + cpuRatioText(res.CPURatios) + "\n")
+	}
 	if rows := opRows(res); len(rows) > 0 {
 		b.WriteString("\nReads, by kind of request:\n\n")
 		b.WriteString("| scenario | request | requests | req/s | errors | p50 ms | p99 ms | max ms |\n")
@@ -175,6 +178,7 @@ func setupLines(res *Results) []string {
 		warmupLine(res),
 		roundsLine(res),
 		fmt.Sprintf("posts: author, title, subtitle and %d bytes of random content; %d posts per batch request", r.ContentBytes, r.BatchSize),
+		ordersLine(res),
 		serverMemory(res),
 		"latency: from when a request was due to when its answer was read, every request counted (errors too); HDR histograms, 3 significant digits",
 		fmt.Sprintf("run %s, %s to %s UTC", r.ID, r.StartedAt.Format("2006-01-02 15:04:05"), r.FinishedAt.Format("15:04:05")),
@@ -192,6 +196,16 @@ func setupLines(res *Results) []string {
 		}
 	}
 	return lines
+}
+
+// ordersLine says what the orders scenario sent, when it ran.
+func ordersLine(res *Results) string {
+	for _, s := range res.Scenarios {
+		if s.Name == "orders" {
+			return fmt.Sprintf("orders: %d-byte documents of examples/schemas/orders.json's shape (orderId, customer, status, placedAt, %d items of sku, name, quantity and amount, total, a note filling up), each with an orderId of its own — the document's id — to POST %s; the customer marks the run", orderBytes, orderItems, s.Path)
+		}
+	}
+	return ""
 }
 
 // verificationNotes explain the store check's columns, and the posts
@@ -267,6 +281,21 @@ func peakOf(stages string) int {
 		return 0
 	}
 	return peak(st)
+}
+
+// cpuRatioText is the CPU ratios as one line: "CPU per document (api +
+// broker, same run): **orders ÷ kafka = 1.12** (orders 50.3 µs, kafka 44.9
+// µs; by round 1.10, 1.15)".
+func cpuRatioText(rs []CPURatio) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("**%s = %.2f** (%s: %s %s µs, %s %s µs", r.Name, r.Value, r.Basis, r.Of, num(r.OfUs), r.Over, num(r.OverUs))
+		if len(r.Rounds) > 0 {
+			parts[i] += "; " + roundsText(r.Rounds)
+		}
+		parts[i] += ")"
+	}
+	return "CPU per accepted document, same run: " + strings.Join(parts, ", ")
 }
 
 // ratioText is the ratios as one line.

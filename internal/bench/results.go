@@ -15,8 +15,11 @@ type Results struct {
 	Verification *Verification `json:"verification"`
 	// Ratios compare the write paths in this run: kafka ÷ fire-and-forget
 	// is the price of the promise, kafka ÷ noop that of all the I/O.
-	Ratios []Ratio  `json:"ratios"`
-	Notes  []string `json:"notes"`
+	Ratios []Ratio `json:"ratios"`
+	// CPURatios compare CPU per accepted document: orders ÷ kafka is a
+	// declared stream's document against a post.
+	CPURatios []CPURatio `json:"cpu_ratios"`
+	Notes     []string   `json:"notes"`
 
 	Dir string `json:"-"` // where the files were written
 }
@@ -63,6 +66,20 @@ type Ratio struct {
 	Rounds []float64 `json:"rounds,omitempty"`
 }
 
+// CPURatio is the CPU one scenario spent per accepted document over
+// another's per post, in the processes Basis names, summed.
+type CPURatio struct {
+	Name   string  `json:"name"` // "orders ÷ kafka"
+	Of     string  `json:"of"`
+	Over   string  `json:"over"`
+	Basis  string  `json:"basis"`   // "api + broker", or "api" when no broker was measured
+	OfUs   float64 `json:"of_us"`   // µs per document of Of, in Basis
+	OverUs float64 `json:"over_us"` // µs per post of Over, in Basis
+	Value  float64 `json:"value"`
+	// Rounds is the ratio in each round, when the scenarios took turns.
+	Rounds []float64 `json:"rounds,omitempty"`
+}
+
 // RoundResult is one round of a scenario that took turns with others.
 type RoundResult struct {
 	Round     int     `json:"round"` // from 1
@@ -70,6 +87,9 @@ type RoundResult struct {
 	Posts     int64   `json:"posts"`
 	DurationS float64 `json:"duration_s"`
 	PostsPerS float64 `json:"posts_per_s"`
+	// CPUUsPerPost is the round's CPU per accepted post (document), by
+	// process, as the scenario's own (not for read and mixed).
+	CPUUsPerPost map[string]float64 `json:"cpu_us_per_post,omitempty"`
 }
 
 // OpResult is one kind of request in a scenario that mixes them.

@@ -76,6 +76,14 @@ func openVerifier(ctx context.Context, uri, database, collection string, drain t
 	}, nil
 }
 
+// in is the verifier of another collection of the same database, through
+// the same client: where a declared stream's documents land.
+func (v *verifier) in(collection string) *verifier {
+	c := *v
+	c.coll = v.coll.Database().Collection(collection)
+	return &c
+}
+
 func (v *verifier) close(ctx context.Context) error {
 	if err := v.client.Disconnect(ctx); err != nil {
 		return fmt.Errorf("disconnect from the store: %w", err)
@@ -102,8 +110,9 @@ const stall = 3 * time.Second
 // one query: that finds the landed posts and any extra copies at once, and
 // on MongoDB the author index serves it. Accepted ids not found that way
 // are looked up by id, in chunks with $in, in case they landed with another
-// author.
-func (v *verifier) check(ctx context.Context, label, author string, promised promises, before int64) (*Verification, error) {
+// author. owner is the field that holds author: "author" for posts,
+// "customer" for orders (a list field of the stream, indexed alike).
+func (v *verifier) check(ctx context.Context, label, owner, author string, promised promises, before int64) (*Verification, error) {
 	start := time.Now()
 	deadline := start.Add(v.drain)
 	accepted := promised.accepted
@@ -130,7 +139,7 @@ func (v *verifier) check(ctx context.Context, label, author string, promised pro
 	for {
 		var err error
 		read := time.Now()
-		if docs, err = v.docsOf(ctx, author); err != nil {
+		if docs, err = v.docsOf(ctx, owner, author); err != nil {
 			return nil, err
 		}
 		landed := 0
@@ -239,9 +248,9 @@ type storedDoc struct {
 
 var storedDocFields = bson.D{{Key: "title", Value: 1}, {Key: "createdAt", Value: 1}, {Key: "ingestedAt", Value: 1}}
 
-// docsOf reads every document of author.
-func (v *verifier) docsOf(ctx context.Context, author string) ([]storedDoc, error) {
-	cur, err := v.coll.Find(ctx, bson.D{{Key: "author", Value: author}}, options.Find().SetProjection(storedDocFields))
+// docsOf reads every document whose field owner is author.
+func (v *verifier) docsOf(ctx context.Context, owner, author string) ([]storedDoc, error) {
+	cur, err := v.coll.Find(ctx, bson.D{{Key: owner, Value: author}}, options.Find().SetProjection(storedDocFields))
 	if err != nil {
 		return nil, fmt.Errorf("find the documents of %s: %w", author, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -44,8 +45,8 @@ func openVerifierForTest(t *testing.T, uri string, drain time.Duration, progress
 	return v
 }
 
-// doc is a stored post as the sink writes it, ingested lag after creation.
-type doc struct {
+// storedPost is a stored post as the sink writes it, ingested lag after creation.
+type storedPost struct {
 	ID         string    `bson:"_id"`
 	Author     string    `bson:"author"`
 	Title      string    `bson:"title"`
@@ -56,11 +57,11 @@ type doc struct {
 
 var created = time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC)
 
-func stored(id, author, title string, lag time.Duration) doc {
-	return doc{ID: id, Author: author, Title: title, Content: "c", CreatedAt: created, IngestedAt: created.Add(lag)}
+func stored(id, author, title string, lag time.Duration) storedPost {
+	return storedPost{ID: id, Author: author, Title: title, Content: "c", CreatedAt: created, IngestedAt: created.Add(lag)}
 }
 
-func insert(t *testing.T, coll *mongo.Collection, docs ...doc) {
+func insert(t *testing.T, coll *mongo.Collection, docs ...storedPost) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -108,7 +109,7 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 		stored("o1", "bench-R0-kafka", "m1", 5*ms), // another run
 	)
 	v := openVerifierForTest(t, uri, time.Second, io.Discard) // a1…a4 are all there will be
-	got, err := v.check(t.Context(), "kafka", author, promised, -1)
+	got, err := v.check(t.Context(), "kafka", "author", author, promised, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 		t.Fatalf("count = %d, %v; want the 9 documents stored so far", before, err)
 	}
 	insert(t, coll, stored("b1", author2, "n1", 100*ms))
-	got2, err := v2.check(t.Context(), "batch", author2, promises{accepted: []sentPost{{"b1", "n1"}, {"b2", "n2"}}}, before)
+	got2, err := v2.check(t.Context(), "batch", "author", author2, promises{accepted: []sentPost{{"b1", "n1"}, {"b2", "n2"}}}, before)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 	const author3 = "bench-R1-fire-and-forget"
 	insert(t, coll, stored("f1", author3, "f1", 10*ms))
 	start := time.Now()
-	got3, err := v2.check(t.Context(), "fire-and-forget", author3, promises{accepted: []sentPost{{"f1", "f1"}, {"f2", "f2"}}, refused: 1}, -1)
+	got3, err := v2.check(t.Context(), "fire-and-forget", "author", author3, promises{accepted: []sentPost{{"f1", "f1"}, {"f2", "f2"}}, refused: 1}, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +146,31 @@ func TestVerifyAgainstTheStore(t *testing.T) {
 		t.Errorf("the check waited %s for a post the server refused (drain timeout 2m)", d)
 	}
 	assertVerification(t, got3, Verification{Accepted: 2, Landed: 1, Lost: 1, LagP50: 10, LagP99: 10, LagMax: 10, Where: "store"})
+
+	// Orders land in their stream's collection, found by customer (the
+	// stream's list field) and, where the customer differs, by id; an
+	// order of the customer never accepted is counted.
+	const customer = "bench-R1-orders"
+	order := func(id, customer string, lag time.Duration) bson.D {
+		return bson.D{{Key: "_id", Value: id}, {Key: "orderId", Value: id}, {Key: "customer", Value: customer},
+			{Key: "createdAt", Value: created}, {Key: "ingestedAt", Value: created.Add(lag)}}
+	}
+	if _, err := coll.Database().Collection("orders").InsertMany(t.Context(), []bson.D{
+		order("o1", customer, 10*ms), order("o2", customer, 20*ms), order("o3", "someone-else", 30*ms), order("o9", customer, 5*ms),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	vo := v.in("orders") // o4 is all there will be: a short drain
+	if n, err := vo.count(t.Context()); err != nil || n != 4 {
+		t.Fatalf("count of orders = %d, %v; want 4", n, err)
+	}
+	got4, err := vo.check(t.Context(), "orders", "customer", customer,
+		promises{accepted: []sentPost{{"o1", "o1"}, {"o2", "o2"}, {"o3", "o3"}, {"o4", "o4"}}}, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertVerification(t, got4, Verification{Accepted: 4, Landed: 3, Lost: 1, Duplicated: 1, StoredUnaccepted: 1,
+		LagP50: 20, LagP99: 30, LagMax: 30, Where: "store"})
 
 	all := combine([]*Verification{got, got2})
 	assertVerification(t, all, Verification{Accepted: 7, Landed: 6, Lost: 1, Duplicated: 3, DuplicateCopies: 2, StoredUnaccepted: 1,

@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -36,8 +38,24 @@ const (
 	SASLScramSHA512 = "SCRAM-SHA-512"
 )
 
-// SecurityOpts turns s into client options, to append to ClientOpts. Errors
-// name files and settings, never the password.
+// Opts are the options every Kafka client postpipe makes starts from — the
+// producer, the sink's consumer, topic creation, the dlq tools and the
+// bench's topic check: brokers, client id and logger (ClientOpts) plus TLS
+// and SASL as sec says. It is the only place they are put together, so no
+// client can leave the security settings out; callers append their own
+// options (producer or consumer settings, another client id) and call
+// kgo.NewClient. The slice is clipped: each caller that appends gets an
+// array of its own. Errors are SecurityOpts's.
+func Opts(sec Security, brokers []string, log *slog.Logger) ([]kgo.Opt, error) {
+	secOpts, err := SecurityOpts(sec)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clip(append(ClientOpts(brokers, log), secOpts...)), nil
+}
+
+// SecurityOpts turns s into client options, to append to ClientOpts (Opts
+// does both). Errors name files and settings, never the password.
 func SecurityOpts(s Security) ([]kgo.Opt, error) {
 	var opts []kgo.Opt
 	if s.TLS {

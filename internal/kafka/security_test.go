@@ -118,17 +118,17 @@ func newPKI(t *testing.T) pki {
 	return p
 }
 
-// produce connects with sec and writes one record; it returns the error and
+// produce connects with kafka.Opts(sec, …), as every client of the binary
+// does, and writes one record; it returns the error and
 // everything the client logged.
 func produce(t *testing.T, addrs []string, sec kafka.Security) (logs string, err error) {
 	t.Helper()
 	buf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	secOpts, err := kafka.SecurityOpts(sec)
+	opts, err := kafka.Opts(sec, addrs, log)
 	if err != nil {
 		return buf.String(), err
 	}
-	opts := append(kafka.ClientOpts(addrs, log), secOpts...)
 	opts = append(opts, kgo.DefaultProduceTopic("t"), kgo.RequestRetries(0), kgo.RecordRetries(1),
 		kgo.RecordDeliveryTimeout(3*time.Second))
 	cl, err := kgo.NewClient(opts...)
@@ -250,5 +250,27 @@ func TestSecurityOptsRefuses(t *testing.T) {
 	}
 	if opts, err := kafka.SecurityOpts(kafka.Security{}); err != nil || len(opts) != 0 {
 		t.Fatalf("zero Security: %d opts, %v", len(opts), err)
+	}
+}
+
+// TestOptsRefusesAndIsClipped: Opts refuses what SecurityOpts refuses, and
+// two callers appending their own options to one result never share an
+// array (the producer's options must not leak into the consumer's).
+func TestOptsRefusesAndIsClipped(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	if _, err := kafka.Opts(kafka.Security{SASLMechanism: kafka.SASLPlain, SASLUsername: "u"}, []string{"127.0.0.1:9"}, log); err == nil || !strings.Contains(err.Error(), "password") {
+		t.Fatalf("SASL without a password: %v, want refused", err)
+	}
+	base, err := kafka.Opts(kafka.Security{SASLMechanism: kafka.SASLPlain, SASLUsername: "u", SASLPassword: saslPassword}, []string{"127.0.0.1:9"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(kafka.ClientOpts(nil, log)) + 1; len(base) != want {
+		t.Fatalf("%d options, want the %d of ClientOpts and SASL", len(base), want)
+	}
+	a := append(base, kgo.ClientID("a"))
+	b := append(base, kgo.ClientID("b"))
+	if &a[len(base)] == &b[len(base)] {
+		t.Fatal("two appends to Opts' result share one array")
 	}
 }
