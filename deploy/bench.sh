@@ -20,8 +20,8 @@
 #   BENCH_STREAMS_FILE=FILE      the streams file the API, the sink and the bench run with; by default
 #                                one written to .bench-run/streams.yaml declaring examples/streams.yaml's
 #                                orders (schema examples/schemas/orders.json, id /orderId) on the bench's
-#                                topics — bench.orders, or bench.ingest.orders without the sink — and
-#                                posts, with the built-in schema, on the bench's posts topic
+#                                topics — bench.orders, or bench.ingest.orders without the sink (posts,
+#                                left out, stays on POSTPIPE_KAFKA_TOPIC)
 # The quick and ingest profiles run the orders scenario (POST /v1/orders, ~600-byte orders) after kafka.
 # Each scenario reports the CPU per accepted post of the api, broker, sink, store (FerretDB and
 # PostgreSQL with its backends) and the bench client over its measured window; afterwards this
@@ -86,19 +86,14 @@ export POSTPIPE_LOG_LEVEL=warn
 # declares it but on the bench's own topics, as posts are (what a run without
 # the sink produces there is no backlog for the next run's sink); its
 # collection, orders, is in the bench database, which every run starts empty.
-# posts is declared again with the built-in schema (served by its typed path)
-# on POSTPIPE_KAFKA_TOPIC: the API takes posts' topic and collection from a
-# streams file, even from one that leaves posts out (then posts and posts.dlq).
+# posts, left out of the file, stays on POSTPIPE_KAFKA_TOPIC (its typed path).
 orders_topic=bench.orders
 if [[ $SINK == 0 ]]; then
 	orders_topic=bench.ingest.orders
 fi
 cat >"$RUN/streams.yaml" <<EOF
-# Written by deploy/bench.sh for one run: examples/streams.yaml's posts and orders on the bench's topics.
+# Written by deploy/bench.sh for one run: examples/streams.yaml's orders on the bench's topics.
 streams:
-  - name: posts
-    schema: ../examples/schemas/posts.json
-    topic: $POSTPIPE_KAFKA_TOPIC
   - name: orders
     schema: ../examples/schemas/orders.json
     id: /orderId
