@@ -67,12 +67,13 @@ test-chaos: build
 bench: build
 	deploy/bench.sh seed
 
-## bench-quick: the write scenarios (no reads), each 3 s warm-up + 3 rounds of 6 s (batch: 1) at up to 50 VUs, in a few minutes
+## bench-quick: the write scenarios (no reads; orders, ~600-byte documents of a declared stream, among them),
+## each 3 s warm-up + 3 rounds of 6 s (batch: 1) at up to 50 VUs, in a few minutes
 bench-quick: build
 	deploy/bench.sh quick
 
-## bench-ingest: the write path's front with the sink stopped: noop, fire-and-forget, kafka, batch,
-## each 15 s warm-up + 4 rounds of 5 s at 100 VUs; accepted posts checked on the topic (docs/benchmark.md)
+## bench-ingest: the write path's front with the sink stopped: noop, fire-and-forget, kafka, orders, batch,
+## each 15 s warm-up + 4 rounds of 5 s at 100 VUs; accepted posts and orders checked on the topics (docs/benchmark.md)
 bench-ingest: build
 	deploy/bench.sh ingest
 
