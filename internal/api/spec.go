@@ -2,8 +2,11 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -174,12 +177,53 @@ func componentName(name string) string {
 // description is one document, and an $id would make its references
 // resolve against a URL no client can fetch.
 func schemaNode(st *stream.Stream, at string) (*yaml.Node, error) {
-	var n yaml.Node
-	if err := n.Encode(st.SchemaDocument()); err != nil {
+	n, err := yamlNode(st.SchemaDocument())
+	if err != nil {
 		return nil, err
 	}
-	rewriteRefs(&n, at, true)
-	return &n, nil
+	rewriteRefs(n, at, true)
+	return n, nil
+}
+
+// yamlNode is v, a decoded JSON value, as a YAML node. yaml.v3 would write
+// a json.Number as a quoted string ("2048"), which no longer reads as the
+// schema's number: numbers are written as they were, untouched; members in
+// name order, as the encoder writes maps.
+func yamlNode(v any) (*yaml.Node, error) {
+	switch v := v.(type) {
+	case json.Number:
+		tag := "!!int"
+		if strings.ContainsAny(string(v), ".eE") {
+			tag = "!!float"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: string(v)}, nil
+	case map[string]any:
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			c, err := yamlNode(v[k])
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k}, c)
+		}
+		return n, nil
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, e := range v {
+			c, err := yamlNode(e)
+			if err != nil {
+				return nil, err
+			}
+			n.Content = append(n.Content, c)
+		}
+		return n, nil
+	default:
+		var n yaml.Node
+		if err := n.Encode(v); err != nil {
+			return nil, err
+		}
+		return &n, nil
+	}
 }
 
 func rewriteRefs(n *yaml.Node, at string, top bool) {

@@ -420,6 +420,10 @@ func TestSpecDescribesStreams(t *testing.T) {
 	if orders == nil || orders["$schema"] != nil {
 		t.Fatalf("StreamOrdersInput = %v, want the orders schema without $schema", orders)
 	}
+	money := orders["$defs"].(map[string]any)["money"].(map[string]any)
+	if money["minimum"] != 0 || money["multipleOf"] != 0.01 {
+		t.Errorf("the schema's numbers are not numbers in the description: %#v", money)
+	}
 	items := orders["properties"].(map[string]any)["items"].(map[string]any)["items"].(map[string]any)
 	if items["$ref"] != "#/components/schemas/StreamOrdersInput/$defs/item" {
 		t.Errorf("the item $ref points at %v", items["$ref"])
