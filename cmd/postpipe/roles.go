@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,97 +28,28 @@ import (
 
 // role is one running process: the API ('postpipe api'), the sink
 // ('postpipe sink') or both ('postpipe run'). A constructor (newAPIRole,
-// newSinkRole, newRunRole) assembles every part from the configuration,
-// Run serves, Shutdown stops. The parts a role lacks are nil.
+// newSinkRole, newRunRole) assembles it from the configuration as an
+// ordered list of parts, Run runs them, Shutdown stops them in reverse.
 type role struct {
-	cfg         config.Config
-	log         *slog.Logger
-	stopTracing func(context.Context)
-	tp          trace.TracerProvider
-	m           *metrics.Metrics
-	st          *store.Store
-	prod        *kgo.Client      // the API's producer
-	pub         *kafka.Publisher // the API's publisher
-	srv         *http.Server     // the API's server
-	sampler     *stats.Sampler   // the API's dashboard figures
-	sk          *sink.Sink
-	admin       *admin.Mux
+	cfg   config.Config
+	log   *slog.Logger
+	tp    trace.TracerProvider
+	m     *metrics.Metrics
+	st    *store.Store
+	parts *parts
 	// declared are the streams served besides posts (the streams file),
 	// docs their collections by name.
 	declared []*stream.Stream
 	docs     map[string]*store.Docs
 
-	// stopCtx is the sink's Stop: it ends when Shutdown's ctx does, so the
-	// sink's last write and commit run within the one deadline.
-	stopCtx context.Context
-	endStop context.CancelCauseFunc
-
-	mu                          sync.Mutex
-	running                     bool          // Run has started the parts
-	stopping                    bool          // Shutdown has begun; Run starts nothing after it
-	quit                        chan struct{} // closed when Shutdown begins
-	failed                      chan *part    // the first part that ended on its own
-	reported                    *part         // the part whose error Run returned
-	httpPart, sinkPart, bgParts *partGroup
-	cancelSink, cancelBg        context.CancelFunc
-
-	shutdownOnce sync.Once
-	shutdownDone chan struct{}
-	shutdownErr  error
-}
-
-// part is one goroutine a role started, and how it ended.
-type part struct {
-	name string
-	err  error
-}
-
-// partGroup is the goroutines of one step of the stop.
-type partGroup struct {
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	parts []*part
-}
-
-// goPart runs fn in a goroutine of g; when fn fails, it reports itself on
-// r.failed so that Run returns. A part that ends without an error (the
-// admin listener when none is configured) stops nothing.
-func (r *role) goPart(g *partGroup, name string, fn func() error) {
-	p := &part{name: name}
-	g.mu.Lock()
-	g.parts = append(g.parts, p)
-	g.mu.Unlock()
-	g.wg.Go(func() {
-		err := fn()
-		g.mu.Lock()
-		p.err = err
-		g.mu.Unlock()
-		if err == nil {
-			return
-		}
-		select {
-		case r.failed <- p:
-		default:
-		}
-	})
-}
-
-// errs waits for the goroutines of g and returns their errors, except
-// reported's (Run returned it already).
-func (g *partGroup) errs(reported *part) error {
-	if g == nil {
-		return nil
-	}
-	g.wg.Wait()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var errs []error
-	for _, p := range g.parts {
-		if p != reported && p.err != nil {
-			errs = append(errs, p.err)
-		}
-	}
-	return errors.Join(errs...)
+	// The parts' lifecycle is in parts; these are nil in a role that lacks
+	// them. srv and sk stay for the constructors' checks and the tests
+	// (which wait for them to serve and check they stopped). admin is
+	// built last, its checks naming the other parts, while its part is
+	// added early so that it stops late: the part reads it when it runs.
+	srv   *http.Server // the API's server
+	sk    *sink.Sink
+	admin *admin.Mux
 }
 
 // The dashboard's figures: one sample a second, the last five minutes kept.
@@ -142,49 +73,50 @@ func runRole(ctx context.Context, build func() (*role, error), timeout time.Dura
 }
 
 // newRole starts tracing and opens the store: the parts every role has.
-// Each constructor closes what it opened when a later step fails.
+// Each constructor adds a part as soon as it opens what the part closes,
+// and abandons the role when a later step fails.
 func newRole(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*role, error) {
-	r := &role{cfg: cfg, log: log, quit: make(chan struct{}), failed: make(chan *part, 1), shutdownDone: make(chan struct{})}
-	r.stopCtx, r.endStop = context.WithCancelCause(context.Background())
+	r := &role{cfg: cfg, log: log, parts: newParts()}
+	// The serving roles' last line: added first, it comes once every other
+	// part has stopped.
+	r.parts.add(part{name: "stopped", stop: func(context.Context) error {
+		if r.srv != nil && r.parts.ran() {
+			r.log.Info("postpipe stopped")
+		}
+		return nil
+	}})
 	tp, stopTracing, err := startTracing(ctx, getenv, log)
 	if err != nil {
-		r.endStop(err)
+		r.abandon(ctx)
 		return nil, err
 	}
-	r.tp, r.stopTracing = tp, stopTracing
+	r.tp = tp
+	// Tracing stops last but for that line, so the stop's own spans are
+	// exported.
+	r.parts.add(part{name: "tracing", stop: func(ctx context.Context) error {
+		stopTracing(ctx)
+		return nil
+	}})
 	if r.st, err = openStore(ctx, cfg); err != nil {
 		r.abandon(ctx)
 		return nil, err
 	}
+	st := r.st
+	r.parts.add(part{name: "store", stop: func(ctx context.Context) error {
+		closeStore(ctx, st, log)
+		return nil
+	}})
 	r.m = metrics.New()
 	r.m.BuildInfo(version())
 	return r, nil
 }
 
-// abandon closes what a constructor opened when a later step failed,
-// within one shutdown timeout.
+// abandon stops the parts a constructor added before a later step failed,
+// within one shutdown timeout: none of them ran, each closes what it holds.
 func (r *role) abandon(ctx context.Context) {
 	ctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout, errShutdownTimeout)
 	defer cancel()
-	r.closeAll(ctx)
-}
-
-// closeAll closes, within ctx, what a role opened and never ran.
-func (r *role) closeAll(ctx context.Context) {
-	if r.sk != nil {
-		// A sink that never ran: running it on an ended context closes its client.
-		ended, end := context.WithCancel(ctx)
-		end()
-		_ = r.sk.Run(ended)
-	}
-	if r.prod != nil {
-		r.prod.Close()
-	}
-	if r.st != nil {
-		closeStore(ctx, r.st, r.log)
-	}
-	r.stopTracing(ctx)
-	r.endStop(context.Canceled)
+	_ = r.parts.stopAll(ctx)
 }
 
 // newAPIRole is 'postpipe api': the HTTP API alone.
@@ -226,32 +158,50 @@ func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) st
 		r.abandon(ctx)
 		return nil, api.Guard{}, nil, err
 	}
+	// The admin listener outlives the parts added after it, so that a slow
+	// stop can be profiled. Its routes are the constructor's last step
+	// (they check the other parts): the run reads r.admin when it starts.
+	r.parts.add(part{name: "admin", run: func(ctx context.Context) error {
+		return serveAdmin(ctx, r.cfg.AdminAddr, r.admin, r.log)
+	}})
 	return r, guard, kopts, nil
 }
 
-// newServing assembles the API, and the sink too when withSink.
+// newServing assembles the API, and the sink too when withSink. Its parts
+// stop in this order: the HTTP server (the last request answered, the
+// producer flushed), the sink (it writes and commits what it holds), the
+// producer, the dashboard's sampler, the admin listener, the store,
+// tracing.
 func newServing(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, withSink bool) (*role, error) {
 	r, guard, kopts, err := newKafkaRole(ctx, cfg, getenv, log)
 	if err != nil {
 		return nil, err
 	}
 	cfg = r.cfg // as the streams file set it
-	popts := append(slices.Clone(kopts), kgo.WithHooks(r.m.ProducerHooks()))
-	if r.prod, err = newProducer(ctx, cfg, r.declared, popts, log); err != nil {
+	m := r.m
+	popts := append(slices.Clone(kopts), kgo.WithHooks(m.ProducerHooks()))
+	prod, err := newProducer(ctx, cfg, r.declared, popts, log)
+	if err != nil {
 		r.abandon(ctx)
 		return nil, err
 	}
-	m := r.m
-	prod := r.prod
-	r.pub = kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout, kafka.Instruments{
+	pub := kafka.NewPublisher(prod, cfg.KafkaTopic, cfg.ProduceTimeout, kafka.Instruments{
 		Observer: m.Produce(prod.BufferedProduceRecords, streamNames(r.declared)...), Tracer: tracing.Tracer(r.tp, "postpipe/kafka"),
 	})
-	pub := r.pub
 	// The sink may run elsewhere: its side of the dashboard is read from the broker.
-	r.sampler = stats.New(statsInterval, statsWindow, pub.Acknowledged,
+	sampler := stats.New(statsInterval, statsWindow, pub.Acknowledged,
 		statsOffsets{kafka.NewOffsetReader(prod, cfg.KafkaGroup, offsetTopics(cfg, r.declared)...)}, log.With("component", "stats"))
+	// The sampler is added before the producer (nothing between them can
+	// fail): it stops after the producer closes, next to the admin listener.
+	r.parts.add(part{name: "stats", run: sampler.Run})
+	// The producer closes after the sink has stopped, the HTTP server
+	// having flushed it first.
+	r.parts.add(part{name: "producer", stop: func(context.Context) error {
+		prod.Close()
+		return nil
+	}})
 	if withSink {
-		if r.sk, err = r.newSink(kopts); err != nil {
+		if err := r.addSink(kopts, false); err != nil {
 			r.abandon(ctx)
 			return nil, err
 		}
@@ -282,26 +232,75 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	}
 	handler.ObserveBodies(m.Bodies())
 	handler.Handle("GET /metrics", m.Handler())
-	handler.EnableDashboard(r.sampler)
+	handler.EnableDashboard(sampler)
 	guard.Forbidden = m.Forbidden()
+
+	// The port is taken here, the last step that can fail: a port in use
+	// fails the start with nothing running.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		r.abandon(ctx)
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
 	r.srv = api.NewServer(cfg.HTTPAddr, api.Instrument(handler.Guarded(guard), api.Instruments{
-		Requests: bothObservers{m.HTTP(), r.sampler.Requests()}, InFlight: m.InFlight(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(r.tp, "postpipe/api"),
+		Requests: bothObservers{m.HTTP(), sampler.Requests()}, InFlight: m.InFlight(), Log: log, AccessLogSample: cfg.AccessLogSample, Tracer: tracing.Tracer(r.tp, "postpipe/api"),
 	}), cfg.ProduceTimeout, log)
+	r.parts.add(r.httpPart(api.CheckFraming(api.LimitConnsPerClient(ln, cfg.MaxConnsPerClient)), pub))
 
 	adminChecks := checks
 	if r.sk != nil {
 		adminChecks = append(slices.Clip(checks), api.Check{Name: "sink", Ping: r.sk.Joined})
 	}
 	for _, c := range adminChecks {
-		r.sampler.Check(stats.Check(c))
+		sampler.Check(stats.Check(c))
 	}
 	m.Readiness(readinessChecks(adminChecks))
 	r.admin = adminMux(m, adminChecks, guard.Keys)
 	return r, nil
 }
 
+// httpPart serves the API on ln. Its stop stops accepting, finishes the
+// in-flight requests (closes them when the deadline comes first), then
+// flushes the producer, so that every post answered 202 is in Kafka
+// before the sink and the producer stop. A server that never served only
+// gives its port back.
+func (r *role) httpPart(ln net.Listener, pub *kafka.Publisher) part {
+	srv := r.srv
+	var began atomic.Bool // whichever of run and stop comes first
+	return part{
+		name: "http",
+		run: func(context.Context) error {
+			if !began.CompareAndSwap(false, true) {
+				return nil // stopped before it served
+			}
+			r.log.Info("HTTP API listening", "addr", ln.Addr().String(), "dashboard", "http://"+dialable(ln.Addr())+"/",
+				"try", fmt.Sprintf(`curl -i -H 'Content-Type: application/json' -d '{"author":"ada","title":"Hello","content":"First post"}' http://%s/v1/posts`, dialable(ln.Addr())))
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve http: %w", err)
+			}
+			return nil
+		},
+		stop: func(ctx context.Context) error {
+			if began.CompareAndSwap(false, true) {
+				_ = ln.Close()
+				return nil
+			}
+			r.log.Info("shutting down: no new requests, finishing in-flight ones")
+			if err := srv.Shutdown(ctx); err != nil {
+				r.log.Warn("in-flight requests did not finish in time; closing them", "err", err)
+				_ = srv.Close()
+			}
+			if err := pub.Flush(ctx); err != nil {
+				r.log.Warn("producer not fully flushed at shutdown; unacknowledged posts were answered 503", "err", err)
+			}
+			return nil
+		},
+	}
+}
+
 // newSinkRole is 'postpipe sink': one consumer-group member, with the
-// admin listener.
+// admin listener. Its parts stop in this order: the sink, the admin
+// listener, the store, tracing.
 func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*role, error) {
 	// The sink serves no API, but its admin routes need the keys.
 	r, guard, kopts, err := newKafkaRole(ctx, cfg, getenv, log)
@@ -320,7 +319,7 @@ func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) str
 		r.abandon(ctx)
 		return nil, err
 	}
-	if r.sk, err = r.newSink(kopts); err != nil {
+	if err := r.addSink(kopts, true); err != nil {
 		r.abandon(ctx)
 		return nil, err
 	}
@@ -330,7 +329,9 @@ func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) str
 	return r, nil
 }
 
-func (r *role) newSink(kopts []kgo.Opt) (*sink.Sink, error) {
+// addSink creates the sink and adds its part; alone is 'postpipe sink',
+// which logs the sink's start and, when it stops, its figures.
+func (r *role) addSink(kopts []kgo.Opt, alone bool) error {
 	cfg := r.cfg
 	routes := docRoutes(r.declared, r.docs)
 	if typedPosts(r.declared) {
@@ -344,147 +345,67 @@ func (r *role) newSink(kopts []kgo.Opt) (*sink.Sink, error) {
 		BatchWait:      cfg.SinkBatchWait,
 		Writers:        cfg.SinkWriters,
 		FlushTimeout:   cfg.ShutdownTimeout,
-		Stop:           r.stopCtx,
-		Observer:       r.m.Sink(streamNames(r.declared)...),
-		Tracer:         tracing.Tracer(r.tp, "postpipe/sink"),
+		// The sink's last write and commit, after its run's ctx has
+		// ended, end with the stop's deadline.
+		Stop:     r.parts.deadline(),
+		Observer: r.m.Sink(streamNames(r.declared)...),
+		Tracer:   tracing.Tracer(r.tp, "postpipe/sink"),
 	}, routes, r.log.With("component", "sink"), kopts...)
-	if err == nil {
-		r.m.SinkLag(sk.EachLag)
+	if err != nil {
+		return err
 	}
-	return sk, err
-}
-
-// Run serves until ctx ends, Shutdown begins or a part fails (its error is
-// returned). It stops nothing: Shutdown does, in order.
-func (r *role) Run(ctx context.Context) error {
-	r.mu.Lock()
-	if r.stopping || r.running {
-		r.mu.Unlock()
-		return nil
-	}
-	var ln net.Listener
-	if r.srv != nil {
-		var err error
-		if ln, err = net.Listen("tcp", r.srv.Addr); err != nil {
-			r.mu.Unlock()
-			return fmt.Errorf("listen on %s: %w", r.srv.Addr, err)
-		}
-		ln = api.CheckFraming(api.LimitConnsPerClient(ln, r.cfg.MaxConnsPerClient))
-	}
-	r.running = true
-	r.httpPart, r.sinkPart, r.bgParts = &partGroup{}, &partGroup{}, &partGroup{}
-	// The sink and the admin listener outlive the HTTP server: the sink
-	// stops only after the last request is answered and the producer
-	// flushed, the admin listener last, so a slow stop can be profiled.
-	sinkCtx, cancelSink := context.WithCancel(context.WithoutCancel(ctx))
-	bgCtx, cancelBg := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancelSink, r.cancelBg = cancelSink, cancelBg
-	if ln != nil {
-		r.log.Info("HTTP API listening", "addr", ln.Addr().String(), "dashboard", "http://"+dialable(ln.Addr())+"/",
-			"try", fmt.Sprintf(`curl -i -H 'Content-Type: application/json' -d '{"author":"ada","title":"Hello","content":"First post"}' http://%s/v1/posts`, dialable(ln.Addr())))
-		r.goPart(r.httpPart, "http", func() error {
-			if err := r.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("serve http: %w", err)
+	r.m.SinkLag(sk.EachLag)
+	r.sk = sk
+	// The sink's Run is what closes its client: a sink stopped before it
+	// ran is run on an ended context, which only closes it.
+	var began atomic.Bool // whichever of run and stop comes first
+	r.parts.add(part{
+		name: "sink",
+		run: func(ctx context.Context) error {
+			if !began.CompareAndSwap(false, true) {
+				return nil
+			}
+			if alone {
+				r.log.Info("sink running", "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup, "instance_id", cfg.KafkaInstanceID)
+			}
+			err := sk.Run(ctx)
+			if alone {
+				s := sk.Stats()
+				r.log.Info("sink stopped", "batches", s.Batches, "inserted", s.Inserted, "duplicates", s.Duplicates, "dead_lettered", s.DeadLettered)
+			}
+			return err
+		},
+		stop: func(ctx context.Context) error {
+			if began.CompareAndSwap(false, true) {
+				ended, end := context.WithCancel(ctx)
+				end()
+				_ = sk.Run(ended)
 			}
 			return nil
-		})
-	}
-	if r.sk != nil {
-		if r.srv == nil {
-			r.log.Info("sink running", "topic", r.cfg.KafkaTopic, "group", r.cfg.KafkaGroup, "instance_id", r.cfg.KafkaInstanceID)
-		}
-		r.goPart(r.sinkPart, "sink", func() error { return r.sk.Run(sinkCtx) })
-	}
-	if r.sampler != nil {
-		r.goPart(r.bgParts, "stats", func() error { return r.sampler.Run(bgCtx) })
-	}
-	r.goPart(r.bgParts, "admin", func() error { return serveAdmin(bgCtx, r.cfg.AdminAddr, r.admin, r.log) })
-	r.mu.Unlock()
-
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-r.quit:
-		return nil
-	case p := <-r.failed:
-		r.mu.Lock()
-		r.reported = p // Shutdown does not return it again
-		r.mu.Unlock()
-		return p.err
-	}
-}
-
-// Shutdown stops the role in order, all within ctx, the one shutdown
-// deadline: stop accepting and finish in-flight requests, flush the
-// producer, let the sink write and commit what it holds and leave its
-// group, close the producer, the admin listener and the store, export the
-// last spans. It waits for every goroutine Run started. It is safe to call
-// more than once, concurrently too: the later calls wait for the first and
-// return its result.
-func (r *role) Shutdown(ctx context.Context) error {
-	r.shutdownOnce.Do(func() {
-		defer close(r.shutdownDone)
-		r.shutdownErr = r.shutdown(ctx)
+		},
 	})
-	// Done first: the call that ran the stop may also find its ctx expired
-	// (a stop that used its whole deadline), and select picks at random
-	// among ready cases; its result is the stop's, not the deadline's.
-	select {
-	case <-r.shutdownDone:
-		return r.shutdownErr
-	default:
-	}
-	select {
-	case <-r.shutdownDone:
-		return r.shutdownErr
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return nil
 }
 
-func (r *role) shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	r.stopping = true
-	close(r.quit)
-	running, reported := r.running, r.reported
-	r.mu.Unlock()
-	if !running {
-		r.closeAll(ctx)
+// Run runs the parts until ctx ends, Shutdown begins or a part fails (its
+// error is returned). It stops nothing: Shutdown does, in order. A role
+// runs once, and not after Shutdown has begun.
+func (r *role) Run(ctx context.Context) error {
+	if !r.parts.runAll(ctx) {
 		return nil
 	}
-	// The sink's last write and commit end with ctx.
-	defer context.AfterFunc(ctx, func() { r.endStop(context.Cause(ctx)) })()
-	defer r.endStop(context.Canceled)
+	return r.parts.wait(ctx)
+}
 
-	var errs []error
-	if r.srv != nil {
-		r.log.Info("shutting down: no new requests, finishing in-flight ones")
-		if err := r.srv.Shutdown(ctx); err != nil {
-			r.log.Warn("in-flight requests did not finish in time; closing them", "err", err)
-			_ = r.srv.Close()
-		}
-		errs = append(errs, r.httpPart.errs(reported))
-		if err := r.pub.Flush(ctx); err != nil {
-			r.log.Warn("producer not fully flushed at shutdown; unacknowledged posts were answered 503", "err", err)
-		}
-	}
-	r.cancelSink()
-	errs = append(errs, r.sinkPart.errs(reported))
-	if r.sk != nil && r.srv == nil {
-		s := r.sk.Stats()
-		r.log.Info("sink stopped", "batches", s.Batches, "inserted", s.Inserted, "duplicates", s.Duplicates, "dead_lettered", s.DeadLettered)
-	}
-	if r.prod != nil {
-		r.prod.Close()
-	}
-	r.cancelBg()
-	errs = append(errs, r.bgParts.errs(reported))
-	closeStore(ctx, r.st, r.log)
-	r.stopTracing(ctx)
-	if r.srv != nil {
-		r.log.Info("postpipe stopped")
-	}
-	return errors.Join(errs...)
+// Shutdown stops the role's parts in reverse order, all within ctx, the
+// one shutdown deadline: stop accepting and finish in-flight requests,
+// flush the producer, let the sink write and commit what it holds and
+// leave its group, close the producer, stop the sampler and the admin
+// listener, close the store, export the last spans. It waits for every
+// goroutine Run started. It is safe to call more than once, concurrently
+// too: the later calls wait for the first and return its result.
+func (r *role) Shutdown(ctx context.Context) error {
+	return r.parts.stopAll(ctx)
 }
 
 // statsOffsets gives the dashboard's sampler the group's progress as read
