@@ -194,6 +194,8 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	// The sampler is added before the producer (nothing between them can
 	// fail): it stops after the producer closes, next to the admin listener.
 	r.parts.add(part{name: "stats", run: sampler.Run})
+	// The group's lag by stream as the sampler last read it, for the alerts.
+	m.Group(groupReading(sampler))
 	// The producer closes after the sink has stopped, the HTTP server
 	// having flushed it first.
 	r.parts.add(part{name: "producer", stop: func(context.Context) error {
@@ -422,4 +424,18 @@ func (s statsOffsets) ReadOffsets(ctx context.Context) (stats.Offsets, error) {
 		out.Partitions[i] = stats.Partition{Stream: pp.Stream, Partition: pp.Partition, Committed: pp.Committed, End: pp.End, Lag: pp.Lag}
 	}
 	return out, nil
+}
+
+// groupReading gives the metrics the sampler's last reading of the group's
+// offsets: the group's lag is exported from the broker's side, so that it
+// shows with no sink running.
+func groupReading(s *stats.Sampler) func() metrics.GroupReading {
+	return func() metrics.GroupReading {
+		snap := s.Snapshot()
+		out := metrics.GroupReading{At: snap.ReadAt, Partitions: make([]metrics.GroupPartition, len(snap.Lag.Partitions))}
+		for i, p := range snap.Lag.Partitions {
+			out.Partitions[i] = metrics.GroupPartition{Stream: p.Stream, Committed: p.Committed, End: p.End}
+		}
+		return out
+	}
 }

@@ -36,7 +36,8 @@ type Sampler struct {
 	last      sampleState
 	haveLast  bool
 	lastRead  Offsets
-	failures  int // consecutive failed readings
+	readAt    time.Time // when lastRead was taken
+	failures  int       // consecutive failed readings
 	readError string
 	health    []Health
 
@@ -122,7 +123,7 @@ func (s *Sampler) sample(ctx context.Context) {
 		if s.failures >= warnAfterFailures {
 			s.log.Info("reading the consumer group's offsets works again")
 		}
-		s.failures, s.readError, s.lastRead = 0, "", read
+		s.failures, s.readError, s.lastRead, s.readAt = 0, "", read, cur.at
 	}
 
 	for _, p := range s.lastRead.Partitions {
@@ -211,5 +212,6 @@ func (s *Sampler) publish(cur sampleState) {
 		Lag:    Lag{Total: lagOf(parts), Partitions: parts},
 		Health: append([]Health{}, s.health...),
 		Error:  s.readError,
+		ReadAt: s.readAt,
 	})
 }

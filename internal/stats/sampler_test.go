@@ -163,3 +163,32 @@ func TestRunStopsWithItsContext(t *testing.T) {
 		t.Fatal("Run did not return after its context ended")
 	}
 }
+
+// TestSnapshotReadAt: ReadAt is when the broker figures were read, so a
+// failed reading leaves it at the last one that worked.
+func TestSnapshotReadAt(t *testing.T) {
+	var accepted int64
+	r := &scripted{readings: []reading{
+		{err: errors.New("no broker yet")},
+		{offsets: parts(40)},
+		{err: errors.New("broker gone")},
+		{err: errors.New("broker gone")},
+		{offsets: parts(60)},
+	}}
+	s := newTestSampler(time.Minute, time.Second, &accepted, r)
+	ctx := context.Background()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, want := range []time.Time{
+		{}, // nothing read yet
+		start.Add(2 * time.Second),
+		start.Add(2 * time.Second),
+		start.Add(2 * time.Second),
+		start.Add(5 * time.Second),
+	} {
+		s.sample(ctx)
+		snap := s.Snapshot()
+		if !snap.ReadAt.Equal(want) {
+			t.Errorf("sample %d (taken at %v): ReadAt %v, want %v", i, snap.At, snap.ReadAt, want)
+		}
+	}
+}

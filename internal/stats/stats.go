@@ -90,6 +90,11 @@ type Snapshot struct {
 	// Error says why the last reading of the broker failed; the broker
 	// figures are then those of the last reading that worked.
 	Error string `json:"error,omitempty"`
+	// ReadAt is when the broker figures (Lag, Totals.Committed and
+	// Totals.DLQ) were read: the last reading that worked, the zero time
+	// before the first. The metrics tell a stale reading by it; it is not
+	// part of the JSON answer.
+	ReadAt time.Time `json:"-"`
 	// Streams names the streams the API serves, posts first: the API
 	// fills it in when it answers (the sampler does not know them).
 	Streams []string `json:"streams"`
