@@ -18,13 +18,18 @@ RUN want="$(sed -n 's/^toolchain //p' go.mod)"; have="$(go env GOVERSION)"; \
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=docker
+# The commit, for postpipe_build_info and 'postpipe version': .git is not in
+# the build context, so say it:
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) .
+# Left empty, the revision is "unknown".
+ARG REVISION=
 # Pure Go: no C library in the final image. -tags nodev leaves the
 # development kit out (the embedded broker and store, kfake, FerretDB and its
 # SQLite, and the load generator): 'stack' and 'bench' are not in this binary,
 # and 'run' needs a broker and a store configured.
 ENV CGO_ENABLED=0
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    go build -tags nodev -trimpath -ldflags "-s -w -X main.versionOverride=${VERSION}" -o /out/postpipe ./cmd/postpipe
+    go build -tags nodev -trimpath -ldflags "-s -w -X main.versionOverride=${VERSION} -X main.revisionOverride=${REVISION}" -o /out/postpipe ./cmd/postpipe
 
 # static-debian12:nonroot: CA certificates, tzdata, /etc/passwd with the
 # nonroot user (65532), no shell, no package manager.
@@ -32,6 +37,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/postpipe /postpipe
 USER nonroot:nonroot
 WORKDIR /home/nonroot
+# Every interface: the container's port is how it is reached (the binary's
+# own default, for 'make run', is 127.0.0.1:8080).
 ENV POSTPIPE_HTTP_ADDR=:8080 \
     POSTPIPE_LOG_FORMAT=json
 EXPOSE 8080

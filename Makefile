@@ -7,7 +7,11 @@ GO            ?= go
 export GOTOOLCHAIN := auto
 BIN           := bin/postpipe
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS       := -s -w -X main.versionOverride=$(VERSION)
+# The commit, for postpipe_build_info and 'postpipe version' (-dirty with
+# uncommitted changes): from git here, since the go command's own VCS stamp
+# is off wherever GOFLAGS says -buildvcs=false. Empty outside a checkout.
+REVISION      ?= $(shell r=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null && echo $$r || echo $$r-dirty; })
+LDFLAGS       := -s -w -X main.versionOverride=$(VERSION) -X main.revisionOverride=$(REVISION)
 TOOLS         := $(CURDIR)/.tools
 STATICCHECK   := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
@@ -34,7 +38,7 @@ build:
 build-prod:
 	CGO_ENABLED=0 $(GO) build -tags nodev -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)-prod ./cmd/postpipe
 
-## run: serve on :8080 with the embedded broker and store (data in ./data)
+## run: serve on 127.0.0.1:8080 with the embedded broker and store (data in ./data)
 run: build
 	./$(BIN) run
 

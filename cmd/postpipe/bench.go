@@ -70,6 +70,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	if fs.NArg() > 0 {
 		return config.Usagef("bench", "postpipe bench: unexpected argument %q", fs.Arg(0))
 	}
+	if !flagGiven(fs, "target") {
+		if t := stackTarget(getenv, slog.New(slog.NewTextHandler(os.Stderr, nil))); t != "" {
+			cfg.Target = t
+		}
+	}
 
 	load, err := bench.ResolveLoad(profile, stages, rate, duration)
 	if err != nil {
@@ -126,6 +131,26 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// stackTarget is the API of the 'postpipe run' whose embedded stack's state
+// file is in the data directory (POSTPIPE_DATA_DIR, else ./data), as a base
+// URL; "" when none runs there.
+func stackTarget(getenv func(string) string, log *slog.Logger) string {
+	st := runningStack(stackDataDir("bench", config.Default(), getenv), log)
+	if st.HTTP == "" {
+		return ""
+	}
+	target := "http://" + st.HTTP
+	log.Info("no --target: load goes to the API of the running embedded stack", "target", target, "stack", st.From)
+	return target
 }
 
 // withoutUndeclared leaves the scenarios of streams the streams file does

@@ -28,6 +28,11 @@ func embedded(cfg config.Config, _ *slog.Logger) (_ config.Config, stop func(), 
 	return cfg, func() {}, nil
 }
 
+// runningStack finds no embedded stack: this build reads no state file
+// (internal/devstack stays out of it), so api, sink and the dlq tools with
+// nothing configured use the stack's default addresses.
+func runningStack(string, *slog.Logger) stackAt { return stackAt{} }
+
 // runStack is 'postpipe stack', which only the development build has.
 func runStack(context.Context, []string, func(string) string) error {
 	return errors.New("postpipe stack: this build has no embedded broker/store (built with -tags nodev); use the development build ('make build')")

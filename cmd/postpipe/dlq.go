@@ -30,8 +30,12 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// No broker configured: the embedded stack's, found as api and sink
+	// find it (a 'postpipe run' beside it listens on a random port).
 	if cfg.EmbeddedKafka() {
-		cfg.KafkaBrokers = []string{cfg.StackKafkaAddr}
+		cfg.DataDir = stackDataDir("dlq", cfg, getenv)
+		log := newLogger(cfg)
+		cfg.KafkaBrokers = []string{stackBroker(cfg, runningStack(cfg.DataDir, log), log)}
 	}
 	if err := dlqStream(&cfg); err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/postpipe/postpipe/internal/config"
@@ -124,7 +123,7 @@ func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string
 	case "streams":
 		return runStreams(rest, os.Stdout)
 	case "version", "--version", "-version":
-		fmt.Println("postpipe", version())
+		fmt.Println(versionLine())
 		return nil
 	case "help", "-h", "--help", "-help":
 		fmt.Print(usage)
@@ -132,17 +131,4 @@ func dispatch(ctx context.Context, cmd string, rest []string, getenv func(string
 	default:
 		return config.Usagef("", "unknown command %q", cmd)
 	}
-}
-
-// versionOverride is set at link time by the Makefile (-X main.versionOverride=…).
-var versionOverride string
-
-func version() string {
-	if versionOverride != "" {
-		return versionOverride
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }

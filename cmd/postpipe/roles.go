@@ -107,7 +107,7 @@ func newRole(ctx context.Context, cfg config.Config, getenv func(string) string,
 		return nil
 	}})
 	r.m = metrics.New()
-	r.m.BuildInfo(version())
+	r.m.BuildInfo(version(), revision())
 	return r, nil
 }
 

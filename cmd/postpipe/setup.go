@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,6 +34,7 @@ func setup(cmd string, args []string, getenv func(string) string) (config.Config
 		return cfg, nil, err
 	}
 	cfg.KafkaInstanceID = cfg.InstanceID(getenv, inContainer(getenv))
+	cfg.DataDir = stackDataDir(cmd, cfg, getenv)
 	log := newLogger(cfg)
 	log.Info("postpipe starting", "command", cmd, "version", version(), "config", cfg.For(cmd))
 	warnUnknownVariables(log, os.Environ())
@@ -101,19 +104,64 @@ func newLogger(cfg config.Config) *slog.Logger {
 	return slog.New(logging.NewHandler(h))
 }
 
+// stackAt is where a running embedded stack listens, as its state file in
+// the data directory says (runningStack); the zero value is none found.
+type stackAt struct {
+	Kafka    string // host:port
+	MongoURI string
+	HTTP     string // where the API of 'postpipe run' answers, host:port
+	From     string // which process wrote it and where, for the log
+}
+
+// stackDataDir is the folder where cmd looks for the embedded stack's state
+// file: its own data dir where it has one (run, stack), else
+// POSTPIPE_DATA_DIR, else the default. api, sink and the dlq tools take no
+// data-dir setting, but beside a 'postpipe run' on another folder they find
+// its broker and store by the same variable.
+func stackDataDir(cmd string, cfg config.Config, getenv func(string) string) string {
+	name, _, _ := strings.Cut(cmd, " ")
+	for _, c := range config.Commands {
+		if c.Name == name && slices.Contains(c.Sections, config.SectionData) {
+			return cfg.DataDir
+		}
+	}
+	return cmp.Or(getenv(config.EnvName("data-dir")), config.Default().DataDir)
+}
+
 // localStack points api and sink processes that have no broker or store
-// configured at the servers 'postpipe stack' runs.
+// configured at the embedded stack: the one whose state file is in the data
+// directory ('postpipe run' on free ports, or 'postpipe stack'), else the
+// addresses 'postpipe stack' listens on by default.
 func localStack(cfg config.Config, log *slog.Logger) config.Config {
+	if !cfg.EmbeddedKafka() && !cfg.EmbeddedMongo() {
+		return cfg
+	}
+	st := runningStack(cfg.DataDir, log)
 	if cfg.EmbeddedKafka() {
-		cfg.KafkaBrokers = []string{cfg.StackKafkaAddr}
-		log.Info("no POSTPIPE_KAFKA_BROKERS: using the local stack's broker (start it with 'postpipe stack')", "addr", cfg.StackKafkaAddr)
+		cfg.KafkaBrokers = []string{stackBroker(cfg, st, log)}
 	}
 	if cfg.EmbeddedMongo() {
-		cfg.MongoURI = "mongodb://" + cfg.StackMongoAddr + "/"
+		if st.MongoURI != "" {
+			cfg.MongoURI = st.MongoURI
+			log.Info("no POSTPIPE_MONGODB_URI: using the store of the running embedded stack", "uri", cfg.MongoURI, "stack", st.From)
+		} else {
+			cfg.MongoURI = "mongodb://" + cfg.StackMongoAddr + "/"
+			log.Info("no POSTPIPE_MONGODB_URI and no running embedded stack in "+cfg.DataDir+": using the local stack's default store (start it with 'postpipe stack')", "uri", cfg.MongoURI)
+		}
 		cfg.DevStoreReads()
-		log.Info("no POSTPIPE_MONGODB_URI: using the local stack's store (start it with 'postpipe stack')", "uri", cfg.MongoURI)
 	}
 	return cfg
+}
+
+// stackBroker is the broker of st, the running embedded stack, else the
+// address 'postpipe stack' listens on by default.
+func stackBroker(cfg config.Config, st stackAt, log *slog.Logger) string {
+	if st.Kafka != "" {
+		log.Info("no POSTPIPE_KAFKA_BROKERS: using the broker of the running embedded stack", "addr", st.Kafka, "stack", st.From)
+		return st.Kafka
+	}
+	log.Info("no POSTPIPE_KAFKA_BROKERS and no running embedded stack in "+cfg.DataDir+": using the local stack's default broker (start it with 'postpipe stack')", "addr", cfg.StackKafkaAddr)
+	return cfg.StackKafkaAddr
 }
 
 // newProducer connects the API's producer and makes sure the topics exist.

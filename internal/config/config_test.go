@@ -449,7 +449,7 @@ func TestLogValueMasksCredentials(t *testing.T) {
 		}
 	}
 	want := map[string]any{
-		"http_addr":            ":8080",
+		"http_addr":            "127.0.0.1:8080",
 		"kafka_brokers":        "k1:9092,k2:9092",
 		"kafka_topic":          "posts",
 		"mongodb_uri":          "mongodb://app:xxxxx@db:27017/blog?authSource=admin&sessionToken=xxxxx&authMechanismProperties=AWS_SESSION_TOKEN:xxxxx",

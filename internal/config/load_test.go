@@ -53,13 +53,13 @@ func TestLoadPrecedence(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"default", nil, nil, ":8080"},
+		{"default", nil, nil, "127.0.0.1:8080"},
 		{"env over default", map[string]string{"POSTPIPE_HTTP_ADDR": ":9000"}, nil, ":9000"},
 		{"flag over default", nil, []string{"--http-addr=:9100"}, ":9100"},
 		{"flag over env", map[string]string{"POSTPIPE_HTTP_ADDR": ":9000"}, []string{"--http-addr", ":9100"}, ":9100"},
 		{"single dash flag over env", map[string]string{"POSTPIPE_HTTP_ADDR": ":9000"}, []string{"-http-addr=:9200"}, ":9200"},
-		{"empty env is unset", map[string]string{"POSTPIPE_HTTP_ADDR": ""}, nil, ":8080"},
-		{"other variables do not count", map[string]string{"HTTP_ADDR": ":1", "postpipe_http_addr": ":2"}, nil, ":8080"},
+		{"empty env is unset", map[string]string{"POSTPIPE_HTTP_ADDR": ""}, nil, "127.0.0.1:8080"},
+		{"other variables do not count", map[string]string{"HTTP_ADDR": ":1", "postpipe_http_addr": ":2"}, nil, "127.0.0.1:8080"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,24 +2,20 @@ package metrics
 
 import (
 	"runtime"
-	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BuildInfo registers postpipe_build_info, a gauge fixed at 1 whose labels
 // say what runs: version (the release, as `postpipe version` prints it),
-// goversion (the toolchain it was built with) and revision (the VCS commit,
-// "unknown" when the build had none, e.g. built outside a git checkout).
-// Dashboards join on it to tell which pods run which build during a rollout.
-func (m *Metrics) BuildInfo(version string) {
-	revision := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && s.Value != "" {
-				revision = s.Value
-			}
-		}
+// goversion (the toolchain it was built with) and revision (the VCS commit
+// the build names, "unknown" when it names none). The binary knows its
+// revision from the link (the Makefile's and the Dockerfile's -ldflags) or
+// from the go command's VCS stamp; this takes it as given. Dashboards join
+// on it to tell which pods run which build during a rollout.
+func (m *Metrics) BuildInfo(version, revision string) {
+	if revision == "" {
+		revision = "unknown"
 	}
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",

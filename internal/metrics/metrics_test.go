@@ -25,7 +25,7 @@ func every(t *testing.T) *metrics.Metrics {
 	s.WriteAttempted("posts", time.Millisecond, errors.New("down"))
 	s.BatchDone("posts", 10, 7, 2, 1)
 	m.SinkLag(func(yield func(string, int32, int64, float64)) { yield("posts", 2, 5, 1.5) })
-	m.BuildInfo("v1.2.3")
+	m.BuildInfo("v1.2.3", "0123abc")
 	m.InFlight().Inc()
 	m.Bodies().BodyRefused("budget_full")
 	m.Readiness(map[string]func(context.Context) error{"kafka": func(context.Context) error { return nil }})
@@ -43,32 +43,37 @@ func TestFamiliesFollowPrometheusConventions(t *testing.T) {
 }
 
 func TestBuildInfo(t *testing.T) {
-	m := metrics.New()
-	m.BuildInfo("v1.2.3")
-	fams, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var found int
-	for _, f := range fams {
-		if f.GetName() != "postpipe_build_info" {
-			continue
+	for _, tt := range []struct{ given, want string }{
+		{"4f1c2d9e0b7a", "4f1c2d9e0b7a"},
+		{"", "unknown"},
+	} {
+		m := metrics.New()
+		m.BuildInfo("v1.2.3", tt.given)
+		fams, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, s := range f.GetMetric() {
-			found++
-			labels := map[string]string{}
-			for _, l := range s.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+		var found int
+		for _, f := range fams {
+			if f.GetName() != "postpipe_build_info" {
+				continue
 			}
-			if s.GetGauge().GetValue() != 1 || labels["version"] != "v1.2.3" ||
-				labels["goversion"] != runtime.Version() || labels["revision"] == "" {
-				t.Errorf("build_info = %v %v, want 1 with version v1.2.3, goversion %s and a revision",
-					s.GetGauge().GetValue(), labels, runtime.Version())
+			for _, s := range f.GetMetric() {
+				found++
+				labels := map[string]string{}
+				for _, l := range s.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if s.GetGauge().GetValue() != 1 || labels["version"] != "v1.2.3" ||
+					labels["goversion"] != runtime.Version() || labels["revision"] != tt.want {
+					t.Errorf("revision %q: build_info = %v %v, want 1 with version v1.2.3, goversion %s and revision %s",
+						tt.given, s.GetGauge().GetValue(), labels, runtime.Version(), tt.want)
+				}
 			}
 		}
-	}
-	if found != 1 {
-		t.Errorf("%d postpipe_build_info series, want 1", found)
+		if found != 1 {
+			t.Errorf("%d postpipe_build_info series, want 1", found)
+		}
 	}
 }
 

@@ -134,6 +134,9 @@ type Sink struct {
 
 	lagMu sync.Mutex
 	lag   map[topicPartition]*partitionLag
+
+	// held is what the member holds, for the rebalance logs.
+	held *holding
 }
 
 // New creates the group member, consuming the topic of every route. It
@@ -162,6 +165,7 @@ func New(cfg Config, routes []Route, log *slog.Logger, opts ...kgo.Opt) (*Sink, 
 		s.byTopic[rt.topic] = &rt
 		topics = append(topics, rt.topic)
 	}
+	s.held = newHolding(topics)
 	all := append(append([]kgo.Opt(nil), opts...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(topics...),
@@ -171,15 +175,25 @@ func New(cfg Config, routes []Route, log *slog.Logger, opts ...kgo.Opt) (*Sink, 
 		// ...and partitions are handed over only between batches, when
 		// everything polled is written and committed.
 		kgo.BlockRebalanceOnPoll(),
+		// Each rebalance log says the change and what the member holds
+		// after it, topic by topic: franz-go hands the callbacks the
+		// change alone. It calls OnPartitionsAssigned after every
+		// rebalance, with nothing when nothing was added: that line still
+		// says what the member holds once the rebalance is over. A
+		// revocation of nothing is only debug.
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			log.Info("partitions assigned", "partitions", m)
+			log.Info("partitions assigned", "assigned", sorted(m), "holds", s.held.add(m))
 		}),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			log.Info("partitions revoked", "partitions", m)
+		kgo.OnPartitionsRevoked(func(ctx context.Context, _ *kgo.Client, m map[string][]int32) {
+			level := slog.LevelInfo
+			if count(m) == 0 {
+				level = slog.LevelDebug
+			}
+			log.Log(ctx, level, "partitions revoked", "revoked", sorted(m), "holds", s.held.remove(m))
 			s.forgetLag(m)
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			log.Warn("partitions lost", "partitions", m)
+			log.Warn("partitions lost", "lost", sorted(m), "holds", s.held.remove(m))
 			s.forgetLag(m)
 		}),
 	)
@@ -195,6 +209,78 @@ func New(cfg Config, routes []Route, log *slog.Logger, opts ...kgo.Opt) (*Sink, 
 	}
 	s.cl = cl
 	return s, nil
+}
+
+// holding is the partitions a member holds, by topic, kept from the
+// changes the rebalance callbacks are given.
+type holding struct {
+	mu     sync.Mutex
+	topics []string // every topic consumed, so a log shows the ones held none of
+	held   map[string]map[int32]bool
+}
+
+func newHolding(topics []string) *holding {
+	return &holding{topics: topics, held: map[string]map[int32]bool{}}
+}
+
+// add records partitions as held and returns what is held now.
+func (h *holding) add(partitions map[string][]int32) map[string][]int32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for t, ps := range partitions {
+		if h.held[t] == nil {
+			h.held[t] = map[int32]bool{}
+		}
+		for _, p := range ps {
+			h.held[t][p] = true
+		}
+	}
+	return h.snapshot()
+}
+
+// remove records partitions as no longer held and returns what is held now.
+func (h *holding) remove(partitions map[string][]int32) map[string][]int32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for t, ps := range partitions {
+		for _, p := range ps {
+			delete(h.held[t], p)
+		}
+	}
+	return h.snapshot()
+}
+
+// snapshot is what is held, each consumed topic present (an empty list for
+// one with none), partitions in order. Called with mu held.
+func (h *holding) snapshot() map[string][]int32 {
+	out := make(map[string][]int32, len(h.topics))
+	for _, t := range h.topics {
+		out[t] = []int32{}
+	}
+	for t, ps := range h.held {
+		for p := range ps {
+			out[t] = append(out[t], p)
+		}
+		slices.Sort(out[t])
+	}
+	return out
+}
+
+// count is how many partitions there are in partitions.
+func count(partitions map[string][]int32) (n int) {
+	for _, ps := range partitions {
+		n += len(ps)
+	}
+	return n
+}
+
+// sorted is partitions with each topic's in order, for a log.
+func sorted(partitions map[string][]int32) map[string][]int32 {
+	out := make(map[string][]int32, len(partitions))
+	for t, ps := range partitions {
+		out[t] = slices.Sorted(slices.Values(ps))
+	}
+	return out
 }
 
 // Stats returns the running totals over every stream.
