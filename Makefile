@@ -94,9 +94,11 @@ test-schema: build
 	deploy/test-schema.sh
 
 ## test-deploy: the Helm chart and deploy/monitoring, offline (no cluster): helm lint and helm template
-## with the default and the production-like values, the strict decode test of every rendered object
-## (deploy/helm/chartcheck, a module of its own), promtool check rules and test rules. helm and
-## promtool are built into .tools/ from the module proxy
+## with the default and the production-like values, deploy/helm/chartcheck (a module of its own): the
+## strict decode of every rendered object, the schema's settings and README.md as generated, and the
+## rendered pods run: bin/postpipe started with each container's env in a network namespace, its probes,
+## monitors and helm test exercised from the host (needs root; CHART_RUN=0 skips that part); promtool
+## check rules and test rules. helm and promtool are built into .tools/ from the module proxy
 HELM             := $(TOOLS)/helm
 HELM_VERSION     := v3.22.0
 PROMTOOL         := $(TOOLS)/promtool
@@ -104,12 +106,15 @@ PROMTOOL_VERSION := v0.316.0
 CHART            := deploy/helm/postpipe
 # helm built with go install assumes Kubernetes 1.20; the chart needs 1.30+.
 KUBE_VERSION     ?= 1.31.0
-test-deploy: $(HELM) $(PROMTOOL)
+# 1: chartcheck's TestChartPodsServe starts the rendered pods (root, ip netns).
+CHART_RUN        ?= 1
+test-deploy: $(HELM) $(PROMTOOL) build
 	$(HELM) lint --strict $(CHART)
 	$(HELM) lint --strict $(CHART) -f deploy/helm/values-production.yaml
 	$(HELM) template postpipe $(CHART) --kube-version $(KUBE_VERSION) >/dev/null
 	$(HELM) template postpipe $(CHART) --kube-version $(KUBE_VERSION) -f deploy/helm/values-production.yaml >/dev/null
-	cd deploy/helm/chartcheck && $(GO) vet ./... && HELM=$(HELM) KUBE_VERSION=$(KUBE_VERSION) $(GO) test $(TESTFLAGS) ./...
+	cd deploy/helm/chartcheck && $(GO) vet ./... && HELM=$(HELM) KUBE_VERSION=$(KUBE_VERSION) \
+	  POSTPIPE_BIN=$(CURDIR)/$(BIN) POSTPIPE_TEST_CHART_RUN=$(CHART_RUN) $(GO) test $(TESTFLAGS) ./...
 	$(PROMTOOL) check rules deploy/monitoring/alerts.yaml
 	$(PROMTOOL) test rules deploy/monitoring/alerts_test.yaml
 

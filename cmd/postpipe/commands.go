@@ -123,18 +123,20 @@ func dialable(a net.Addr) string {
 
 // adminMux is the admin listener's routes: pprof, the metrics and the
 // probes, so a process without the API ('postpipe sink') has them too.
-// With keys on, everything but the probes needs one.
+// With keys on, everything but the probes and the metrics needs one.
 func adminMux(m *metrics.Metrics, checks []api.Check, keys api.KeyChecker) *admin.Mux {
-	mux := admin.New(admin.Options{Keys: keys, Open: adminProbes, Cmdline: config.RedactArgs(os.Args)})
+	mux := admin.New(admin.Options{Keys: keys, Open: adminOpen, Cmdline: config.RedactArgs(os.Args)})
 	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle("GET /healthz", http.HandlerFunc(api.Healthz))
 	mux.Handle("GET /readyz", api.Readyz(checks))
 	return mux
 }
 
-// adminProbes are the admin paths served without a key: orchestrators
-// probe without credentials.
-var adminProbes = []string{"/healthz", "/readyz"}
+// adminOpen are the admin paths served without a key: orchestrators
+// probe, and Prometheus scrapes, without credentials. The metrics are
+// counts and durations, no posts and no keys; who may reach the listener
+// at all is the network's to decide (docs/security.md).
+var adminOpen = []string{"/healthz", "/readyz", "/metrics"}
 
 // readinessChecks are the /readyz checks for postpipe_readiness_check_up.
 func readinessChecks(checks []api.Check) map[string]func(context.Context) error {

@@ -68,7 +68,7 @@ next:
 
 // TestMetricsAfterTraffic runs 'api' and 'sink' on a stack, sends accepted,
 // repeated (same Idempotency-Key), invalid and poison posts, and checks that
-// every family shows that traffic on the API port and on both admin listeners.
+// every family shows that traffic on both admin listeners.
 func TestMetricsAfterTraffic(t *testing.T) {
 	env := stackEnv(t)
 	apiAddr, apiAdmin, sinkAdmin := freeAddr(t), freeAddr(t), freeAddr(t)
@@ -140,35 +140,37 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Errorf("sink: go_goroutines = %v, %v", v, ok)
 	}
 
-	var apiFams map[string]*dto.MetricFamily
-	for _, url := range []string{base + "/metrics", "http://" + apiAdmin + "/metrics"} {
-		fams := scrape(t, url)
-		apiFams = fams
-		for _, c := range []struct {
-			name   string
-			labels map[string]string
-			min    float64
-		}{
-			{"postpipe_http_requests_total", map[string]string{"route": "POST /v1/posts", "code": "202"}, n + 2},
-			{"postpipe_http_requests_total", map[string]string{"route": "POST /v1/posts", "code": "422"}, 1},
-			{"postpipe_http_requests_total", map[string]string{"route": "GET /readyz"}, 1},
-			{"postpipe_http_request_duration_seconds", map[string]string{"route": "POST /v1/posts"}, n + 3},
-			{"postpipe_produce_records_total", map[string]string{"outcome": "acked"}, n + 2},
-			{"postpipe_produce_duration_seconds", nil, n + 2},
-			{"process_cpu_seconds_total", nil, 0},
-			{"go_goroutines", nil, 1},
-		} {
-			if v, ok := metricValue(fams, c.name, c.labels); !ok || v < c.min {
-				t.Errorf("%s: %s%v = %v (present %v), want at least %v", url, c.name, c.labels, v, ok, c.min)
-			}
+	// With an admin listener the metrics are there only, not on the
+	// public port.
+	if code, _ := probe(t, base+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API port with an admin listener: %d, want 404", code)
+	}
+	url := "http://" + apiAdmin + "/metrics"
+	apiFams := scrape(t, url)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"postpipe_http_requests_total", map[string]string{"route": "POST /v1/posts", "code": "202"}, n + 2},
+		{"postpipe_http_requests_total", map[string]string{"route": "POST /v1/posts", "code": "422"}, 1},
+		{"postpipe_http_requests_total", map[string]string{"route": "GET /readyz"}, 1},
+		{"postpipe_http_request_duration_seconds", map[string]string{"route": "POST /v1/posts"}, n + 3},
+		{"postpipe_produce_records_total", map[string]string{"outcome": "acked"}, n + 2},
+		{"postpipe_produce_duration_seconds", nil, n + 2},
+		{"process_cpu_seconds_total", nil, 0},
+		{"go_goroutines", nil, 1},
+	} {
+		if v, ok := metricValue(apiFams, c.name, c.labels); !ok || v < c.min {
+			t.Errorf("%s: %s%v = %v (present %v), want at least %v", url, c.name, c.labels, v, ok, c.min)
 		}
-		if _, ok := fams["postpipe_producer_buffered_records"]; !ok {
-			t.Errorf("%s: no postpipe_producer_buffered_records", url)
-		}
-		for name := range fams {
-			if strings.HasPrefix(name, "postpipe_sink_") {
-				t.Errorf("%s: the api process shows sink family %s", url, name)
-			}
+	}
+	if _, ok := apiFams["postpipe_producer_buffered_records"]; !ok {
+		t.Errorf("%s: no postpipe_producer_buffered_records", url)
+	}
+	for name := range apiFams {
+		if strings.HasPrefix(name, "postpipe_sink_") {
+			t.Errorf("%s: the api process shows sink family %s", url, name)
 		}
 	}
 	// What deploy/monitoring queries, after this traffic.
@@ -204,6 +206,10 @@ func TestProbesOfAPIAndSink(t *testing.T) {
 	waitReady(t, "http://"+sinkAdmin)
 	if code, body := probe(t, "http://"+sinkAdmin+"/readyz"); !strings.Contains(body, `"sink":"ok"`) {
 		t.Errorf("sink /readyz: %d %s, want the sink check ok", code, body)
+	}
+	// An API without an admin listener serves its metrics on its own port.
+	if code, _ := probe(t, "http://"+apiAddr+"/metrics"); code != http.StatusOK {
+		t.Errorf("GET /metrics on an API without an admin listener: %d, want 200", code)
 	}
 
 	if err := mongoStack.stop(); err != nil {

@@ -233,7 +233,11 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 		handler.AddStream(api.Stream{Stream: st, Store: r.docs[st.Name], Publisher: pub})
 	}
 	handler.ObserveBodies(m.Bodies())
-	handler.Handle("GET /metrics", m.Handler())
+	// With an admin listener the metrics are served there only: the
+	// public port does not tell every client the process's internals.
+	if cfg.AdminAddr == "" {
+		handler.Handle("GET /metrics", m.Handler())
+	}
 	handler.EnableDashboard(sampler)
 	guard.Forbidden = m.Forbidden()
 

@@ -113,8 +113,8 @@ func (l *logRecorder) find(prefix string) (string, bool) {
 
 // TestAdminListener: an address without a host listens on loopback, an
 // explicit 0.0.0.0 is honoured with a warning unless keys are on, and with
-// keys on only the probes answer without one; the command line it shows
-// has its secrets masked.
+// keys on only the probes and the metrics answer without one; the command
+// line it shows has its secrets masked.
 func TestAdminListener(t *testing.T) {
 	secret, line := mintKey(t, "ops")
 	keys, err := apikey.Parse(strings.NewReader(line))
@@ -178,13 +178,17 @@ func TestAdminListener(t *testing.T) {
 			if tt.keys != nil {
 				wantGuarded = http.StatusUnauthorized
 			}
-			for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/cmdline"} {
+			for _, p := range []string{"/", "/debug/pprof/", "/debug/pprof/cmdline", "/metrics/../debug/pprof/"} {
 				if code, _ := status(p, ""); code != wantGuarded {
 					t.Errorf("GET %s without a key: %d, want %d", p, code, wantGuarded)
 				}
 			}
-			if code, _ := status("/healthz", ""); code != http.StatusOK {
-				t.Errorf("GET /healthz without a key: %d", code)
+			// The probes and the metrics answer without a key: kubelets and
+			// Prometheus send none.
+			for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+				if code, _ := status(p, ""); code != http.StatusOK {
+					t.Errorf("GET %s without a key: %d", p, code)
+				}
 			}
 			code, cmdline := status("/debug/pprof/cmdline", secret)
 			if code != http.StatusOK || !strings.Contains(cmdline, "postpipe\x00run") {

@@ -3,9 +3,12 @@
 // port, so it can be firewalled separately and never costs the hot path.
 //
 // It is closed by default in two ways: an address without a host (":6060")
-// listens on loopback only, and when API keys are on every route but the
-// probes needs one (a profile or the metrics tell an attacker a lot, and a
-// CPU profile costs CPU).
+// listens on loopback only, and when API keys are on every route outside
+// Options.Open needs one (a profile tells an attacker a lot, and a CPU
+// profile costs CPU). postpipe opens the probes and the metrics, which
+// kubelets and Prometheus call without credentials; to expose the
+// listener in a pod, give it a host ("0.0.0.0:9090") and let the network
+// (a NetworkPolicy) decide who reaches it.
 package admin
 
 import (
@@ -29,8 +32,10 @@ type Options struct {
 	// Keys, when set, makes every route outside Open need
 	// "Authorization: Bearer <key>".
 	Keys KeyChecker
-	// Open are the paths served without a key: the probes, which
-	// orchestrators call without credentials.
+	// Open are the paths served without a key: the probes and the
+	// metrics, which orchestrators and scrapers call without credentials.
+	// They are matched exactly, before the path is cleaned, so an open
+	// path never leads to another route ("/metrics/../debug/pprof/").
 	Open []string
 	// Cmdline is what /debug/pprof/cmdline shows in place of os.Args: the
 	// command line with its secrets masked (a password given as a flag

@@ -132,3 +132,54 @@ func TestListenAddr(t *testing.T) {
 		t.Error("ListenAddr(6060) took an address without a port separator")
 	}
 }
+
+// TestOpenPathsAreExact: opening /metrics opens that path alone: no
+// prefix, no other case, no path that cleans to a guarded route, no other
+// method's route behind it.
+func TestOpenPathsAreExact(t *testing.T) {
+	m := New(Options{Keys: keys{"k-ops": "ops"}, Open: []string{"/healthz", "/metrics"}})
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	m.Handle("GET /healthz", ok)
+	m.Handle("GET /metrics", ok)
+	m.Handle("GET /metrics/detail", ok)
+	srv := httptest.NewServer(m)
+	t.Cleanup(srv.Close)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{
+		{"/metrics", 200},
+		{"/healthz", 200},
+		{"/metrics/", 401},
+		{"/metrics/detail", 401},
+		{"/Metrics", 401},
+		{"/metrics/../debug/pprof/", 401},
+		{"/metrics/..%2fdebug/pprof/", 401},
+		{"//metrics", 401},
+		{"/debug/pprof/", 401},
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.status {
+			t.Errorf("GET %s without a key: %d, want %d\n%s", tt.path, res.StatusCode, tt.status, body)
+		}
+	}
+	// An open path answers only the methods its route has.
+	res, err := http.Post(srv.URL+"/metrics", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics: %d, want 405", res.StatusCode)
+	}
+}

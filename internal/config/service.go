@@ -46,8 +46,9 @@ func ParseLevel(s string) (slog.Level, error) {
 // Service is what every long-running role has: the admin listener and the
 // one deadline a stop must meet.
 type Service struct {
-	// AdminAddr, when set, serves pprof (and other operator routes) on a
-	// listener of its own, away from the public port.
+	// AdminAddr, when set, serves pprof, the metrics and the probes on a
+	// listener of its own, away from the public port (which then serves no
+	// metrics).
 	AdminAddr string
 	// ShutdownTimeout bounds a whole stop: every step shares it.
 	ShutdownTimeout time.Duration
@@ -56,7 +57,7 @@ type Service struct {
 func defaultService() Service { return Service{ShutdownTimeout: 8 * time.Second} }
 
 func (s *Service) register(fs *flagSet) {
-	fs.StringVar(&s.AdminAddr, "admin-addr", s.AdminAddr, "address of the admin listener (pprof, metrics, probes); a port alone (:6060) listens on loopback, 0.0.0.0:6060 on every interface; with API keys on, all but the probes need a key; empty: off")
+	fs.StringVar(&s.AdminAddr, "admin-addr", s.AdminAddr, "address of the admin listener (pprof, metrics, probes); a port alone (:6060) listens on loopback, 0.0.0.0:6060 on every interface; with API keys on, all but the probes and /metrics need a key; when set, /metrics is served here and not on the API port; empty: off")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", s.ShutdownTimeout, "how long a stop may take in total: draining requests, flushing the producer and the sink's last batch, closing the clients")
 }
 

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -25,7 +29,6 @@ import (
 const (
 	chartDir       = "../postpipe"
 	productionFile = "../values-production.yaml"
-	configDir      = "../../../internal/config"
 )
 
 // Monitor mirrors the fields of the Prometheus Operator's ServiceMonitor
@@ -65,6 +68,10 @@ func newObject(apiVersion, kind string) (any, bool) {
 		return &corev1.Service{}, true
 	case "v1/ServiceAccount":
 		return &corev1.ServiceAccount{}, true
+	case "v1/Pod":
+		return &corev1.Pod{}, true
+	case "networking.k8s.io/v1/NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}, true
 	case "autoscaling/v2/HorizontalPodAutoscaler":
 		return &autoscalingv2.HorizontalPodAutoscaler{}, true
 	case "policy/v1/PodDisruptionBudget":
@@ -154,6 +161,8 @@ type rendered struct {
 	hpas         []*autoscalingv2.HorizontalPodAutoscaler
 	pdbs         []*policyv1.PodDisruptionBudget
 	monitors     []*Monitor
+	netpols      []*networkingv1.NetworkPolicy
+	pods         []*corev1.Pod // helm test hooks
 	count        int
 }
 
@@ -183,6 +192,10 @@ func renderAndDecode(t *testing.T, args ...string) rendered {
 			r.pdbs = append(r.pdbs, o)
 		case *Monitor:
 			r.monitors = append(r.monitors, o)
+		case *networkingv1.NetworkPolicy:
+			r.netpols = append(r.netpols, o)
+		case *corev1.Pod:
+			r.pods = append(r.pods, o)
 		}
 	}
 	return r
@@ -196,18 +209,27 @@ var variants = []struct {
 	// want: API replicas (fixed or HPA minimum), sink members, monitor kind ("" none).
 	apiReplicas, sinkReplicas int32
 	monitor                   string
+	// want: NetworkPolicies rendered, helm test pods rendered.
+	netpols, tests bool
 }{
-	{"defaults", nil, 2, 2, ""},
-	{"production", []string{"-f", productionFile}, 3, 3, "PodMonitor"},
-	{"service monitor, fixed replicas, mutual TLS", []string{
+	{"defaults", nil, 2, 2, "", false, true},
+	{"production", []string{"-f", productionFile}, 3, 3, "PodMonitor", true, true},
+	{"service monitor, fixed replicas, mutual TLS, no tests", []string{
 		"--set", "metrics.serviceMonitor.enabled=true,api.autoscaling.enabled=false,api.replicas=4,sink.replicas=1",
 		"--set", "kafka.tls.enabled=true,kafka.tls.caSecret=ca,kafka.tls.clientCertSecret=client,apiKeys.existingSecret=keys",
-		"--set", "api.podDisruptionBudget.enabled=false,api.preStopSleepSeconds=0",
-	}, 4, 1, "ServiceMonitor"},
+		"--set", "api.podDisruptionBudget.enabled=false,api.preStopSleepSeconds=0,tests.enabled=false",
+	}, 4, 1, "ServiceMonitor", false, false},
+	{"extra env, network policy open to all, no spread", []string{
+		"--set", "extraEnv[0].name=OTEL_EXPORTER_OTLP_ENDPOINT,extraEnv[0].value=http://otel-collector:4318",
+		"--set", "api.extraEnv[0].name=OTEL_SERVICE_NAME,api.extraEnv[0].value=postpipe-api",
+		"--set", "sink.extraEnv[0].name=POSTPIPE_SINK_WRITERS,sink.extraEnv[0].valueFrom.configMapKeyRef.name=tuning,sink.extraEnv[0].valueFrom.configMapKeyRef.key=writers",
+		"--set", "extraEnvFrom[0].secretRef.name=otel-headers,sink.extraEnvFrom[0].configMapRef.name=sink-extra",
+		"--set", "networkPolicy.enabled=true,api.topologySpreadConstraints=null,sink.topologySpreadConstraints=null",
+	}, 2, 2, "", true, true},
 }
 
 func TestChartDecodesStrictly(t *testing.T) {
-	known := knownEnv(t)
+	known := settings(t)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			r := renderAndDecode(t, v.args...)
@@ -216,9 +238,10 @@ func TestChartDecodesStrictly(t *testing.T) {
 					len(r.deployments), len(r.statefulSets))
 			}
 			api, sink := r.deployments[0], r.statefulSets[0]
-			checkPod(t, "api", &api.Spec.Template, "http", known)
-			checkPod(t, "sink", &sink.Spec.Template, "admin", known)
+			checkPod(t, "api", &api.Spec.Template, "http", known["api"])
+			checkPod(t, "sink", &sink.Spec.Template, "admin", known["sink"])
 			checkSink(t, sink)
+			checkSpread(t, api, sink)
 
 			replicas := int32(-1)
 			if api.Spec.Replicas != nil {
@@ -238,11 +261,13 @@ func TestChartDecodesStrictly(t *testing.T) {
 			checkPDBs(t, r)
 			checkServices(t, r, api, sink)
 			checkMonitors(t, r, v.monitor, api, sink)
+			checkNetworkPolicies(t, r, v.netpols, api, sink)
+			checkTests(t, r, v.tests, api)
 		})
 	}
 }
 
-func checkPod(t *testing.T, name string, pod *corev1.PodTemplateSpec, probePort string, known map[string]bool) {
+func checkPod(t *testing.T, name string, pod *corev1.PodTemplateSpec, probePort string, known []string) {
 	t.Helper()
 	spec := pod.Spec
 	psc := spec.SecurityContext
@@ -288,14 +313,36 @@ func checkPod(t *testing.T, name string, pod *corev1.PodTemplateSpec, probePort 
 			t.Errorf("%s: %s set twice", name, e.Name)
 		}
 		env[e.Name] = e
-		if !known[e.Name] {
-			t.Errorf("%s: %s is no setting of postpipe (internal/config)", name, e.Name)
+		if strings.HasPrefix(e.Name, "POSTPIPE_") && !slices.Contains(known, e.Name) {
+			t.Errorf("%s: %s is no setting of postpipe %s (docs/configuration.md)", name, e.Name, name)
 		}
 	}
 	for _, must := range []string{"POSTPIPE_KAFKA_BROKERS", "POSTPIPE_MONGODB_URI", "POSTPIPE_ADMIN_ADDR"} {
 		if _, ok := env[must]; !ok {
 			t.Errorf("%s: %s not set: postpipe would start an embedded dependency or serve no probes", name, must)
 		}
+	}
+	// The admin listener must take connections from the kubelet and
+	// Prometheus, which come from outside the pod: a port alone (":9090")
+	// would listen on the pod's loopback only.
+	containerPort := func(n string) int32 {
+		i := slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == n })
+		if i < 0 {
+			return -1
+		}
+		return c.Ports[i].ContainerPort
+	}
+	if host, port, err := net.SplitHostPort(env["POSTPIPE_ADMIN_ADDR"].Value); err != nil || (host != "0.0.0.0" && host != "::") ||
+		port != strconv.Itoa(int(containerPort("admin"))) {
+		t.Errorf("%s: POSTPIPE_ADMIN_ADDR=%q, want every interface (0.0.0.0) on the admin port %d", name, env["POSTPIPE_ADMIN_ADDR"].Value, containerPort("admin"))
+	}
+	if e, ok := env["POSTPIPE_HTTP_ADDR"]; ok {
+		if _, port, err := net.SplitHostPort(e.Value); err != nil || port != strconv.Itoa(int(containerPort("http"))) {
+			t.Errorf("%s: POSTPIPE_HTTP_ADDR=%q is not the http port %d", name, e.Value, containerPort("http"))
+		}
+	}
+	if pod.Annotations["checksum/secrets"] == "" {
+		t.Errorf("%s: no checksum/secrets annotation: a changed Secret would not roll the pods", name)
 	}
 	// Secrets are referenced, never written into the manifest.
 	for _, secret := range []string{"POSTPIPE_MONGODB_URI", "POSTPIPE_KAFKA_SASL_USERNAME", "POSTPIPE_KAFKA_SASL_PASSWORD"} {
@@ -329,6 +376,114 @@ func checkSink(t *testing.T, sink *appsv1.StatefulSet) {
 	}
 	if !slices.Equal(c.Args, []string{"sink"}) {
 		t.Errorf("sink: args %v, want [sink]", c.Args)
+	}
+}
+
+// checkSpread: every spread constraint counts the pods of its own
+// component of this release only (the instance label keeps two releases
+// in one namespace apart).
+func checkSpread(t *testing.T, api *appsv1.Deployment, sink *appsv1.StatefulSet) {
+	t.Helper()
+	pods := map[string]*corev1.PodTemplateSpec{"api": &api.Spec.Template, "sink": &sink.Spec.Template}
+	for name, pod := range pods {
+		for _, c := range pod.Spec.TopologySpreadConstraints {
+			sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+			if err != nil || c.LabelSelector == nil {
+				t.Errorf("%s: spread over %s has no usable labelSelector (%v)", name, c.TopologyKey, err)
+				continue
+			}
+			if c.LabelSelector.MatchLabels["app.kubernetes.io/instance"] == "" {
+				t.Errorf("%s: spread over %s ignores the instance label: it counts other releases' pods", name, c.TopologyKey)
+			}
+			for other, p := range pods {
+				if sel.Matches(labels.Set(p.Labels)) != (other == name) {
+					t.Errorf("%s: spread over %s selects the %s pods: %v", name, c.TopologyKey, other, sel.Matches(labels.Set(p.Labels)))
+				}
+			}
+			other := labels.Set(maps.Clone(pod.Labels))
+			other["app.kubernetes.io/instance"] = "another-release"
+			if sel.Matches(other) {
+				t.Errorf("%s: spread over %s also counts another release's pods", name, c.TopologyKey)
+			}
+		}
+	}
+}
+
+// checkNetworkPolicies: with networkPolicy on, one policy per component
+// selects its pods and admits only ports the pod names.
+func checkNetworkPolicies(t *testing.T, r rendered, want bool, api *appsv1.Deployment, sink *appsv1.StatefulSet) {
+	t.Helper()
+	if !want {
+		if len(r.netpols) != 0 {
+			t.Errorf("%d NetworkPolicies, want none", len(r.netpols))
+		}
+		return
+	}
+	if len(r.netpols) != 2 {
+		t.Fatalf("%d NetworkPolicies, want one per component", len(r.netpols))
+	}
+	for _, np := range r.netpols {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pod *corev1.PodTemplateSpec
+		for _, p := range []*corev1.PodTemplateSpec{&api.Spec.Template, &sink.Spec.Template} {
+			if sel.Matches(labels.Set(p.Labels)) {
+				if pod != nil {
+					t.Errorf("NetworkPolicy %s selects both components", np.Name)
+				}
+				pod = p
+			}
+		}
+		if pod == nil {
+			t.Errorf("NetworkPolicy %s selects no pods", np.Name)
+			continue
+		}
+		for _, rule := range np.Spec.Ingress {
+			for _, p := range rule.Ports {
+				if p.Port == nil || !slices.ContainsFunc(pod.Spec.Containers[0].Ports, func(cp corev1.ContainerPort) bool { return cp.Name == p.Port.String() }) {
+					t.Errorf("NetworkPolicy %s admits port %v, which the pod does not name", np.Name, p.Port)
+				}
+			}
+		}
+	}
+}
+
+// checkTests: the helm test pod posts through the API's Service, with a
+// key when keys are on.
+func checkTests(t *testing.T, r rendered, want bool, api *appsv1.Deployment) {
+	t.Helper()
+	if !want {
+		if len(r.pods) != 0 {
+			t.Errorf("%d test pods, want none", len(r.pods))
+		}
+		return
+	}
+	if len(r.pods) != 1 {
+		t.Fatalf("%d test pods, want 1", len(r.pods))
+	}
+	p := r.pods[0]
+	if p.Annotations["helm.sh/hook"] != "test" || p.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("test pod %s: hook %q, restartPolicy %q; want a helm test that runs once", p.Name, p.Annotations["helm.sh/hook"], p.Spec.RestartPolicy)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range p.Spec.Containers[0].Env {
+		env[e.Name] = e
+	}
+	svc := slices.IndexFunc(r.services, func(s *corev1.Service) bool {
+		return s.Spec.ClusterIP != "None" && labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(api.Spec.Template.Labels))
+	})
+	if svc < 0 {
+		t.Fatal("no API Service")
+	}
+	s := r.services[svc]
+	if want := fmt.Sprintf("http://%s.%s.svc:%d", s.Name, "postpipe", s.Spec.Ports[0].Port); env["API_URL"].Value != want {
+		t.Errorf("test pod API_URL=%q, want %q", env["API_URL"].Value, want)
+	}
+	keys := slices.ContainsFunc(api.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "POSTPIPE_API_KEYS_FILE" })
+	if k, ok := env["API_KEY"]; ok != keys || (ok && (k.ValueFrom == nil || k.ValueFrom.SecretKeyRef == nil)) {
+		t.Errorf("test pod API_KEY %+v with keys %v: want a Secret reference exactly when keys are on", k, keys)
 	}
 }
 
@@ -426,62 +581,80 @@ func checkMonitors(t *testing.T, r rendered, want string, api *appsv1.Deployment
 	}
 }
 
-// knownEnv is every POSTPIPE_* variable postpipe reads: the flags
-// registered in internal/config, each with its variable.
-func knownEnv(t *testing.T) map[string]bool {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(configDir, "*.go"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no sources in %s: %v", configDir, err)
-	}
-	flagName := regexp.MustCompile(`fs\.\w+\([^,]+,\s*"([a-z0-9-]+)"`)
-	known := map[string]bool{}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range flagName.FindAllSubmatch(src, -1) {
-			known["POSTPIPE_"+strings.ToUpper(strings.ReplaceAll(string(m[1]), "-", "_"))] = true
-		}
-	}
-	if len(known) < 30 || !known["POSTPIPE_MONGODB_URI"] {
-		t.Fatalf("read %d settings from %s; the flag pattern no longer matches", len(known), configDir)
-	}
-	// Static membership arrives with the failover work (issue 13, item 1);
-	// until that is merged the setting is not in internal/config yet.
-	if !known["POSTPIPE_KAFKA_INSTANCE_ID"] {
-		t.Log("POSTPIPE_KAFKA_INSTANCE_ID is not in internal/config yet; accepted for the sink's static membership")
-		known["POSTPIPE_KAFKA_INSTANCE_ID"] = true
-	}
-	return known
-}
-
 // TestChartRefuses: values that would run postpipe wrongly fail to render,
-// with a message saying why.
+// with a message saying why: the templates' checks, and values.schema.json.
 func TestChartRefuses(t *testing.T) {
 	tests := []struct {
 		name string
-		set  string
-		want string
+		args []string
+		want []string
 	}{
-		{"no brokers", "kafka.brokers=null", "kafka.brokers is required"},
-		{"no MongoDB secret", "mongodb.existingSecret=", "mongodb.existingSecret is required"},
-		{"SASL without a secret", "kafka.sasl.mechanism=PLAIN", "kafka.sasl.existingSecret is required"},
-		{"TLS files without TLS", "kafka.tls.caSecret=ca", "need kafka.tls.enabled=true"},
-		{"both monitors", "metrics.serviceMonitor.enabled=true,metrics.podMonitor.enabled=true", "enable one"},
-		{"not a setting", "config.LOG_LEVEL=debug", "only POSTPIPE_* settings"},
+		{"no brokers", []string{"--set", "kafka.brokers=null"}, []string{"kafka.brokers is required"}},
+		{"no MongoDB secret", []string{"--set", "mongodb.existingSecret="}, []string{"mongodb.existingSecret is required"}},
+		{"SASL without a secret", []string{"--set", "kafka.sasl.mechanism=PLAIN"}, []string{"kafka.sasl.existingSecret is required"}},
+		{"TLS files without TLS", []string{"--set", "kafka.tls.caSecret=ca"}, []string{"need kafka.tls.enabled=true"}},
+		{"both monitors", []string{"--set", "metrics.serviceMonitor.enabled=true,metrics.podMonitor.enabled=true"}, []string{"enable one"}},
+		// values.schema.json: the config keys are postpipe's settings.
+		{"not a setting", []string{"--set", "config.LOG_LEVEL=debug"}, []string{"at '/config'", "'LOG_LEVEL' not allowed"}},
+		{"misspelt setting", []string{"--set", "config.POSTPIPE_KAFKA_BROKER=kafka:9092"}, []string{"at '/config'", "'POSTPIPE_KAFKA_BROKER' not allowed"}},
+		{"setting of the other component", []string{"--set", "api.config.POSTPIPE_SINK_BATCH_SIZE=100"}, []string{"at '/api/config'", "'POSTPIPE_SINK_BATCH_SIZE' not allowed"}},
+		{"misspelt value", []string{"--set", "api.replica=7"}, []string{"at '/api'", "'replica' not allowed"}},
+		{"value of the wrong type", []string{"--set", "kafka.partitions=many"}, []string{"at '/kafka/partitions'"}},
+		{"extraEnv: not a setting", []string{"--set", "extraEnv[0].name=POSTPIPE_NOPE,extraEnv[0].value=1"}, []string{"at '/extraEnv/0/name'", "value must be one of"}},
+		// One variable, set once.
+		{"config sets what the chart sets", []string{"--set-string", "api.config.POSTPIPE_ADMIN_ADDR=0.0.0.0:9090"},
+			[]string{"config key POSTPIPE_ADMIN_ADDR: the chart sets it from adminPort"}},
+		{"config sets the brokers", []string{"--set", "config.POSTPIPE_KAFKA_BROKERS=x:9092"}, []string{"the chart sets it from kafka.brokers"}},
+		{"extraEnv sets what the chart sets", []string{"--set", "sink.extraEnv[0].name=POSTPIPE_KAFKA_INSTANCE_ID,sink.extraEnv[0].value=x"},
+			[]string{"extraEnv POSTPIPE_KAFKA_INSTANCE_ID: the chart sets it"}},
+		{"extraEnv sets what config sets", []string{"--set", "extraEnv[0].name=POSTPIPE_LOG_FORMAT,extraEnv[0].value=text"},
+			[]string{"extraEnv POSTPIPE_LOG_FORMAT: also set under config"}},
+		{"extraEnv twice", []string{"--set", "api.extraEnv[0].name=OTEL_SERVICE_NAME,api.extraEnv[1].name=OTEL_SERVICE_NAME"}, []string{"listed twice"}},
+		{"keys without a test key", []string{"--set", "apiKeys.existingSecret=keys"}, []string{"tests.apiKey.existingSecret is required"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := render(t, "--set", tt.set)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("helm template --set %s: %v, want an error saying %q", tt.set, err, tt.want)
+			_, err := render(t, tt.args...)
+			for _, w := range tt.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("helm template %v: %v, want an error saying %q", tt.args, err, w)
+				}
 			}
 		})
+	}
+}
+
+// TestChartAccepts: what the schema and the checks must let through, each
+// variable set once, the component's value winning.
+func TestChartAccepts(t *testing.T) {
+	for _, tt := range []struct {
+		set  string
+		want map[string]string // component/variable: value
+	}{
+		{"config.POSTPIPE_SINK_BATCH_SIZE=100", map[string]string{"sink/POSTPIPE_SINK_BATCH_SIZE": "100"}}, // for both: the API ignores it
+		{"extraEnv[0].name=POSTPIPE_RATE_LIMIT,extraEnv[0].valueFrom.configMapKeyRef.name=limits,extraEnv[0].valueFrom.configMapKeyRef.key=rate",
+			map[string]string{"api/POSTPIPE_RATE_LIMIT": ""}},
+		{"sink.extraEnv[0].name=GOMEMLIMIT,sink.extraEnv[0].value=400MiB", map[string]string{"sink/GOMEMLIMIT": "400MiB"}},
+		{"extraEnv[0].name=OTEL_SERVICE_NAME,extraEnv[0].value=pp,api.extraEnv[0].name=OTEL_SERVICE_NAME,api.extraEnv[0].value=pp-api",
+			map[string]string{"api/OTEL_SERVICE_NAME": "pp-api", "sink/OTEL_SERVICE_NAME": "pp"}},
+		{"api.config.POSTPIPE_RATE_LIMIT=5,config.POSTPIPE_RATE_LIMIT=7", map[string]string{"api/POSTPIPE_RATE_LIMIT": "5", "sink/POSTPIPE_RATE_LIMIT": "7"}},
+		{"apiKeys.existingSecret=keys,tests.enabled=false", map[string]string{"sink/POSTPIPE_API_KEYS_FILE": "/etc/postpipe/api-keys/keys"}},
+	} {
+		r := renderAndDecode(t, "--set", tt.set)
+		got := map[string]string{}
+		for _, c := range []corev1.Container{r.deployments[0].Spec.Template.Spec.Containers[0], r.statefulSets[0].Spec.Template.Spec.Containers[0]} {
+			for _, e := range c.Env {
+				if _, dup := got[c.Name+"/"+e.Name]; dup {
+					t.Errorf("--set %s: %s: %s set twice", tt.set, c.Name, e.Name)
+				}
+				got[c.Name+"/"+e.Name] = e.Value
+			}
+		}
+		for k, v := range tt.want {
+			if g, ok := got[k]; !ok || g != v {
+				t.Errorf("--set %s: %s=%q, want %q", tt.set, k, got[k], v)
+			}
+		}
 	}
 }
 

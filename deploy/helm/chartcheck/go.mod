@@ -3,6 +3,7 @@ module github.com/postpipe/postpipe/deploy/helm/chartcheck
 go 1.26.10
 
 require (
+	go.yaml.in/yaml/v3 v3.0.5
 	k8s.io/api v0.37.0
 	k8s.io/apimachinery v0.37.0
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730
