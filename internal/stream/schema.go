@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -307,18 +308,32 @@ func (draftLoader) Load(url string) (any, error) {
 
 // comparePaths orders places in a document: token by token, array indexes
 // as numbers (so /tags/2 comes before /tags/10), a parent before its
-// children.
+// children. It is a total order, so that the sort's result does not depend
+// on the map order the leaves come in: a token that is an index (digits as
+// strconv.Itoa writes them) comes before one that is not, and two that are
+// not compare as strings ("0" and "00" are two names, not one number).
 func comparePaths(a, b []string) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if a[i] == b[i] {
 			continue
 		}
-		x, errx := strconv.Atoi(a[i])
-		y, erry := strconv.Atoi(b[i])
-		if errx == nil && erry == nil {
-			return x - y
+		x, xIndex := index(a[i])
+		y, yIndex := index(b[i])
+		switch {
+		case xIndex && yIndex:
+			return cmp.Compare(x, y)
+		case xIndex:
+			return -1
+		case yIndex:
+			return 1
 		}
 		return strings.Compare(a[i], b[i])
 	}
 	return len(a) - len(b)
+}
+
+// index reads a token that is an array index.
+func index(token string) (int, bool) {
+	i, err := strconv.Atoi(token)
+	return i, err == nil && i >= 0 && strconv.Itoa(i) == token
 }
