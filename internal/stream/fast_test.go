@@ -588,3 +588,36 @@ func abs(x int64) int64 {
 	}
 	return x
 }
+
+// BenchmarkValidateOnly is Validate alone on a decoded document, the
+// library's path and the fast path, for the example streams.
+//
+//	go test -run '^$' -bench ValidateOnly -benchmem ./internal/stream/
+func BenchmarkValidateOnly(b *testing.B) {
+	ps := pairs(b)
+	post, err := os.ReadFile("testdata/post.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct{ stream, doc string }{
+		{"orders", orderDoc},
+		{"clicks", `{"page":"/home","at":"2026-12-04T19:59:21.123Z","session":"s-1"}`},
+		{"posts", string(post)},
+	} {
+		doc := decode(b, bc.doc)
+		for _, path := range []string{"library", "fast"} {
+			v := ps[bc.stream].lib
+			if path == "fast" {
+				v = ps[bc.stream].fast
+			}
+			b.Run(bc.stream+"/"+path, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if vs, _ := v.Validate(doc); len(vs) > 0 {
+						b.Fatal(vs)
+					}
+				}
+			})
+		}
+	}
+}
