@@ -52,7 +52,7 @@ func builtinPosts() (*Stream, error) {
 	if err != nil {
 		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
 	}
-	return &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: compiled{s}, document: doc}, nil
+	return &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: newCompiled(s), document: doc}, nil
 }
 
 // Parse checks data, the content of the streams file at path (relative
@@ -201,7 +201,7 @@ func parseStream(path, dir string, n *yaml.Node, fail failFunc) (*Stream, error)
 	if err != nil {
 		return nil, fail(sn.Line, st.Name, ErrSchema, "%w", err)
 	}
-	st.Validator = compiled{schema}
+	st.Validator = newCompiled(schema)
 	if st.ID != "" {
 		if err := checkID(schema, st.ID); err != nil {
 			return nil, fail(fields["id"].Line, st.Name, ErrID, "%q: %w", st.ID, err)

@@ -233,6 +233,35 @@ func TestViolationsInOrder(t *testing.T) {
 	}
 }
 
+// TestViolationsInOrderNumericNames: members whose names read as one
+// number ("0", "00", "000") or mix with indexes are listed in one order
+// too (FuzzFastMatchesLibrary found map order showing through).
+func TestViolationsInOrderNumericNames(t *testing.T) {
+	set, err := Load("../../examples/streams.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := DecodeDocument([]byte(`{"000":1,"00":1,"0":1,"10":1,"1a":1,"2":1,"-1":1,"page":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := set.Lookup("clicks").Validator
+	first, _ := v.Validate(doc)
+	var got []string
+	for _, f := range first {
+		got = append(got, f.Pointer)
+	}
+	want := []string{"", "/0", "/2", "/10", "/-1", "/00", "/000", "/1a", "/page"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("listed %q, want %q", got, want)
+	}
+	for range 50 {
+		if again, _ := v.Validate(doc); fmt.Sprint(again) != fmt.Sprint(first) {
+			t.Fatalf("violations differ between calls:\n%v\n%v", first, again)
+		}
+	}
+}
+
 func TestPointerEscapes(t *testing.T) {
 	if got := pointer([]string{"a/b", "c~d", "0"}); got != "/a~1b/c~0d/0" {
 		t.Errorf("pointer %q, want /a~1b/c~0d/0", got)
