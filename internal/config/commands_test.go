@@ -61,7 +61,8 @@ func TestUnknownVariables(t *testing.T) {
 	got := UnknownVariables([]string{
 		"POSTPIPE_HTTPADDR=:1",             // a typo
 		"POSTPIPE_HTTP_ADDR=:2",            // known
-		"POSTPIPE_LIMIT=3",                 // dlq's
+		"POSTPIPE_DLQ_LIMIT=3",             // dlq's
+		"POSTPIPE_LIMIT=3",                 // dlq's old name
 		"POSTPIPE_STACK_KAFKA_ADDR=:4",     // stack's
 		"POSTPIPE_TEST_KAFKA_BROKERS=k:1",  // the tests'
 		"POSTPIPE_BIN=/bin/postpipe",       // the scripts'
@@ -69,7 +70,7 @@ func TestUnknownVariables(t *testing.T) {
 		"HOME=/root",
 		"postpipe_http_addr=:5",
 	})
-	want := []Unknown{{"POSTPIPE_HTTPADDR", "POSTPIPE_HTTP_ADDR"}, {"POSTPIPE_SOMETHING_ELSE_ENTIRELY", ""}}
+	want := []Unknown{{"POSTPIPE_HTTPADDR", "POSTPIPE_HTTP_ADDR"}, {"POSTPIPE_LIMIT", "POSTPIPE_DLQ_LIMIT"}, {"POSTPIPE_SOMETHING_ELSE_ENTIRELY", ""}}
 	if !slices.Equal(got, want) {
 		t.Errorf("UnknownVariables = %v, want %v", got, want)
 	}

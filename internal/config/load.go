@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -65,29 +66,50 @@ func Usagef(cmd, format string, args ...any) error {
 
 // Load fills a Config for cmd from defaults, then POSTPIPE_* environment
 // variables, then command-line flags (the flag wins), registering only the
-// sections of cmd. Every flag --foo-bar has the variable POSTPIPE_FOO_BAR.
+// sections of cmd. Every flag --foo-bar has the variable POSTPIPE_FOO_BAR,
+// or POSTPIPE_<PREFIX>_FOO_BAR in a section with a prefix (EnvName).
 // It returns flag.ErrHelp after printing usage for -h/--help, and a
-// *UsageError for a bad command line.
+// *UsageError for a bad command line. out also gets the warnings: a
+// variable read by its old name.
 func Load(cmd string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	return LoadWith(cmd, args, getenv, out, nil)
 }
 
 // LoadWith is Load for a command with flags of its own besides its
-// sections: extra registers them on the same flag set.
+// sections: extra registers them on the same flag set (their variables
+// follow the plain rule, POSTPIPE_FOO_BAR).
 func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet)) (Config, error) {
 	c := Default()
-	fs := c.flagSet(cmd)
+	fs, vars := c.flagSet(cmd)
 	if extra != nil {
 		extra(fs)
+	}
+	envOf := func(name string) string {
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		return envName("", name)
 	}
 
 	// Environment first, through the flags' own parsers so both give the
 	// same errors; then the command line overrides it.
 	var errs []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" {
+		name := envOf(f.Name)
+		v := getenv(name)
+		if old := envName("", f.Name); old != name && getenv(old) != "" {
+			// A variable of a section that has since taken a prefix.
+			if v == "" {
+				v = getenv(old)
+				fmt.Fprintf(out, "postpipe: %s is deprecated: read as %s; rename it\n", old, name)
+				name = old
+			} else {
+				fmt.Fprintf(out, "postpipe: %s is deprecated and ignored: %s is set\n", old, name)
+			}
+		}
+		if v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Sprintf("%s=%q: want %s", EnvName(f.Name), v, expectedForm(f)))
+				errs = append(errs, fmt.Sprintf("%s=%q: want %s", name, v, expectedForm(f)))
 			}
 		}
 	})
@@ -100,7 +122,7 @@ func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writ
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			printUsage(out, cmd, fs)
+			printUsage(out, cmd, fs, envOf)
 			return Config{}, err
 		}
 		return Config{}, &UsageError{Cmd: cmd, Err: flagError(fs, err)}
@@ -111,19 +133,47 @@ func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writ
 	return c, nil
 }
 
-// flagSet registers the sections of cmd on a new flag set.
-func (c *Config) flagSet(cmd string) *flag.FlagSet {
-	fs := flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
+// flagSet registers the sections of cmd on a new flag set; vars maps each
+// flag to its variable.
+func (c *Config) flagSet(cmd string) (fs *flag.FlagSet, vars map[string]string) {
+	fs = flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
+	vars = map[string]string{}
 	for _, s := range sectionsOf(cmd) {
-		c.section(s).register(fs)
+		c.registerSection(s, fs, vars)
 	}
-	return fs
+	return fs, vars
 }
 
-func printUsage(out io.Writer, cmd string, fs *flag.FlagSet) {
+// registerSection adds the flags of section s to fs and their variables,
+// with the section's prefix, to vars.
+func (c *Config) registerSection(s Section, fs *flag.FlagSet, vars map[string]string) {
+	before := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
+	sec := c.section(s)
+	sec.register(fs)
+	prefix := ""
+	if p, ok := sec.(envPrefixed); ok {
+		prefix = p.envPrefix()
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !before[f.Name] {
+			vars[f.Name] = envName(prefix, f.Name)
+		}
+	})
+}
+
+// envPrefixed is a section whose variables carry a prefix after
+// POSTPIPE_, because its flag names are too plain to be understood alone
+// in an environment (--limit is POSTPIPE_DLQ_LIMIT). The variables it had
+// before it took the prefix are still read, with a warning.
+type envPrefixed interface {
+	envPrefix() string
+}
+
+func printUsage(out io.Writer, cmd string, fs *flag.FlagSet, envOf func(string) string) {
 	fmt.Fprintf(out, "Usage: postpipe %s [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", cmd)
 	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(out, "  --%s  (%s, default %q)\n      %s\n", f.Name, EnvName(f.Name), f.DefValue, f.Usage)
+		fmt.Fprintf(out, "  --%s  (%s, default %q)\n      %s\n", f.Name, envOf(f.Name), f.DefValue, f.Usage)
 	})
 }
 
@@ -167,10 +217,42 @@ func expectedForm(f *flag.Flag) string {
 	return "a valid value"
 }
 
-// EnvName is the environment variable for a flag name: the one place the
-// names are derived.
+// EnvName is the environment variable of a setting's flag: POSTPIPE_ and
+// the flag name in upper case, '-' as '_', after the prefix of its section
+// if it has one (--limit of the dlq tools is POSTPIPE_DLQ_LIMIT). A flag of
+// no section follows the plain rule. The one place the names are derived.
 func EnvName(flagName string) string {
-	return "POSTPIPE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	if v, ok := sectionVars()[flagName]; ok {
+		return v
+	}
+	return envName("", flagName)
+}
+
+// envName is the variable of flag name in a section with prefix.
+func envName(prefix, flagName string) string {
+	return "POSTPIPE_" + prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// sectionVars maps every section's flags to their variables.
+var sectionVars = sync.OnceValue(func() map[string]string {
+	vars := map[string]string{}
+	for _, s := range allSections {
+		c := Default()
+		c.registerSection(s, flag.NewFlagSet(string(s), flag.ContinueOnError), vars)
+	}
+	return vars
+})
+
+// renamedVariables maps each variable a section read before it took its
+// prefix to the one it reads now.
+func renamedVariables() map[string]string {
+	old := map[string]string{}
+	for name, v := range sectionVars() {
+		if o := envName("", name); o != v {
+			old[o] = v
+		}
+	}
+	return old
 }
 
 // ForeignPrefixes are POSTPIPE_* variables that are no setting of the
@@ -183,7 +265,10 @@ func KnownVariables() []string {
 	seen := map[string]bool{}
 	for _, cmd := range Commands {
 		c := Default()
-		c.flagSet(cmd.Name).VisitAll(func(f *flag.Flag) { seen[EnvName(f.Name)] = true })
+		_, vars := c.flagSet(cmd.Name)
+		for _, v := range vars {
+			seen[v] = true
+		}
 	}
 	names := make([]string, 0, len(seen))
 	for n := range seen {
@@ -194,7 +279,8 @@ func KnownVariables() []string {
 }
 
 // Unknown is a POSTPIPE_* variable no command reads, with the known name
-// closest to it (a likely typo) when there is one.
+// closest to it (a likely typo, or the new name of a renamed variable)
+// when there is one.
 type Unknown struct {
 	Name, Closest string
 }
@@ -210,6 +296,10 @@ func UnknownVariables(environ []string) []Unknown {
 			continue
 		}
 		if slices.ContainsFunc(ForeignPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			continue
+		}
+		if renamed, ok := renamedVariables()[name]; ok {
+			out = append(out, Unknown{Name: name, Closest: renamed})
 			continue
 		}
 		out = append(out, Unknown{Name: name, Closest: closest(name, known)})

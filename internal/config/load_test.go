@@ -285,6 +285,13 @@ func TestEnvName(t *testing.T) {
 		"kafka-brokers":      "POSTPIPE_KAFKA_BROKERS",
 		"sink-batch-wait":    "POSTPIPE_SINK_BATCH_WAIT",
 		"stack-mongodb-addr": "POSTPIPE_STACK_MONGODB_ADDR",
+		// The dlq tools' section has a prefix: its flags are plain words.
+		"limit":         "POSTPIPE_DLQ_LIMIT",
+		"match":         "POSTPIPE_DLQ_MATCH",
+		"redrive-group": "POSTPIPE_DLQ_REDRIVE_GROUP",
+		"stream":        "POSTPIPE_DLQ_STREAM",
+		// A flag of no section follows the plain rule.
+		"no-such-setting": "POSTPIPE_NO_SUCH_SETTING",
 	}
 	for in, want := range tests {
 		if got := EnvName(in); got != want {

@@ -23,6 +23,7 @@ var sectionTitles = map[Section]string{
 	SectionStack:    "Development stack (`postpipe stack`)",
 	SectionDLQ:      "Dead-letter tools (`postpipe dlq`)",
 	SectionReads:    "Reads (GET routes)",
+	SectionStreams:  "Streams",
 }
 
 // Reference is the Markdown reference of every setting, generated from
@@ -51,13 +52,14 @@ func Reference() string {
 		b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
 		c := Default()
 		fs := flag.NewFlagSet(string(s), flag.ContinueOnError)
-		c.section(s).register(fs)
+		vars := map[string]string{}
+		c.registerSection(s, fs, vars)
 		fs.VisitAll(func(f *flag.Flag) {
 			def := "*(empty)*"
 			if f.DefValue != "" {
 				def = "`" + f.DefValue + "`"
 			}
-			fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", EnvName(f.Name), f.Name, def, strings.ReplaceAll(f.Usage, "|", "\\|"))
+			fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", vars[f.Name], f.Name, def, strings.ReplaceAll(f.Usage, "|", "\\|"))
 		})
 	}
 	return b.String()
