@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 )
 
 type flagSet = flag.FlagSet
@@ -68,9 +67,9 @@ func Usagef(cmd, format string, args ...any) error {
 // variables, then command-line flags (the flag wins), registering only the
 // sections of cmd. Every flag --foo-bar has the variable POSTPIPE_FOO_BAR,
 // or POSTPIPE_<PREFIX>_FOO_BAR in a section with a prefix (EnvName).
-// It returns flag.ErrHelp after printing usage for -h/--help, and a
-// *UsageError for a bad command line. out also gets the warnings: a
-// variable read by its old name.
+// It returns a *Help (which is flag.ErrHelp) for -h/--help, printing
+// nothing: the caller prints it on stdout. A bad command line is a
+// *UsageError. out gets the warnings: a variable read by its old name.
 func Load(cmd string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	return LoadWith(cmd, args, getenv, out, nil)
 }
@@ -113,24 +112,66 @@ func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writ
 			}
 		}
 	})
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("invalid environment:\n%s", strings.Join(errs, "\n"))
-	}
 	// The flag package prints its error and the whole usage on a mistake;
 	// the caller prints the error once with a hint instead.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(out, cmd, fs, envOf)
-			return Config{}, err
-		}
-		return Config{}, &UsageError{Cmd: cmd, Err: flagError(fs, err)}
+	cmdLine, err := parseRecording(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// Help, even with a bad environment: it is how to find out.
+		return Config{}, &Help{Cmd: cmd, Flags: fs, Env: envOf}
+	case len(errs) > 0:
+		return Config{}, fmt.Errorf("invalid environment:\n%s", strings.Join(errs, "\n"))
+	case err != nil:
+		return Config{}, &UsageError{Cmd: cmd, Err: FlagError(fs, args, err)}
 	}
 	if fs.NArg() > 0 {
-		return Config{}, Usagef(cmd, "postpipe %s: unexpected argument %q", cmd, fs.Arg(0))
+		return Config{}, Usagef(cmd, "unexpected argument %q", fs.Arg(0))
+	}
+	// Validate names a setting as the user gave it: the flag when it came
+	// from the command line.
+	for name := range cmdLine {
+		if c.origin == nil {
+			c.origin = &origin{cmd: cmd, flags: map[string]string{}}
+		}
+		c.origin.flags[envOf(name)] = typedFlag(args, name)
 	}
 	return c, nil
+}
+
+// parseRecording parses args on fs and returns the flags they set (fs's
+// own record counts those the environment set too).
+func parseRecording(fs *flag.FlagSet, args []string) (set map[string]bool, err error) {
+	set = map[string]bool{}
+	var flags []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		flags = append(flags, f)
+		f.Value = recording{Value: f.Value, name: f.Name, set: set}
+	})
+	err = fs.Parse(args)
+	for _, f := range flags {
+		f.Value = f.Value.(recording).Value
+	}
+	return set, err
+}
+
+// recording is a flag's value that notes its name in set when set.
+type recording struct {
+	flag.Value
+	name string
+	set  map[string]bool
+}
+
+func (r recording) Set(s string) error {
+	r.set[r.name] = true
+	return r.Value.Set(s)
+}
+
+// IsBoolFlag keeps a boolean flag one for the parser (--kafka-tls alone).
+func (r recording) IsBoolFlag() bool {
+	b, ok := r.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // flagSet registers the sections of cmd on a new flag set; vars maps each
@@ -170,19 +211,21 @@ type envPrefixed interface {
 	envPrefix() string
 }
 
-func printUsage(out io.Writer, cmd string, fs *flag.FlagSet, envOf func(string) string) {
-	fmt.Fprintf(out, "Usage: postpipe %s [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", cmd)
-	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(out, "  --%s  (%s, default %q)\n      %s\n", f.Name, envOf(f.Name), f.DefValue, f.Usage)
-	})
-}
-
-// flagError rewrites the flag package's "invalid value" error to name the
-// expected form, as the environment's errors do.
-func flagError(fs *flag.FlagSet, err error) error {
+// FlagError rewrites the flag package's errors to name the flag as the
+// user typed it (args are what was parsed) and, for a value of the wrong
+// form, the form expected, as the environment's errors do.
+func FlagError(fs *flag.FlagSet, args []string, err error) error {
 	msg := err.Error()
-	// The flag package says: invalid value "x" for flag -name: parse error
-	// (invalid boolean value "x" for -name: … for a boolean).
+	// The flag package says: flag provided but not defined: -name
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown flag %s", typedFlag(args, name))
+	}
+	// flag needs an argument: -name
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Errorf("flag %s needs a value", typedFlag(args, name))
+	}
+	// invalid value "x" for flag -name: parse error (invalid boolean
+	// value "x" for -name: … for a boolean).
 	for _, f := range []struct{ prefix, sep string }{{"invalid value ", " for flag -"}, {"invalid boolean value ", " for -"}} {
 		rest, ok := strings.CutPrefix(msg, f.prefix)
 		if !ok {
@@ -191,27 +234,38 @@ func flagError(fs *flag.FlagSet, err error) error {
 		if i := strings.Index(rest, f.sep); i >= 0 {
 			name, _, _ := strings.Cut(rest[i+len(f.sep):], ":")
 			if fl := fs.Lookup(name); fl != nil {
-				return fmt.Errorf("--%s=%s: want %s", name, rest[:i], expectedForm(fl))
+				return fmt.Errorf("%s=%s: want %s", typedFlag(args, name), rest[:i], expectedForm(fl))
 			}
 		}
 	}
 	return err
 }
 
+// typedFlag is flag name as args spell it (-name or --name, without its
+// value); --name when args do not have it.
+func typedFlag(args []string, name string) string {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		flagPart, _, _ := strings.Cut(a, "=")
+		if strings.TrimLeft(flagPart, "-") == name && strings.HasPrefix(flagPart, "-") && len(flagPart)-len(name) <= 2 {
+			return flagPart
+		}
+	}
+	return "--" + name
+}
+
 // expectedForm describes the values a flag takes, for parse errors.
 func expectedForm(f *flag.Flag) string {
-	g, ok := f.Value.(flag.Getter)
-	if !ok {
-		return "a valid value"
-	}
-	switch g.Get().(type) {
-	case time.Duration:
+	switch FlagType(f) {
+	case "duration":
 		return "a duration such as 5s or 1m30s"
-	case bool:
+	case "":
 		return "true or false"
-	case int, int64:
+	case "int":
 		return "an integer"
-	case float64:
+	case "float":
 		return "a number such as 0.5"
 	}
 	return "a valid value"
