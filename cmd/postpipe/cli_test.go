@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -85,6 +88,7 @@ func TestHelpContents(t *testing.T) {
 		{[]string{"apikey", "--help"}, []string{"Usage: postpipe apikey NAME"}, []string{"Flags"}},
 		{[]string{"streams", "--help"}, []string{"Usage: postpipe streams check FILE", "  check "}, nil},
 		{[]string{"version", "--help"}, []string{"Usage: postpipe version\n"}, nil},
+		{[]string{"completion", "--help"}, []string{"Usage: postpipe completion bash|zsh|fish", "  bash ", "  zsh ", "  fish "}, nil},
 	}
 	for _, tt := range tests {
 		stdout, _, code := cli(t, nil, tt.args...)
@@ -137,6 +141,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"sink", "--http-addr=:1"}, nil, "unknown flag --http-addr", "sink"},
 		{[]string{"api", "--produce-timeout", "5"}, nil, `--produce-timeout="5": want a duration`, "api"},
 		{[]string{"sink", "--sink-batch-size", "-5"}, nil, "invalid configuration", "sink"},
+		{[]string{"completion"}, nil, "want a shell, bash, zsh or fish", "completion"},
+		{[]string{"completion", "tcsh"}, nil, `unknown shell "tcsh"`, "completion"},
+		{[]string{"completion", "bash", "extra"}, nil, `unexpected argument "extra"`, "completion"},
 		{[]string{"help", "bogus"}, nil, `unknown command "bogus"`, ""},
 		{[]string{"help", "run", "extra"}, nil, `unexpected argument "extra"`, "help"},
 		{[]string{"snk"}, nil, `unknown command "snk"`, ""},
@@ -210,4 +217,230 @@ func TestVersionCommand(t *testing.T) {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, out.String(), stderr)
 		}
 	}
+}
+
+// completionScript is 'postpipe completion SHELL'.
+func completionScript(t *testing.T, shell string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := runCompletion([]string{shell}, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// TestCompletionScripts: each shell's script names every command, every
+// action and every flag each command's --help lists, and parses.
+func TestCompletionScripts(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			script := completionScript(t, shell)
+			for _, cmd := range everyCommand() {
+				if !strings.Contains(script, cmd[len(cmd)-1]) {
+					t.Errorf("the script lacks %s", cmd[len(cmd)-1])
+				}
+				stdout, _, _ := cli(t, nil, append(slices.Clone(cmd), "--help")...)
+				for _, m := range regexp.MustCompile(`(?m)^  --([a-z0-9-]+)`).FindAllStringSubmatch(stdout, -1) {
+					word := "--" + m[1]
+					if shell == "fish" {
+						word = "-l " + m[1]
+					}
+					if !strings.Contains(script, word) {
+						t.Errorf("the script lacks %s of %q", word, cmd)
+					}
+				}
+			}
+			check := map[string][]string{"bash": {"bash", "-n"}, "zsh": {"zsh", "-n"}, "fish": {"fish", "--no-execute"}}[shell]
+			if _, err := exec.LookPath(check[0]); err != nil {
+				t.Skipf("no %s here to parse the script", check[0])
+			}
+			f := filepath.Join(t.TempDir(), "postpipe."+shell)
+			if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(check[0], append(check[1:], f)...).CombinedOutput(); err != nil {
+				t.Errorf("%s does not parse the script: %v\n%s", shell, err, out)
+			}
+		})
+	}
+}
+
+// TestBashCompletion runs the bash script's function on command lines and
+// checks what it offers.
+func TestBashCompletion(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	f := filepath.Join(t.TempDir(), "postpipe.bash")
+	if err := os.WriteFile(f, []byte(completionScript(t, "bash")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		line    string // the words; the last is the one being completed
+		want    []string
+		notWant []string
+	}{
+		{"postpipe ", []string{"run", "dlq", "completion", "help"}, nil},
+		{"postpipe dl", []string{"dlq"}, []string{"run"}},
+		{"postpipe dlq ", []string{"list", "redrive"}, nil},
+		{"postpipe dlq list --li", []string{"--limit"}, nil},
+		{"postpipe dlq list --match boom --", []string{"--limit", "--redrive-group", "--kafka-brokers"}, []string{"--http-addr"}},
+		{"postpipe run --sink-b", []string{"--sink-batch-size", "--sink-batch-wait"}, nil},
+		{"postpipe run --log-level ", nil, []string{"--http-addr", "run"}},
+		{"postpipe sink --", []string{"--sink-batch-size"}, []string{"--http-addr"}},
+		{"postpipe bench --war", []string{"--warmup"}, nil},
+		{"postpipe completion ", []string{"bash", "zsh", "fish"}, nil},
+		{"postpipe help d", []string{"dlq"}, nil},
+		{"postpipe help dlq ", []string{"list", "redrive"}, nil},
+		{"postpipe streams ", []string{"check"}, nil},
+	}
+	for _, tt := range tests {
+		words := strings.Split(tt.line, " ")
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+w+"'")
+		}
+		script := "source " + f + "\nCOMP_WORDS=(" + strings.Join(quoted, " ") + ")\nCOMP_CWORD=" + strconv.Itoa(len(words)-1) +
+			"\n_postpipe\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
+		out, err := exec.Command("bash", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Errorf("%q: %v\n%s", tt.line, err, out)
+			continue
+		}
+		got := strings.Fields(string(out))
+		for _, w := range tt.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%q offers %q, want %s among them", tt.line, got, w)
+			}
+		}
+		for _, w := range tt.notWant {
+			if slices.Contains(got, w) {
+				t.Errorf("%q offers %q, not want %s", tt.line, got, w)
+			}
+		}
+	}
+}
+
+// TestFishCompletion asks fish what it would offer on command lines, with
+// the fish script loaded.
+func TestFishCompletion(t *testing.T) {
+	if _, err := exec.LookPath("fish"); err != nil {
+		t.Skip("no fish")
+	}
+	f := filepath.Join(t.TempDir(), "postpipe.fish")
+	if err := os.WriteFile(f, []byte(completionScript(t, "fish")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		line    string
+		want    []string
+		notWant []string
+	}{
+		{"postpipe ", []string{"run", "dlq", "completion", "help"}, []string{"--http-addr"}},
+		{"postpipe dlq ", []string{"list", "redrive"}, []string{"run"}},
+		{"postpipe dlq list --li", []string{"--limit"}, nil},
+		{"postpipe dlq list --match boom --", []string{"--limit", "--kafka-brokers"}, []string{"--http-addr"}},
+		{"postpipe run --sink-b", []string{"--sink-batch-size", "--sink-batch-wait"}, nil},
+		{"postpipe sink --", []string{"--sink-batch-size"}, []string{"--http-addr"}},
+		{"postpipe help d", []string{"dlq"}, nil},
+		{"postpipe completion ", []string{"bash", "zsh", "fish"}, nil},
+		{"postpipe run --log-level ", nil, []string{"run", "--http-addr"}},
+	}
+	for _, tt := range tests {
+		out, err := exec.Command("fish", "--no-config", "-c", "source "+f+"; complete -C '"+tt.line+"'").CombinedOutput()
+		if err != nil {
+			t.Errorf("%q: %v\n%s", tt.line, err, out)
+			continue
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			word, _, _ := strings.Cut(l, "\t")
+			got = append(got, word)
+		}
+		for _, w := range tt.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%q offers %q, want %s among them", tt.line, got, w)
+			}
+		}
+		for _, w := range tt.notWant {
+			if slices.Contains(got, w) {
+				t.Errorf("%q offers %q, not want %s", tt.line, got, w)
+			}
+		}
+	}
+}
+
+// TestZshCompletion runs the zsh script's function on command lines, with
+// zsh's completion helpers replaced by ones that print what they are
+// given (a completion widget needs a terminal).
+func TestZshCompletion(t *testing.T) {
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Skip("no zsh")
+	}
+	f := filepath.Join(t.TempDir(), "postpipe.zsh")
+	if err := os.WriteFile(f, []byte(completionScript(t, "zsh")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		line string
+		want []string // exactly, in order: the candidates, or FILES, or VALUE
+	}{
+		{"postpipe ", commandNames()},
+		{"postpipe dlq ", []string{"list", "redrive"}},
+		{"postpipe completion ", []string{"bash", "zsh", "fish"}},
+		{"postpipe streams check ", []string{"FILES"}},
+		{"postpipe run --streams-file ", []string{"FILES"}},
+		{"postpipe run --log-level ", []string{"VALUE"}},
+		{"postpipe probe --", []string{"--timeout"}},
+		{"postpipe dlq list --match boom --", flagNames(t, "dlq", "list")},
+	}
+	for _, tt := range tests {
+		words := strings.Split(tt.line, " ")
+		var quoted []string
+		for _, w := range words {
+			quoted = append(quoted, "'"+w+"'")
+		}
+		script := `_describe() { local name=$4; print -l -- ${(P)name} }
+_files() { print FILES }
+_message() { print VALUE }
+compdef() { : }
+source ` + f + `
+words=(` + strings.Join(quoted, " ") + `)
+CURRENT=` + strconv.Itoa(len(words)) + `
+PREFIX='` + words[len(words)-1] + `'
+_postpipe
+`
+		out, err := exec.Command("zsh", "-f", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Errorf("%q: %v\n%s", tt.line, err, out)
+			continue
+		}
+		var got []string
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			word, _, _ := strings.Cut(l, ":")
+			got = append(got, word)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%q offers %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// flagNames is the flags the help of cmd lists, as --name.
+func flagNames(t *testing.T, cmd ...string) []string {
+	t.Helper()
+	stdout, _, _ := cli(t, nil, append(cmd, "--help")...)
+	var flags []string
+	for _, m := range regexp.MustCompile(`(?m)^  (--[a-z0-9-]+)`).FindAllStringSubmatch(stdout, -1) {
+		flags = append(flags, m[1])
+	}
+	return flags
 }

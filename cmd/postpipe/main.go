@@ -154,6 +154,13 @@ func init() {
 		{name: "apikey", args: "NAME", run: toStdout(runAPIKey),
 			summary: "mint an API key: prints the key once and its line for\nPOSTPIPE_API_KEYS_FILE (NAME: letters, digits, '.', '_', '-')"},
 		{name: "version", run: runVersion, summary: "print the version"},
+		{name: "completion", args: "bash|zsh|fish", run: toStdout(runCompletion),
+			actionKind: "shell", summary: "print a shell completion script for the commands and their flags",
+			actions: []action{
+				{"bash", "", "bash completion: source <(postpipe completion bash)"},
+				{"zsh", "", "zsh completion: source <(postpipe completion zsh), or save it as _postpipe in $fpath"},
+				{"fish", "", "fish completion: postpipe completion fish | source, or save it in ~/.config/fish/completions/postpipe.fish"},
+			}},
 		{name: "help", args: "[COMMAND [ACTION]]", run: runHelp, summary: "a command's help, as 'postpipe COMMAND --help' prints it"},
 	}
 }
