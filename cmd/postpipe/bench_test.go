@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postpipe/postpipe/internal/config"
 	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/stream"
@@ -415,23 +417,16 @@ func TestBenchCommandExplainsMissingBenchEndpoints(t *testing.T) {
 }
 
 func TestBenchCommandHelp(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
+	err := run(t.Context(), []string{"bench", "--help"}, noEnv)
+	var h *config.Help
+	if !errors.As(err, &h) {
+		t.Fatalf("--help returned %v, want a *config.Help", err)
 	}
-	stderr := os.Stderr
-	os.Stderr = w
-	err = run(t.Context(), []string{"bench", "--help"}, noEnv)
-	os.Stderr = stderr
-	w.Close()
-	help, _ := io.ReadAll(r)
-	if err == nil || !strings.Contains(err.Error(), "help") {
-		t.Errorf("--help returned %v, want flag.ErrHelp", err)
-	}
+	help := h.String()
 	for _, flag := range []string{"--target", "--profile", "--scenarios", "--stages", "--rate", "--duration", "--out", "--content-bytes",
 		"--batch-size", "--mongodb-uri", "--mongodb-database", "--drain-timeout", "--kafka-label", "--store-label",
 		"--warmup", "--rounds", "--processes", "--kafka-brokers", "--kafka-topic", "--streams-file"} {
-		if !strings.Contains(string(help), flag+" ") {
+		if !strings.Contains(help, flag+" ") {
 			t.Errorf("help lacks %s:\n%s", flag, help)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,13 +45,22 @@ func newGuard(cfg config.Config, log *slog.Logger) (api.Guard, error) {
 // runAPIKey is 'postpipe apikey NAME': mint a key and print the secret once
 // and the line for the keys file, which holds only its hash.
 func runAPIKey(args []string, out io.Writer) error {
-	if len(args) != 1 || args[0] == "-h" || args[0] == "--help" {
-		return config.Usagef("", "usage: postpipe apikey NAME (letters, digits, '.', '_', '-')")
+	fs := flag.NewFlagSet("postpipe apikey", flag.ContinueOnError)
+	if err := parseFlags(fs, "apikey", args); err != nil {
+		return err
 	}
-	secret, line, err := apikey.Mint(args[0])
+	switch fs.NArg() {
+	case 0:
+		return config.Usagef("apikey", "apikey: want a NAME (letters, digits, '.', '_', '-')")
+	case 1:
+	default:
+		return config.Usagef("apikey", "unexpected argument %q", fs.Arg(1))
+	}
+	name := fs.Arg(0)
+	secret, line, err := apikey.Mint(name)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(out, "API key for %s (shown only now; give it to the client, who sends Authorization: Bearer <key>):\n%s\n\nLine for POSTPIPE_API_KEYS_FILE:\n%s\n", args[0], secret, line)
+	_, err = fmt.Fprintf(out, "API key for %s (shown only now; give it to the client, who sends Authorization: Bearer <key>):\n%s\n\nLine for POSTPIPE_API_KEYS_FILE:\n%s\n", name, secret, line)
 	return err
 }

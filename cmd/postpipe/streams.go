@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -9,16 +10,27 @@ import (
 	"github.com/postpipe/postpipe/internal/stream"
 )
 
-const streamsUsage = "usage: postpipe streams check FILE (checks a streams file: exit 0 and a line per stream, or exit 2 and what is wrong)"
-
 // runStreams is 'postpipe streams check FILE': the streams file's checks
 // without starting anything, for an operator or CI before a deploy. The
-// checks are internal/stream's, the same a server will run.
+// checks are internal/stream's, the same a server will run. dispatch has
+// checked that args begin with the action, check.
 func runStreams(args []string, out io.Writer) error {
-	if len(args) != 2 || args[0] != "check" || strings.HasPrefix(args[1], "-") {
-		return config.Usagef("", "%s", streamsUsage)
+	if len(args) == 0 || args[0] != "check" {
+		return config.Usagef("streams", "streams: want the action check; usage: postpipe streams check FILE")
 	}
-	set, err := stream.Load(args[1])
+	fs := flag.NewFlagSet("postpipe streams check", flag.ContinueOnError)
+	if err := parseFlags(fs, "streams", args[1:]); err != nil {
+		return err
+	}
+	switch fs.NArg() {
+	case 0:
+		return config.Usagef("streams", "streams check: want a FILE; usage: postpipe streams check FILE")
+	case 1:
+	default:
+		return config.Usagef("streams", "unexpected argument %q; usage: postpipe streams check FILE", fs.Arg(1))
+	}
+	file := fs.Arg(0)
+	set, err := stream.Load(file)
 	if err != nil {
 		return err
 	}
@@ -36,6 +48,6 @@ func runStreams(args []string, out io.Writer) error {
 			return err
 		}
 	}
-	_, err = fmt.Fprintf(out, "%s: %d streams, ok\n", args[1], len(set.Streams))
+	_, err = fmt.Fprintf(out, "%s: %d streams, ok\n", file, len(set.Streams))
 	return err
 }

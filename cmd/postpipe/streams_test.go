@@ -93,7 +93,7 @@ func TestStreamsCheckExitCodes(t *testing.T) {
 			}
 		})
 	}
-	for _, args := range [][]string{{"streams"}, {"streams", "check"}, {"streams", "lint", "f"}, {"streams", "check", "--help"}} {
+	for _, args := range [][]string{{"streams"}, {"streams", "check"}, {"streams", "lint", "f"}, {"streams", "check", "a", "b"}} {
 		var msg bytes.Buffer
 		err := run(context.Background(), args, func(string) string { return "" })
 		if code := exitCode(&msg, err); code != 2 || !strings.Contains(msg.String(), "postpipe streams check FILE") {

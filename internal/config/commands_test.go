@@ -13,15 +13,26 @@ import (
 	"testing"
 )
 
+// helpText is the --help of cmd, which Load returns rather than prints.
+func helpText(t *testing.T, cmd string) string {
+	t.Helper()
+	var out bytes.Buffer
+	_, err := Load(cmd, []string{"--help"}, env(nil), &out)
+	var h *Help
+	if !errors.As(err, &h) || !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Load(%s --help) = %v, want a *Help that is flag.ErrHelp", cmd, err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("Load(%s --help) printed %q; the caller prints the help", cmd, out.String())
+	}
+	return h.String()
+}
+
 // helpFlags is the flags the --help of cmd lists.
 func helpFlags(t *testing.T, cmd string) []string {
 	t.Helper()
-	var out bytes.Buffer
-	if _, err := Load(cmd, []string{"--help"}, env(nil), &out); !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("Load(%s --help) = %v, want flag.ErrHelp", cmd, err)
-	}
 	var flags []string
-	for _, m := range regexp.MustCompile(`(?m)^  --([a-z0-9-]+)  \(`).FindAllStringSubmatch(out.String(), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^  --([a-z0-9-]+)[ \n]`).FindAllStringSubmatch(helpText(t, cmd), -1) {
 		flags = append(flags, m[1])
 	}
 	return flags
@@ -61,7 +72,8 @@ func TestUnknownVariables(t *testing.T) {
 	got := UnknownVariables([]string{
 		"POSTPIPE_HTTPADDR=:1",             // a typo
 		"POSTPIPE_HTTP_ADDR=:2",            // known
-		"POSTPIPE_LIMIT=3",                 // dlq's
+		"POSTPIPE_DLQ_LIMIT=3",             // dlq's
+		"POSTPIPE_LIMIT=3",                 // dlq's old name
 		"POSTPIPE_STACK_KAFKA_ADDR=:4",     // stack's
 		"POSTPIPE_TEST_KAFKA_BROKERS=k:1",  // the tests'
 		"POSTPIPE_BIN=/bin/postpipe",       // the scripts'
@@ -69,7 +81,7 @@ func TestUnknownVariables(t *testing.T) {
 		"HOME=/root",
 		"postpipe_http_addr=:5",
 	})
-	want := []Unknown{{"POSTPIPE_HTTPADDR", "POSTPIPE_HTTP_ADDR"}, {"POSTPIPE_SOMETHING_ELSE_ENTIRELY", ""}}
+	want := []Unknown{{"POSTPIPE_HTTPADDR", "POSTPIPE_HTTP_ADDR"}, {"POSTPIPE_LIMIT", "POSTPIPE_DLQ_LIMIT"}, {"POSTPIPE_SOMETHING_ELSE_ENTIRELY", ""}}
 	if !slices.Equal(got, want) {
 		t.Errorf("UnknownVariables = %v, want %v", got, want)
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 )
 
 // Config is every setting of every command, one embedded section per
@@ -38,6 +39,17 @@ type Config struct {
 	DLQ
 	Reads
 	Streams
+
+	// origin is how the command line set settings, for Validate's
+	// messages; nil when it set none.
+	origin *origin
+}
+
+// origin is the settings the command line of cmd set: each one's variable
+// and the flag as typed.
+type origin struct {
+	cmd   string
+	flags map[string]string
 }
 
 // MaxBatchPosts is the most posts one batch request may carry.
@@ -149,13 +161,29 @@ func (c *Config) section(s Section) section {
 	panic("config: unknown section " + string(s))
 }
 
-// Validate reports every invalid setting at once, by its environment name.
-// Sections a command does not register keep their defaults, which are
-// valid, so one Validate serves every command.
+// Validate reports every invalid setting at once, each named as the user
+// gave it: by its flag when the command line set it, else by its
+// environment variable. A setting of the command line makes the error a
+// *UsageError (the command line is wrong: exit 2). Sections a command
+// does not register keep their defaults, which are valid, so one Validate
+// serves every command.
 func (c Config) Validate() error {
 	var errs []error
+	fromFlags := false
 	bad := func(env, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+		msg := env + ": " + fmt.Sprintf(format, args...)
+		if c.origin != nil {
+			// Every setting the message names, the subject and those it
+			// is compared with, as the user gave it.
+			msg = variableName.ReplaceAllStringFunc(msg, func(v string) string {
+				if flag, ok := c.origin.flags[v]; ok {
+					fromFlags = true
+					return flag
+				}
+				return v
+			})
+		}
+		errs = append(errs, errors.New(msg))
 	}
 	for _, s := range allSections {
 		c.section(s).validate(bad)
@@ -167,11 +195,18 @@ func (c Config) Validate() error {
 	if int64(c.KafkaMaxBufferedBytes) < c.MaxBodyBytes {
 		bad("POSTPIPE_KAFKA_MAX_BUFFERED_BYTES", "must be at least POSTPIPE_MAX_BODY_BYTES (%d), got %d", c.MaxBodyBytes, c.KafkaMaxBufferedBytes)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
+	err := errors.Join(errs...)
+	switch {
+	case err == nil:
+		return nil
+	case fromFlags:
+		return &UsageError{Cmd: c.origin.cmd, Err: fmt.Errorf("invalid configuration:\n%w", err)}
 	}
-	return nil
+	return fmt.Errorf("invalid configuration:\n%w", err)
 }
+
+// variableName is a POSTPIPE_* name in a message.
+var variableName = regexp.MustCompile(`POSTPIPE_[A-Z0-9_]*[A-Z0-9]`)
 
 // LogValue lets the whole config be logged with credentials masked; For
 // logs a command's own sections only.

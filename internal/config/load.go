@@ -8,7 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
+	"sync"
 )
 
 type flagSet = flag.FlagSet
@@ -65,74 +65,167 @@ func Usagef(cmd, format string, args ...any) error {
 
 // Load fills a Config for cmd from defaults, then POSTPIPE_* environment
 // variables, then command-line flags (the flag wins), registering only the
-// sections of cmd. Every flag --foo-bar has the variable POSTPIPE_FOO_BAR.
-// It returns flag.ErrHelp after printing usage for -h/--help, and a
-// *UsageError for a bad command line.
+// sections of cmd. Every flag --foo-bar has the variable POSTPIPE_FOO_BAR,
+// or POSTPIPE_<PREFIX>_FOO_BAR in a section with a prefix (EnvName).
+// It returns a *Help (which is flag.ErrHelp) for -h/--help, printing
+// nothing: the caller prints it on stdout. A bad command line is a
+// *UsageError. out gets the warnings: a variable read by its old name.
 func Load(cmd string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	return LoadWith(cmd, args, getenv, out, nil)
 }
 
 // LoadWith is Load for a command with flags of its own besides its
-// sections: extra registers them on the same flag set.
+// sections: extra registers them on the same flag set (their variables
+// follow the plain rule, POSTPIPE_FOO_BAR).
 func LoadWith(cmd string, args []string, getenv func(string) string, out io.Writer, extra func(*flag.FlagSet)) (Config, error) {
 	c := Default()
-	fs := c.flagSet(cmd)
+	fs, vars := c.flagSet(cmd)
 	if extra != nil {
 		extra(fs)
+	}
+	envOf := func(name string) string {
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		return envName("", name)
 	}
 
 	// Environment first, through the flags' own parsers so both give the
 	// same errors; then the command line overrides it.
 	var errs []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" {
+		name := envOf(f.Name)
+		v := getenv(name)
+		if old := envName("", f.Name); old != name && getenv(old) != "" {
+			// A variable of a section that has since taken a prefix.
+			if v == "" {
+				v = getenv(old)
+				fmt.Fprintf(out, "postpipe: %s is deprecated: read as %s; rename it\n", old, name)
+				name = old
+			} else {
+				fmt.Fprintf(out, "postpipe: %s is deprecated and ignored: %s is set\n", old, name)
+			}
+		}
+		if v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Sprintf("%s=%q: want %s", EnvName(f.Name), v, expectedForm(f)))
+				errs = append(errs, fmt.Sprintf("%s=%q: want %s", name, v, expectedForm(f)))
 			}
 		}
 	})
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("invalid environment:\n%s", strings.Join(errs, "\n"))
-	}
 	// The flag package prints its error and the whole usage on a mistake;
 	// the caller prints the error once with a hint instead.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(out, cmd, fs)
-			return Config{}, err
-		}
-		return Config{}, &UsageError{Cmd: cmd, Err: flagError(fs, err)}
+	cmdLine, err := parseRecording(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// Help, even with a bad environment: it is how to find out.
+		return Config{}, &Help{Cmd: cmd, Flags: fs, Env: envOf}
+	case len(errs) > 0:
+		return Config{}, fmt.Errorf("invalid environment:\n%s", strings.Join(errs, "\n"))
+	case err != nil:
+		return Config{}, &UsageError{Cmd: cmd, Err: FlagError(fs, args, err)}
 	}
 	if fs.NArg() > 0 {
-		return Config{}, Usagef(cmd, "postpipe %s: unexpected argument %q", cmd, fs.Arg(0))
+		return Config{}, Usagef(cmd, "unexpected argument %q", fs.Arg(0))
+	}
+	// Validate names a setting as the user gave it: the flag when it came
+	// from the command line.
+	for name := range cmdLine {
+		if c.origin == nil {
+			c.origin = &origin{cmd: cmd, flags: map[string]string{}}
+		}
+		c.origin.flags[envOf(name)] = typedFlag(args, name)
 	}
 	return c, nil
 }
 
-// flagSet registers the sections of cmd on a new flag set.
-func (c *Config) flagSet(cmd string) *flag.FlagSet {
-	fs := flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
-	for _, s := range sectionsOf(cmd) {
-		c.section(s).register(fs)
+// parseRecording parses args on fs and returns the flags they set (fs's
+// own record counts those the environment set too).
+func parseRecording(fs *flag.FlagSet, args []string) (set map[string]bool, err error) {
+	set = map[string]bool{}
+	var flags []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		flags = append(flags, f)
+		f.Value = recording{Value: f.Value, name: f.Name, set: set}
+	})
+	err = fs.Parse(args)
+	for _, f := range flags {
+		f.Value = f.Value.(recording).Value
 	}
-	return fs
+	return set, err
 }
 
-func printUsage(out io.Writer, cmd string, fs *flag.FlagSet) {
-	fmt.Fprintf(out, "Usage: postpipe %s [flags]\n\nEvery flag can also be set by the environment variable shown.\n\n", cmd)
+// recording is a flag's value that notes its name in set when set.
+type recording struct {
+	flag.Value
+	name string
+	set  map[string]bool
+}
+
+func (r recording) Set(s string) error {
+	r.set[r.name] = true
+	return r.Value.Set(s)
+}
+
+// IsBoolFlag keeps a boolean flag one for the parser (--kafka-tls alone).
+func (r recording) IsBoolFlag() bool {
+	b, ok := r.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// flagSet registers the sections of cmd on a new flag set; vars maps each
+// flag to its variable.
+func (c *Config) flagSet(cmd string) (fs *flag.FlagSet, vars map[string]string) {
+	fs = flag.NewFlagSet("postpipe "+cmd, flag.ContinueOnError)
+	vars = map[string]string{}
+	for _, s := range sectionsOf(cmd) {
+		c.registerSection(s, fs, vars)
+	}
+	return fs, vars
+}
+
+// registerSection adds the flags of section s to fs and their variables,
+// with the section's prefix, to vars.
+func (c *Config) registerSection(s Section, fs *flag.FlagSet, vars map[string]string) {
+	before := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { before[f.Name] = true })
+	sec := c.section(s)
+	sec.register(fs)
+	prefix := ""
+	if p, ok := sec.(envPrefixed); ok {
+		prefix = p.envPrefix()
+	}
 	fs.VisitAll(func(f *flag.Flag) {
-		fmt.Fprintf(out, "  --%s  (%s, default %q)\n      %s\n", f.Name, EnvName(f.Name), f.DefValue, f.Usage)
+		if !before[f.Name] {
+			vars[f.Name] = envName(prefix, f.Name)
+		}
 	})
 }
 
-// flagError rewrites the flag package's "invalid value" error to name the
-// expected form, as the environment's errors do.
-func flagError(fs *flag.FlagSet, err error) error {
+// envPrefixed is a section whose variables carry a prefix after
+// POSTPIPE_, because its flag names are too plain to be understood alone
+// in an environment (--limit is POSTPIPE_DLQ_LIMIT). The variables it had
+// before it took the prefix are still read, with a warning.
+type envPrefixed interface {
+	envPrefix() string
+}
+
+// FlagError rewrites the flag package's errors to name the flag as the
+// user typed it (args are what was parsed) and, for a value of the wrong
+// form, the form expected, as the environment's errors do.
+func FlagError(fs *flag.FlagSet, args []string, err error) error {
 	msg := err.Error()
-	// The flag package says: invalid value "x" for flag -name: parse error
-	// (invalid boolean value "x" for -name: … for a boolean).
+	// The flag package says: flag provided but not defined: -name
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown flag %s", typedFlag(args, name))
+	}
+	// flag needs an argument: -name
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Errorf("flag %s needs a value", typedFlag(args, name))
+	}
+	// invalid value "x" for flag -name: parse error (invalid boolean
+	// value "x" for -name: … for a boolean).
 	for _, f := range []struct{ prefix, sep string }{{"invalid value ", " for flag -"}, {"invalid boolean value ", " for -"}} {
 		rest, ok := strings.CutPrefix(msg, f.prefix)
 		if !ok {
@@ -141,36 +234,79 @@ func flagError(fs *flag.FlagSet, err error) error {
 		if i := strings.Index(rest, f.sep); i >= 0 {
 			name, _, _ := strings.Cut(rest[i+len(f.sep):], ":")
 			if fl := fs.Lookup(name); fl != nil {
-				return fmt.Errorf("--%s=%s: want %s", name, rest[:i], expectedForm(fl))
+				return fmt.Errorf("%s=%s: want %s", typedFlag(args, name), rest[:i], expectedForm(fl))
 			}
 		}
 	}
 	return err
 }
 
+// typedFlag is flag name as args spell it (-name or --name, without its
+// value); --name when args do not have it.
+func typedFlag(args []string, name string) string {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		flagPart, _, _ := strings.Cut(a, "=")
+		if strings.TrimLeft(flagPart, "-") == name && strings.HasPrefix(flagPart, "-") && len(flagPart)-len(name) <= 2 {
+			return flagPart
+		}
+	}
+	return "--" + name
+}
+
 // expectedForm describes the values a flag takes, for parse errors.
 func expectedForm(f *flag.Flag) string {
-	g, ok := f.Value.(flag.Getter)
-	if !ok {
-		return "a valid value"
-	}
-	switch g.Get().(type) {
-	case time.Duration:
+	switch FlagType(f) {
+	case "duration":
 		return "a duration such as 5s or 1m30s"
-	case bool:
+	case "":
 		return "true or false"
-	case int, int64:
+	case "int":
 		return "an integer"
-	case float64:
+	case "float":
 		return "a number such as 0.5"
 	}
 	return "a valid value"
 }
 
-// EnvName is the environment variable for a flag name: the one place the
-// names are derived.
+// EnvName is the environment variable of a setting's flag: POSTPIPE_ and
+// the flag name in upper case, '-' as '_', after the prefix of its section
+// if it has one (--limit of the dlq tools is POSTPIPE_DLQ_LIMIT). A flag of
+// no section follows the plain rule. The one place the names are derived.
 func EnvName(flagName string) string {
-	return "POSTPIPE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+	if v, ok := sectionVars()[flagName]; ok {
+		return v
+	}
+	return envName("", flagName)
+}
+
+// envName is the variable of flag name in a section with prefix.
+func envName(prefix, flagName string) string {
+	return "POSTPIPE_" + prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// sectionVars maps every section's flags to their variables.
+var sectionVars = sync.OnceValue(func() map[string]string {
+	vars := map[string]string{}
+	for _, s := range allSections {
+		c := Default()
+		c.registerSection(s, flag.NewFlagSet(string(s), flag.ContinueOnError), vars)
+	}
+	return vars
+})
+
+// renamedVariables maps each variable a section read before it took its
+// prefix to the one it reads now.
+func renamedVariables() map[string]string {
+	old := map[string]string{}
+	for name, v := range sectionVars() {
+		if o := envName("", name); o != v {
+			old[o] = v
+		}
+	}
+	return old
 }
 
 // ForeignPrefixes are POSTPIPE_* variables that are no setting of the
@@ -183,7 +319,10 @@ func KnownVariables() []string {
 	seen := map[string]bool{}
 	for _, cmd := range Commands {
 		c := Default()
-		c.flagSet(cmd.Name).VisitAll(func(f *flag.Flag) { seen[EnvName(f.Name)] = true })
+		_, vars := c.flagSet(cmd.Name)
+		for _, v := range vars {
+			seen[v] = true
+		}
 	}
 	names := make([]string, 0, len(seen))
 	for n := range seen {
@@ -194,7 +333,8 @@ func KnownVariables() []string {
 }
 
 // Unknown is a POSTPIPE_* variable no command reads, with the known name
-// closest to it (a likely typo) when there is one.
+// closest to it (a likely typo, or the new name of a renamed variable)
+// when there is one.
 type Unknown struct {
 	Name, Closest string
 }
@@ -210,6 +350,10 @@ func UnknownVariables(environ []string) []Unknown {
 			continue
 		}
 		if slices.ContainsFunc(ForeignPrefixes, func(p string) bool { return strings.HasPrefix(name, p) }) {
+			continue
+		}
+		if renamed, ok := renamedVariables()[name]; ok {
+			out = append(out, Unknown{Name: name, Closest: renamed})
 			continue
 		}
 		out = append(out, Unknown{Name: name, Closest: closest(name, known)})

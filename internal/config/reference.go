@@ -23,11 +23,13 @@ var sectionTitles = map[Section]string{
 	SectionStack:    "Development stack (`postpipe stack`)",
 	SectionDLQ:      "Dead-letter tools (`postpipe dlq`)",
 	SectionReads:    "Reads (GET routes)",
+	SectionStreams:  "Streams",
 }
 
 // Reference is the Markdown reference of every setting, generated from
 // the registered flags: which sections each command combines, then each
-// section's settings with their flag, variable, default and meaning.
+// section's settings with their variable, flag, type, default and
+// meaning, the default as --help shows it.
 func Reference() string {
 	var b strings.Builder
 	b.WriteString("| command | sections |\n|---|---|\n")
@@ -48,16 +50,24 @@ func Reference() string {
 			}
 		}
 		fmt.Fprintf(&b, "\n### %s\n\nUsed by %s.\n\n", sectionTitles[s], strings.Join(users, ", "))
-		b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
+		b.WriteString("| variable | flag | type | default | meaning |\n|---|---|---|---|---|\n")
 		c := Default()
 		fs := flag.NewFlagSet(string(s), flag.ContinueOnError)
-		c.section(s).register(fs)
+		vars := map[string]string{}
+		c.registerSection(s, fs, vars)
 		fs.VisitAll(func(f *flag.Flag) {
-			def := "*(empty)*"
-			if f.DefValue != "" {
-				def = "`" + f.DefValue + "`"
+			typ := FlagType(f)
+			if typ == "" {
+				typ = "bool"
 			}
-			fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s |\n", EnvName(f.Name), f.Name, def, strings.ReplaceAll(f.Usage, "|", "\\|"))
+			def := "*(see meaning)*"
+			switch d, ok := DefaultText(f); {
+			case ok && d == "":
+				def = "*(none)*"
+			case ok:
+				def = "`" + d + "`"
+			}
+			fmt.Fprintf(&b, "| `%s` | `--%s` | %s | %s | %s |\n", vars[f.Name], f.Name, typ, def, strings.ReplaceAll(f.Usage, "|", "\\|"))
 		})
 	}
 	return b.String()

@@ -68,7 +68,8 @@ func (s Stack) attrs() []slog.Attr {
 	return attrs
 }
 
-// DLQ is the dlq tools' own settings.
+// DLQ is the dlq tools' own settings. Its flags are plain words (--limit,
+// --match), so its variables carry the prefix DLQ_: POSTPIPE_DLQ_LIMIT.
 type DLQ struct {
 	// DLQMatch keeps only records whose reason or key contains it.
 	DLQMatch string
@@ -83,6 +84,8 @@ type DLQ struct {
 
 func defaultDLQ() DLQ { return DLQ{DLQLimit: 50} }
 
+func (DLQ) envPrefix() string { return "DLQ_" }
+
 func (s *DLQ) register(fs *flagSet) {
 	fs.StringVar(&s.DLQMatch, "match", s.DLQMatch, "only records whose reason or key contains this text")
 	fs.StringVar(&s.DLQRedriveGroup, "redrive-group", s.DLQRedriveGroup, "consumer group that remembers what was redriven (default <kafka-group>.redrive)")
@@ -92,7 +95,7 @@ func (s *DLQ) register(fs *flagSet) {
 
 func (s DLQ) validate(bad badFunc) {
 	if s.DLQLimit < 0 {
-		bad("POSTPIPE_LIMIT", "must be 0 (all) or positive, got %d", s.DLQLimit)
+		bad("POSTPIPE_DLQ_LIMIT", "must be 0 (all) or positive, got %d", s.DLQLimit)
 	}
 }
 
