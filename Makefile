@@ -93,7 +93,9 @@ bench-scale: build
 test-schema: build
 	deploy/test-schema.sh
 
-## test-deploy: the Helm chart and deploy/monitoring, offline (no cluster): helm lint and helm template
+## test-deploy: compose.yaml, the Helm chart and deploy/monitoring, offline (no Docker, no cluster):
+## deploy/composecheck (a module of its own) loads compose.yaml with compose-go and checks pinned images,
+## health checks, depends_on, loopback ports and POSTPIPE_* names; helm lint and helm template
 ## with the default and the production-like values, deploy/helm/chartcheck (a module of its own): the
 ## strict decode of every rendered object, the schema's settings and README.md as generated, and the
 ## rendered pods run: bin/postpipe started with each container's env in a network namespace, its probes,
@@ -109,6 +111,7 @@ KUBE_VERSION     ?= 1.31.0
 # 1: chartcheck's TestChartPodsServe starts the rendered pods (root, ip netns).
 CHART_RUN        ?= 1
 test-deploy: $(HELM) $(PROMTOOL) build
+	cd deploy/composecheck && $(GO) vet ./... && $(GO) test $(TESTFLAGS) ./...
 	$(HELM) lint --strict $(CHART)
 	$(HELM) lint --strict $(CHART) -f deploy/helm/values-production.yaml
 	$(HELM) template postpipe $(CHART) --kube-version $(KUBE_VERSION) >/dev/null
