@@ -65,7 +65,7 @@ func (a *API) listPosts(w http.ResponseWriter, r *http.Request) {
 		query.Limit = n
 	}
 	if s := q.Get("cursor"); s != "" {
-		pos, err := decodeCursor(s)
+		pos, err := decodeCursor(s, post.ValidID)
 		if err != nil {
 			a.fail(w, r, badRequest(http.StatusBadRequest, "cursor is not one this API gave out"))
 			return
@@ -148,7 +148,9 @@ func encodeCursor(p post.Position) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(s string) (post.Position, error) {
+// decodeCursor reads a cursor encodeCursor gave out; validID is the
+// stream's rule for ids (post.ValidID, doc.ValidID).
+func decodeCursor(s string, validID func(string) bool) (post.Position, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return post.Position{}, err
@@ -157,7 +159,7 @@ func decodeCursor(s string) (post.Position, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return post.Position{}, err
 	}
-	if !post.ValidID(p.ID) || p.CreatedAt.IsZero() {
+	if !validID(p.ID) || p.CreatedAt.IsZero() {
 		return post.Position{}, errors.New("incomplete cursor")
 	}
 	return p, nil

@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -357,7 +356,7 @@ func (a *API) listDocs(w http.ResponseWriter, r *http.Request, sv *served) {
 			}
 			query.Limit = n
 		case name == "cursor":
-			pos, err := decodeDocCursor(values[0])
+			pos, err := decodeCursor(values[0], doc.ValidID)
 			if err != nil || len(values) > 1 {
 				a.fail(w, r, badRequest(http.StatusBadRequest, "cursor is not one this API gave out"))
 				return
@@ -425,7 +424,7 @@ func (a *API) listDocs(w http.ResponseWriter, r *http.Request, sv *served) {
 	buf.WriteByte(']')
 	if more {
 		buf.WriteString(`,"nextCursor":`)
-		c, _ := json.Marshal(encodeDocCursor(doc.Position{CreatedAt: last.CreatedAt, ID: last.ID}))
+		c, _ := json.Marshal(encodeCursor(doc.Position{CreatedAt: last.CreatedAt, ID: last.ID}))
 		buf.Write(c)
 	}
 	buf.WriteString("}\n")
@@ -440,24 +439,4 @@ func (a *API) listDocs(w http.ResponseWriter, r *http.Request, sv *served) {
 func unknownParam(st *stream.Stream, name string) string {
 	known := append([]string{"limit", "cursor"}, st.List...)
 	return fmt.Sprintf("unknown query parameter %q; %s listings take %s", name, st.Name, strings.Join(known, ", "))
-}
-
-func encodeDocCursor(p doc.Position) string {
-	b, _ := json.Marshal(p) // a time and a string always encode
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeDocCursor(s string) (doc.Position, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return doc.Position{}, err
-	}
-	var p doc.Position
-	if err := json.Unmarshal(b, &p); err != nil {
-		return doc.Position{}, err
-	}
-	if !doc.ValidID(p.ID) || p.CreatedAt.IsZero() {
-		return doc.Position{}, errors.New("incomplete cursor")
-	}
-	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/stream"
 )
 
@@ -84,11 +85,9 @@ type Query struct {
 }
 
 // Position is where a page ends: the next page starts strictly after it in
-// (createdAt, id) descending order.
-type Position struct {
-	CreatedAt time.Time `json:"t"`
-	ID        string    `json:"id"`
-}
+// (createdAt, id) descending order. It is the posts' position, so one
+// cursor format serves every stream.
+type Position = post.Position
 
 func itoa(n int) string {
 	var b [20]byte
