@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +34,29 @@ func checkClusterTopics(t *testing.T, env map[string]string) {
 	def := config.Default()
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
+	// Each broker learns of a topic from the controller on its own time: a
+	// broker asked just after a topic was created may not know it yet
+	// (UNKNOWN_TOPIC_OR_PARTITION, no partitions). So each check is retried
+	// until it holds or the wait ends, and then its last problems are the
+	// test's failure.
+	settled := func(what string, check func() []string) {
+		t.Helper()
+		var problems []string
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if problems = check(); len(problems) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		for _, p := range problems {
+			t.Errorf("%s: %s", what, p)
+		}
+	}
+
 	for _, tt := range []struct {
 		topic string
 		want  map[string]string
@@ -44,23 +69,34 @@ func checkClusterTopics(t *testing.T, env map[string]string) {
 			kafka.ConfigMinInsyncReplicas: "2", kafka.ConfigRetentionMs: ms(def.KafkaDLQRetention),
 		}},
 	} {
-		details, err := adm.ListTopics(ctx, tt.topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range details[tt.topic].Partitions {
-			if len(p.Replicas) != 3 {
-				t.Errorf("%s/%d: %d replicas, want 3 (the cluster's default)", tt.topic, p.Partition, len(p.Replicas))
+		settled("topic "+tt.topic, func() (problems []string) {
+			details, err := adm.ListTopics(ctx, tt.topic)
+			if err != nil {
+				return []string{err.Error()}
 			}
-		}
-		got := describedConfigs(t, adm, tt.topic)
-		for k, v := range tt.want {
-			// Set on the topic, not inherited from the broker (whose
-			// min.insync.replicas is 2 too).
-			if c := got[k]; c.Value == nil || *c.Value != v || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
-				t.Errorf("%s: %s = %v (source %v), want %s set on the topic", tt.topic, k, c.Value, c.Source, v)
+			d := details[tt.topic]
+			if d.Err != nil || len(d.Partitions) == 0 {
+				return []string{fmt.Sprintf("not listed (%v)", d.Err)}
 			}
-		}
+			for _, p := range d.Partitions {
+				if len(p.Replicas) != 3 {
+					problems = append(problems, fmt.Sprintf("partition %d: %d replicas, want 3 (the cluster's default)", p.Partition, len(p.Replicas)))
+				}
+			}
+			got, err := describedConfigs(ctx, adm, tt.topic)
+			if err != nil {
+				return append(problems, err.Error())
+			}
+			for _, k := range slices.Sorted(maps.Keys(tt.want)) {
+				// Set on the topic, not inherited from the broker (whose
+				// min.insync.replicas is 2 too).
+				v := tt.want[k]
+				if c := got[k]; c.Value == nil || *c.Value != v || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+					problems = append(problems, fmt.Sprintf("%s = %v (source %v), want %s set on the topic", k, c.Value, c.Source, v))
+				}
+			}
+			return problems
+		})
 	}
 
 	// A topic made by hand with other settings.
@@ -70,39 +106,48 @@ func checkClusterTopics(t *testing.T, env map[string]string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), drift) })
-	mismatches, err := kafka.EnsureTopics(ctx, cl, kafka.PostsTopic(drift, 6, 3, 0, def.KafkaRetention))
+	want := []string{kafka.SettingPartitions, kafka.ConfigMaxMessageBytes, kafka.ConfigRetentionMs}
+	settled("drifted topic "+drift, func() []string {
+		mismatches, err := kafka.EnsureTopics(ctx, cl, kafka.PostsTopic(drift, 6, 3, 0, def.KafkaRetention))
+		if err != nil {
+			return []string{err.Error()}
+		}
+		keys := make([]string, len(mismatches))
+		for i, m := range mismatches {
+			keys[i] = m.Key
+		}
+		if !slices.Equal(keys, want) {
+			return []string{fmt.Sprintf("mismatches reported: %+v, want the keys %v", mismatches, want)}
+		}
+		for _, m := range mismatches {
+			t.Logf("reported: %+v", m)
+		}
+		return nil
+	})
+	got, err := describedConfigs(ctx, adm, drift)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := make([]string, len(mismatches))
-	for i, m := range mismatches {
-		keys[i] = m.Key
-		t.Logf("reported: %+v", m)
-	}
-	if want := []string{kafka.SettingPartitions, kafka.ConfigMaxMessageBytes, kafka.ConfigRetentionMs}; !slices.Equal(keys, want) {
-		t.Errorf("mismatches reported for %s: %v, want %v", drift, keys, want)
-	}
-	if got := describedConfigs(t, adm, drift)[kafka.ConfigRetentionMs].Value; got == nil || *got != hour {
-		t.Errorf("%s: retention.ms altered to %v", drift, got)
+	if v := got[kafka.ConfigRetentionMs].Value; v == nil || *v != hour {
+		t.Errorf("%s: retention.ms altered to %v", drift, v)
 	}
 }
 
-func describedConfigs(t *testing.T, adm *kadm.Client, topic string) map[string]kadm.Config {
-	t.Helper()
-	rcs, err := adm.DescribeTopicConfigs(context.Background(), topic)
+func describedConfigs(ctx context.Context, adm *kadm.Client, topic string) (map[string]kadm.Config, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("configs of %s: %w", topic, err)
 	}
 	rc, err := rcs.On(topic, nil)
 	if err == nil {
 		err = rc.Err
 	}
 	if err != nil {
-		t.Fatalf("configs of %s: %v", topic, err)
+		return nil, fmt.Errorf("configs of %s: %w", topic, err)
 	}
 	out := map[string]kadm.Config{}
 	for _, c := range rc.Configs {
 		out[c.Key] = c
 	}
-	return out
+	return out, nil
 }
