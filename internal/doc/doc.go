@@ -35,6 +35,10 @@ type Document struct {
 	// with numbers of equal value, have the same one. A repeat of an id
 	// with another fingerprint is a conflict, never a silent drop.
 	Fingerprint string
+	// Version is the op that last wrote the stored document, in a stream
+	// with changes (None when no op of the pipeline wrote it); the zero
+	// Version for a document that was not read from the store.
+	Version Version
 }
 
 // Reserved are the top-level member names a document may not carry: the

@@ -19,7 +19,7 @@ import (
 
 // keys are the keys a stream may have. Users' files depend on them: a key
 // is added, never renamed.
-var keys = []string{"name", "schema", "id", "list", "topic", "collection"}
+var keys = []string{"name", "schema", "id", "list", "topic", "collection", "changes"}
 
 // Load reads and checks the streams file at path; "" is no file, the
 // built-in stream posts alone. Every problem is a *FileError.
@@ -48,11 +48,12 @@ func builtinPosts() (*Stream, error) {
 	if err != nil {
 		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
 	}
-	s, err := compileSchema("urn:postpipe:schema:posts", doc)
+	const url = "urn:postpipe:schema:posts"
+	s, err := compileSchema(url, doc)
 	if err != nil {
 		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
 	}
-	return &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: newCompiled(s), document: doc}, nil
+	return &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: newCompiled(s), document: doc, url: url}, nil
 }
 
 // Parse checks data, the content of the streams file at path (relative
@@ -175,6 +176,12 @@ func parseStream(path, dir string, n *yaml.Node, fail failFunc) (*Stream, error)
 			return nil, err
 		}
 	}
+	if v := fields["changes"]; v != nil {
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+			return nil, fail(v.Line, st.Name, ErrSyntax, "changes must be true or false")
+		}
+		st.Changes = v.Value == "true"
+	}
 	if v := fields["list"]; v != nil {
 		if err := v.Decode(&st.List); err != nil {
 			return nil, fail(v.Line, st.Name, ErrList, "want a list of field names: %w", err)
@@ -223,6 +230,11 @@ func parseStream(path, dir string, n *yaml.Node, fail failFunc) (*Stream, error)
 	if err := checkReservedFields(schema, st.ID); err != nil {
 		return nil, fail(sn.Line, st.Name, ErrReservedField, "%w", err)
 	}
+	if st.Changes {
+		if err := st.compilePatch(); err != nil {
+			return nil, fail(sn.Line, st.Name, ErrSchema, "the schema of a patch: %w", err)
+		}
+	}
 	return st, nil
 }
 
@@ -251,8 +263,8 @@ func loadSchema(path, dir string, st *Stream, n *yaml.Node) (*jsonschema.Schema,
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		st.document = doc
-		return compileSchema(fileURL(file), doc)
+		st.document, st.url = doc, fileURL(file)
+		return compileSchema(st.url, doc)
 	case yaml.MappingNode:
 		st.Schema = "inline"
 		var v any
@@ -270,10 +282,10 @@ func loadSchema(path, dir string, st *Stream, n *yaml.Node) (*jsonschema.Schema,
 		if err != nil {
 			return nil, err
 		}
-		st.document = doc
 		// A made-up file beside the streams file: a relative $ref in the
 		// inline schema resolves against the streams file's folder.
-		return compileSchema(fileURL(filepath.Join(dir, filepath.Base(path)+"."+st.Name+".schema.json")), doc)
+		st.document, st.url = doc, fileURL(filepath.Join(dir, filepath.Base(path)+"."+st.Name+".schema.json"))
+		return compileSchema(st.url, doc)
 	default:
 		return nil, errors.New("want a file path or an inline mapping")
 	}

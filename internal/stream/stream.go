@@ -28,6 +28,18 @@ type Stream struct {
 	Collection string
 	// Validator checks a document against the compiled schema.
 	Validator Validator
+	// Changes turns on PUT, PATCH and DELETE of the stream's documents
+	// (docs/streams.md, "Changes"): every record is then keyed and placed
+	// by the document's id, so that the ops on one document keep their
+	// order, and the sink applies them by version.
+	Changes bool
+	// PatchValidator checks the members a JSON Merge Patch sets (its
+	// nulls taken out): the schema with every "required" dropped, so a
+	// patch is checked for what it says, not for what it leaves alone.
+	// Set for a stream with Changes.
+	PatchValidator Validator
+	// url is where the schema was compiled from, for the patch schema.
+	url string
 	// listTypes are the types of List's fields (see ListType), found
 	// when the file is checked.
 	listTypes map[string]string
