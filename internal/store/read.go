@@ -12,10 +12,15 @@ import (
 	"github.com/postpipe/postpipe/internal/post"
 )
 
-// Get returns the stored post with id, or post.ErrNotFound.
+// notDeleted is the filter member that leaves out the tombstones of
+// deleted documents (a stream with changes; docs/streams.md).
+var notDeleted = bson.E{Key: "_deleted", Value: bson.D{{Key: "$exists", Value: false}}}
+
+// Get returns the stored post with id, or post.ErrNotFound (also for a
+// deleted one).
 func (s *Store) Get(ctx context.Context, id string) (post.Post, error) {
 	var d document
-	if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+	if err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}, notDeleted}).Decode(&d); err != nil {
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return post.Post{}, post.ErrNotFound
 		}
@@ -34,10 +39,10 @@ const listBatch = 16
 const closeTimeout = 5 * time.Second
 
 // List calls each with up to q.Limit posts newest first, after q.After,
-// decoding one document at a time from the cursor, until each returns
+// leaving out deleted ones, decoding one document at a time from the cursor, until each returns
 // false.
 func (s *Store) List(ctx context.Context, q post.Query, each func(post.Post) bool) error {
-	filter := bson.D{}
+	filter := bson.D{notDeleted}
 	if q.Author != "" {
 		filter = append(filter, bson.E{Key: "author", Value: q.Author})
 	}
