@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/doc"
+	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/stream"
 )
 
@@ -49,9 +50,71 @@ func ChangesRoute(st *stream.Stream, w ChangeWriter) Route {
 	return r
 }
 
+// PostsChangesRoute is ChangesRoute for the built-in posts stream (st, its
+// built-in schema, with changes) on topic: its creates are the typed
+// path's records (post.Unmarshal), stored in the posts' shape; its puts,
+// patches and deletes are any stream's.
+func PostsChangesRoute(st *stream.Stream, topic, dlqTopic string, w ChangeWriter) Route {
+	if st == nil {
+		return Route{err: errors.New("posts changes route: no stream")}
+	}
+	r := Route{stream: st.Name, topic: topic, dlqTopic: dlqTopic, noun: "post"}
+	if w == nil {
+		r.err = fmt.Errorf("route %q: a writer is required", st.Name)
+		return r
+	}
+	r.store = changesRoute{st: st, w: w, create: postCreate}.store
+	return r
+}
+
 type changesRoute struct {
 	st *stream.Stream
 	w  ChangeWriter
+	// create decodes a create's record; nil: doc.UnmarshalChange's.
+	create func(key, value []byte) (doc.Change, error)
+}
+
+// decode reads a record of the route: a change when it carries the op
+// header, else a create.
+func (t changesRoute) decode(r *kgo.Record) (doc.Change, error) {
+	op := headerValue(r, doc.HeaderOp)
+	if op == "" && t.create != nil {
+		return t.create(r.Key, r.Value)
+	}
+	return doc.UnmarshalChange(t.st, op, r.Key, r.Value)
+}
+
+// postCreate is a post's record as a create: its body the stored post's
+// members, in the order and with the omissions of the typed path's stored
+// document (subtitle and tags left out when empty).
+func postCreate(key, value []byte) (doc.Change, error) {
+	p, err := post.Unmarshal(key, value)
+	if err != nil {
+		return doc.Change{}, err
+	}
+	b := make([]byte, 0, len(p.Author)+len(p.Title)+len(p.Subtitle)+len(p.Content)+64)
+	b = append(b, `{"author":`...)
+	b = post.AppendQuoted(b, p.Author)
+	b = append(b, `,"title":`...)
+	b = post.AppendQuoted(b, p.Title)
+	if p.Subtitle != "" {
+		b = append(b, `,"subtitle":`...)
+		b = post.AppendQuoted(b, p.Subtitle)
+	}
+	b = append(b, `,"content":`...)
+	b = post.AppendQuoted(b, p.Content)
+	if len(p.Tags) > 0 {
+		b = append(b, `,"tags":[`...)
+		for i, tag := range p.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = post.AppendQuoted(b, tag)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, '}')
+	return doc.Change{Op: doc.OpCreate, ID: p.ID, At: p.CreatedAt, Body: b, Fingerprint: p.Fingerprint}, nil
 }
 
 // op is one record's change, where the broker put it.
@@ -74,7 +137,7 @@ func (t changesRoute) store(ctx context.Context, s *Sink, rt *Route, recs []*kgo
 	byID := map[string][]op{}
 	var ids []string
 	for _, r := range recs {
-		c, err := doc.UnmarshalChange(t.st, headerValue(r, doc.HeaderOp), r.Key, r.Value)
+		c, err := t.decode(r)
 		if err != nil {
 			p.dead = append(p.dead, deadLetter(rt.dlqTopic, r, err))
 			continue
