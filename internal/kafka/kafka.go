@@ -41,9 +41,14 @@ func ClientOpts(brokers []string, log *slog.Logger) []kgo.Opt {
 // first attempt: that is safe, because the sink stores by id and takes an
 // insert that finds the id already stored as written (a duplicate key is
 // not a second document).
-func ProducerOpts(timeout, linger time.Duration) []kgo.Opt {
+//
+// The keyed topics are the exception: those of streams with changes, whose
+// ops on one document must share a partition to keep their order. Their
+// records are placed by key hash (see TopicPartitioner), at the price of
+// smaller batches on those topics only.
+func ProducerOpts(timeout, linger time.Duration, keyed ...string) []kgo.Opt {
 	return []kgo.Opt{
-		kgo.RecordPartitioner(kgo.StickyPartitioner()),
+		kgo.RecordPartitioner(TopicPartitioner(keyed)),
 		// Uncompressed: the broker decompresses every compressed batch to
 		// validate it, which cost it more CPU than the bytes saved on a
 		// same-datacentre link are worth (see docs/benchmark.md).

@@ -102,13 +102,7 @@ func (p *Publisher) publish(ctx context.Context, name, topic string, n int, reco
 	start := time.Now()
 	var span trace.Span
 	if p.tracer != nil {
-		ctx, span = p.tracer.Start(ctx, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(
-				attribute.String("messaging.system", "kafka"),
-				attribute.String("messaging.operation.type", "send"),
-				attribute.String("messaging.destination.name", topic),
-				attribute.Int("messaging.batch.message_count", n),
-			))
+		ctx, span = p.startSpan(ctx, topic, n)
 		defer span.End()
 	}
 
@@ -191,6 +185,18 @@ func (p *Publisher) publish(ctx context.Context, name, topic string, n int, reco
 	return append([]error(nil), errs...)
 }
 
+// startSpan starts the producer span of sending n records to topic; the
+// caller ends it.
+func (p *Publisher) startSpan(ctx context.Context, topic string, n int) (context.Context, trace.Span) {
+	return p.tracer.Start(ctx, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", topic),
+			attribute.Int("messaging.batch.message_count", n),
+		))
+}
+
 // PublishOne is Publish for one post, the API's most frequent call: it
 // produces the same record and keeps the same promise (nil exactly when the
 // broker acknowledged it, an error wrapping ErrNotAcknowledged once the
@@ -208,7 +214,8 @@ func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 		p.obs.Produced(stream.Builtin, OutcomeFailed, time.Since(start))
 		return err
 	}
-	return p.publishOne(ctx, stream.Builtin, p.topic, pst.ID, value, start)
+	_, err = p.publishOne(ctx, stream.Builtin, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, pst.ID, start)
+	return err
 }
 
 // PublishDoc is PublishOne for a document of a declared stream.
@@ -216,20 +223,64 @@ func (p *Publisher) PublishDoc(ctx context.Context, st *stream.Stream, d doc.Doc
 	if p.tracer != nil {
 		return p.PublishDocs(ctx, st, []doc.Document{d})[0]
 	}
-	return p.publishOne(ctx, st.Name, st.Topic, d.ID, doc.Marshal(d), time.Now())
+	_, err := p.publishOne(ctx, st.Name, &kgo.Record{Topic: st.Topic, Key: []byte(d.ID), Value: doc.Marshal(d)}, d.ID, time.Now())
+	return err
 }
 
-// publishOne produces one record and waits for its acknowledgement.
-func (p *Publisher) publishOne(ctx context.Context, name, topic, id string, value []byte, start time.Time) error {
-	var err error
+// PublishChange produces the record of one op on a document of a stream
+// with changes (key = the document's id, value = doc.MarshalChange, and
+// for every op but a create the doc.HeaderOp header naming it) and keeps
+// PublishOne's promise for it. It returns where the broker put the record,
+// the op's version: the sink orders the ops on one id by it, and the API
+// answers it as the ETag and waits on it (AppliedWatcher). The topic must
+// be placed by key (ProducerOpts' keyed topics) for the ops on one id to
+// share a partition. On an error the version is doc.None.
+func (p *Publisher) PublishChange(ctx context.Context, st *stream.Stream, c doc.Change) (doc.Version, error) {
+	start := time.Now()
+	if c.Op < doc.OpCreate || c.Op > doc.OpDelete {
+		return doc.None, fmt.Errorf("publish change of %s: unknown %s", c.ID, c.Op)
+	}
+	r := &kgo.Record{Topic: st.Topic, Key: []byte(c.ID), Value: doc.MarshalChange(c)}
+	if c.Op != doc.OpCreate {
+		r.Headers = []kgo.RecordHeader{{Key: doc.HeaderOp, Value: opHeaderValues[c.Op-1]}}
+	}
+	if p.tracer != nil {
+		var span trace.Span
+		ctx, span = p.startSpan(ctx, st.Topic, 1)
+		defer span.End()
+		tracing.Inject(ctx, r)
+		v, err := p.publishOne(ctx, st.Name, r, c.ID, start)
+		if err != nil {
+			span.SetStatus(codes.Error, "1 of 1 records not acknowledged")
+		}
+		return v, err
+	}
+	return p.publishOne(ctx, st.Name, r, c.ID, start)
+}
+
+// opHeaderValues are the values of the doc.HeaderOp header, by op (create
+// first, never sent): shared, since the client only reads header values.
+var opHeaderValues = func() [][]byte {
+	out := make([][]byte, len(doc.OpNames))
+	for i, n := range doc.OpNames {
+		out[i] = []byte(n)
+	}
+	return out
+}()
+
+// publishOne produces r (the record of the document id, of stream name)
+// and waits for its acknowledgement; v is where the broker put it.
+func (p *Publisher) publishOne(ctx context.Context, name string, r *kgo.Record, id string, start time.Time) (v doc.Version, err error) {
 	w := waiters.Get().(*waiter)
 	w.timer.Reset(p.timeout)
 	// The record's context is the request's: the client's RecordDeliveryTimeout
 	// (the same timeout, see ProducerOpts) and the timer below bound the wait,
 	// so no context with a deadline need be made per post.
-	p.cl.TryProduce(ctx, &kgo.Record{Topic: topic, Key: []byte(id), Value: value}, w.promise)
+	p.cl.TryProduce(ctx, r, w.promise)
 	select {
 	case err = <-w.done:
+		// The promise wrote w.at before sending on w.done.
+		v = w.at
 		w.timer.Stop()
 		waiters.Put(w)
 	case <-w.timer.C:
@@ -238,36 +289,45 @@ func (p *Publisher) publishOne(ctx context.Context, name, topic, id string, valu
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, context.DeadlineExceeded)
 		p.health.record(ctx, err)
 		p.obs.Produced(name, OutcomeTimeout, time.Since(start))
-		return err
+		return doc.None, err
 	case <-ctx.Done():
 		w.timer.Stop()
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, ctx.Err())
 		p.health.record(ctx, err)
 		p.obs.Produced(name, OutcomeTimeout, time.Since(start))
-		return err
+		return doc.None, err
 	}
 	p.health.record(ctx, err)
 	if err != nil {
 		p.obs.Produced(name, OutcomeFailed, time.Since(start))
-		return fmt.Errorf("produce %s: %w", id, err)
+		return doc.None, fmt.Errorf("produce %s: %w", id, err)
 	}
 	p.obs.Produced(name, OutcomeAcked, time.Since(start))
 	p.acked.Add(1)
-	return nil
+	return v, nil
 }
 
-// waiter is what PublishOne waits on: promise sends the record's outcome to
-// done (buffered, so the client's goroutine never blocks on it).
+// waiter is what publishOne waits on: promise notes where the record
+// landed in at and sends its outcome to done (buffered, so the client's
+// goroutine never blocks on it). The send orders the write of at before
+// the waiter's read of it.
 type waiter struct {
 	done    chan error
 	promise func(*kgo.Record, error)
 	timer   *time.Timer
+	at      doc.Version
 }
 
 var waiters = sync.Pool{New: func() any {
 	w := &waiter{done: make(chan error, 1), timer: time.NewTimer(time.Hour)}
 	w.timer.Stop()
-	w.promise = func(_ *kgo.Record, err error) { w.done <- err }
+	w.promise = func(r *kgo.Record, err error) {
+		w.at = doc.None
+		if err == nil {
+			w.at = doc.Version{Partition: r.Partition, Offset: r.Offset}
+		}
+		w.done <- err
+	}
 	return w
 }}
 
