@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -423,6 +424,29 @@ func TestDocsWriteStatesRefuses(t *testing.T) {
 	if n, err := d.coll.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
 		t.Errorf("%d documents stored (%v), want none", n, err)
 	}
+
+	// A body the server refuses for good (FerretDB 1.x: an array directly
+	// in an array), inserted or replacing: a bad record named by its id.
+	if stale, err := d.WriteStates(ctx, []doc.StateWrite{good}); err != nil || len(stale) != 0 {
+		t.Fatalf("WriteStates = %q, %v", stale, err)
+	}
+	for _, w := range []doc.StateWrite{
+		{ID: "nested", New: liveState("nested", `{"a":[[1]]}`, ver(0, 2))},
+		{ID: "good", Expect: good.New, New: liveState("good", `{"a":[[1]]}`, ver(0, 2))},
+	} {
+		_, err := d.WriteStates(ctx, []doc.StateWrite{w})
+		if !errors.Is(err, post.ErrBadRecord) || !strings.Contains(err.Error(), strconv.Quote(w.ID)) {
+			t.Errorf("WriteStates of %s refused by the server: %v, want post.ErrBadRecord naming it", w.ID, err)
+		}
+	}
+	states, err := d.States(ctx, []string{"good", "nested"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 1 {
+		t.Errorf("states %v, want good's alone", states)
+	}
+	assertState(t, "good", states["good"], good.New)
 }
 
 // TestDocsTombstonesAreHidden: a deleted document is not found by Get,
