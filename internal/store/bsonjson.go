@@ -24,8 +24,10 @@ import (
 
 // storedFields are the top-level members the store adds beside the body's
 // own; a body may not carry them (see doc.Reserved) and reading leaves them
-// out of the body.
-var storedFields = []string{"_id", "createdAt", "ingestedAt", "_fp"}
+// out of the body. _v, _vp and _ops are the version and op ids of a
+// document of a stream with changes, _deleted a tombstone's date (see
+// Docs.WriteStates).
+var storedFields = []string{"_id", "createdAt", "ingestedAt", "_fp", "_v", "_vp", "_ops", "_deleted"}
 
 // maxNesting bounds the nesting of objects and arrays in a body, the body
 // itself being the first level. MongoDB refuses a document nested more

@@ -18,12 +18,17 @@ import (
 // Docs is the collection of one declared stream's documents. A document is
 // stored as _id (its id), the body's own members in order, then createdAt,
 // ingestedAt and _fp, so that MongoDB indexes and filters the body's
-// fields like any others. It is safe for concurrent use.
+// fields like any others. A document of a stream with changes also
+// carries _v, _vp and _ops, and a deleted one is a tombstone (see
+// WriteStates). It is safe for concurrent use once made.
 type Docs struct {
 	coll    *mongo.Collection
 	list    []string // the fields a listing may filter on
 	indexes []indexSpec
-	now     func() time.Time
+	// tombstoneTTL is how long a tombstone stays before MongoDB removes
+	// it (a TTL index on _deleted); 0: no such index.
+	tombstoneTTL time.Duration
+	now          func() time.Time
 }
 
 // Docs is the collection named collection, in the store's database and
@@ -46,9 +51,18 @@ func (s *Store) Docs(collection string, listFields []string) *Docs {
 }
 
 // EnsureIndexes creates the indexes the listing needs that are missing, as
-// Store.EnsureIndexes does for posts.
+// Store.EnsureIndexes does for posts; and, with WithTombstoneTTL, the TTL
+// index on _deleted. A server that does not take TTL indexes (FerretDB
+// 1.x) makes it return an error wrapping ErrTTLUnsupported, once every
+// other index is in place.
 func (d *Docs) EnsureIndexes(ctx context.Context) error {
-	return ensureIndexes(ctx, d.coll, d.indexes)
+	if err := ensureIndexes(ctx, d.coll, d.indexes); err != nil {
+		return err
+	}
+	if d.tombstoneTTL > 0 {
+		return d.ensureTombstoneTTL(ctx)
+	}
+	return nil
 }
 
 // stored is the document as the store keeps it, stamped ingestedAt. A
@@ -145,7 +159,8 @@ func (d *Docs) Insert(ctx context.Context, dc doc.Document) (doc.Document, error
 	return out, nil
 }
 
-// Get returns the stored document with id, or post.ErrNotFound.
+// Get returns the stored document with id, or post.ErrNotFound (also for a
+// tombstone).
 func (d *Docs) Get(ctx context.Context, id string) (doc.Document, error) {
 	raw, err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 	if err != nil {
@@ -153,6 +168,9 @@ func (d *Docs) Get(ctx context.Context, id string) (doc.Document, error) {
 			return doc.Document{}, post.ErrNotFound
 		}
 		return doc.Document{}, fmt.Errorf("get %q from %s: %w", id, d.coll.Name(), err)
+	}
+	if isTombstone(raw) {
+		return doc.Document{}, post.ErrNotFound
 	}
 	out, err := fromStored(raw)
 	if err != nil {
@@ -163,13 +181,13 @@ func (d *Docs) Get(ctx context.Context, id string) (doc.Document, error) {
 
 // Fingerprints returns the stored fingerprint of each document in ids that
 // is stored ("" for one stored without), in one query that reads nothing
-// else.
+// else. A tombstone is no stored document.
 func (d *Docs) Fingerprints(ctx context.Context, ids []string) (map[string]string, error) {
 	fps := make(map[string]string, len(ids))
 	if len(ids) == 0 {
 		return fps, nil
 	}
-	cur, err := d.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+	cur, err := d.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, notDeleted},
 		options.Find().SetProjection(bson.D{{Key: "_fp", Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("read fingerprints of %d documents in %s: %w", len(ids), d.coll.Name(), err)
@@ -192,12 +210,16 @@ func (d *Docs) Fingerprints(ctx context.Context, ids []string) (map[string]strin
 // q.Value when q.Field is set, decoding one document at a time from the
 // cursor, until each returns false. q.Field must be one of the list fields
 // the Docs was made with: only those have an index that serves the query.
+// Tombstones are never listed.
 func (d *Docs) List(ctx context.Context, q doc.Query, each func(doc.Document) bool) error {
 	if q.Limit < 1 {
 		// A limit of 0 means none to MongoDB: the whole collection.
 		return fmt.Errorf("list %s: limit %d, want at least 1", d.coll.Name(), q.Limit)
 	}
-	filter := bson.D{}
+	// Not a bound the indexes need: a tombstone has no createdAt nor body,
+	// so it sorts after every document and never equals a list field's
+	// value; the server drops it from what the index scan fetched.
+	filter := bson.D{notDeleted}
 	if q.Field != "" {
 		if !slices.Contains(d.list, q.Field) {
 			return fmt.Errorf("list %s: %q is not a list field (%q)", d.coll.Name(), q.Field, d.list)
@@ -229,7 +251,8 @@ func (d *Docs) List(ctx context.Context, q doc.Query, each func(doc.Document) bo
 	return nil
 }
 
-// fromStored is the document stored as raw.
+// fromStored is the document stored as raw, with its Version (doc.None
+// when no op of the pipeline wrote it).
 func fromStored(raw bson.Raw) (doc.Document, error) {
 	body, err := fromBSON(raw)
 	if err != nil {
@@ -264,5 +287,10 @@ func fromStored(raw bson.Raw) (doc.Document, error) {
 		}
 		out.Fingerprint = fp
 	}
+	v, err := storedVersion(raw)
+	if err != nil {
+		return doc.Document{}, err
+	}
+	out.Version = v
 	return out, nil
 }

@@ -86,7 +86,16 @@ func filterFields(t *testing.T, filter bson.Raw, eq, rng *[]string) {
 			continue
 		}
 		if doc, ok := v.DocumentOK(); ok {
-			if ops, _ := doc.Elements(); len(ops) > 0 && strings.HasPrefix(ops[0].Key(), "$") {
+			ops, _ := doc.Elements()
+			if len(ops) == 1 && ops[0].Key() == "$exists" {
+				if b, ok := ops[0].Value().BooleanOK(); ok && !b {
+					// {$exists: false} (the tombstones left out): the
+					// planner checks it on the documents the index
+					// scan fetches anyway; it bounds no scan.
+					continue
+				}
+			}
+			if len(ops) > 0 && strings.HasPrefix(ops[0].Key(), "$") {
 				if ops[0].Key() == "$eq" || ops[0].Key() == "$in" && len(ops) == 1 && key == "_id" {
 					*eq = append(*eq, key)
 				} else {
@@ -283,7 +292,7 @@ func TestEveryQueryIsServedByAnIndex(t *testing.T) {
 }
 
 // TestEveryDocsQueryIsServedByAnIndex is the same check for a stream's
-// collection: Get, Fingerprints, and List overall and by each list field,
+// collection: Get, Fingerprints, States, and List overall and by each list field,
 // each on the first page and after a cursor.
 func TestEveryDocsQueryIsServedByAnIndex(t *testing.T) {
 	var rec findRecorder
@@ -298,6 +307,7 @@ func TestEveryDocsQueryIsServedByAnIndex(t *testing.T) {
 	shapes := rec.shapes(t, []namedCall{
 		{"Get", func() error { _, err := d.Get(ctx, "x"); return ignoreNotFound(err) }},
 		{"Fingerprints", func() error { _, err := d.Fingerprints(ctx, []string{"x", "y"}); return err }},
+		{"States", func() error { _, err := d.States(ctx, []string{"x", "y"}); return err }},
 		{"List newest", list(doc.Query{Limit: 21})},
 		{"List newest after a cursor", list(doc.Query{Limit: 21, After: after})},
 		{"List by kind", list(doc.Query{Field: "kind", Value: "click", Limit: 21})},
