@@ -12,10 +12,6 @@ import (
 	"github.com/postpipe/postpipe/internal/post"
 )
 
-// notDeleted is the filter member that leaves out the tombstones of
-// deleted documents (a stream with changes; docs/streams.md).
-var notDeleted = bson.E{Key: "_deleted", Value: bson.D{{Key: "$exists", Value: false}}}
-
 // Get returns the stored post with id, or post.ErrNotFound (also for a
 // deleted one).
 func (s *Store) Get(ctx context.Context, id string) (post.Post, error) {

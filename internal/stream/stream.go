@@ -70,11 +70,13 @@ func (s *Stream) ListType(field string) string {
 
 // ReservedFields are the top-level member names a document may not carry:
 // the answer to a GET adds id, createdAt and ingestedAt beside the
-// document's own members, and the stored document keeps _id and _fp. A
+// document's own members, and the stored document keeps _id and _fp, and
+// in a stream with changes _v, _vp and _ops (the version and op ids of the
+// last ops applied) and, deleted, _deleted. A
 // stream whose id pointer is /id may carry id (it is the id). internal/doc
 // refuses them in documents (doc.Reserved is this list); the streams check
 // refuses a schema that declares one, which could never be satisfied.
-var ReservedFields = []string{"id", "createdAt", "ingestedAt", "_id", "_fp"}
+var ReservedFields = []string{"id", "createdAt", "ingestedAt", "_id", "_fp", "_v", "_vp", "_ops", "_deleted"}
 
 // SchemaDocument is the stream's schema as decoded JSON, for the OpenAPI
 // description. A $ref to another file stays a $ref.
