@@ -225,14 +225,14 @@ func number(lit string) (any, error) {
 }
 
 // fromBSON is the JSON of a stored document's body: raw less the members
-// the store adds, compact, in the stored order.
-func fromBSON(raw bson.Raw) ([]byte, error) {
-	return appendJSONObject(make([]byte, 0, len(raw)), raw, true)
+// the store adds (and also's), compact, in the stored order.
+func fromBSON(raw bson.Raw, also ...string) ([]byte, error) {
+	return appendJSONObject(make([]byte, 0, len(raw)), raw, true, also...)
 }
 
 // appendJSONObject appends the JSON of the BSON document raw to b; top
 // leaves out the store's own members.
-func appendJSONObject(b []byte, raw bson.Raw, top bool) ([]byte, error) {
+func appendJSONObject(b []byte, raw bson.Raw, top bool, also ...string) ([]byte, error) {
 	elems, err := raw.Elements()
 	if err != nil {
 		return nil, &fieldError{msg: "malformed BSON: " + err.Error()}
@@ -241,7 +241,7 @@ func appendJSONObject(b []byte, raw bson.Raw, top bool) ([]byte, error) {
 	first := true
 	for _, e := range elems {
 		name := e.Key()
-		if top && slices.Contains(storedFields, name) {
+		if top && (slices.Contains(storedFields, name) || slices.Contains(also, name)) {
 			continue
 		}
 		if !first {

@@ -156,7 +156,7 @@ func storedOpIDs(raw bson.Raw) ([]string, error) {
 }
 
 // stateOf is the state stored as raw.
-func stateOf(raw bson.Raw) (doc.State, error) {
+func (l layout) stateOf(raw bson.Raw) (doc.State, error) {
 	ops, err := storedOpIDs(raw)
 	if err != nil {
 		return doc.State{}, err
@@ -172,7 +172,7 @@ func stateOf(raw bson.Raw) (doc.State, error) {
 		}
 		return doc.State{Stored: true, Deleted: true, Version: ver, OpIDs: ops, DeletedAt: time.UnixMilli(ms).UTC()}, nil
 	}
-	dc, err := fromStored(raw)
+	dc, err := l.fromStored(raw)
 	if err != nil {
 		return doc.State{}, err
 	}
@@ -198,7 +198,7 @@ func (d *Docs) States(ctx context.Context, ids []string) (map[string]doc.State, 
 		if !ok {
 			return nil, fmt.Errorf("read the states in %s: _id is a %s, not a string", d.coll.Name(), cur.Current.Lookup("_id").Type)
 		}
-		st, err := stateOf(cur.Current)
+		st, err := d.stateOf(cur.Current)
 		if err != nil {
 			return nil, fmt.Errorf("read the state of %q in %s: %w", id, d.coll.Name(), err)
 		}
@@ -212,7 +212,7 @@ func (d *Docs) States(ctx context.Context, ids []string) (map[string]doc.State, 
 
 // storedState is the state st as the store keeps it under id, stamped
 // ingestedAt when a document.
-func storedState(id string, st doc.State, now time.Time) (bson.D, error) {
+func (l layout) storedState(id string, st doc.State, now time.Time) (bson.D, error) {
 	var d bson.D
 	if st.Deleted {
 		at := st.DeletedAt
@@ -224,7 +224,7 @@ func storedState(id string, st doc.State, now time.Time) (bson.D, error) {
 		dc := st.Doc
 		dc.ID = id
 		var err error
-		if d, err = stored(dc, now); err != nil {
+		if d, err = l.stored(dc, now); err != nil {
 			return nil, err
 		}
 	}
@@ -279,7 +279,7 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 			return nil, fmt.Errorf("write states to %s: the new document of %q has id %q", d.coll.Name(), w.ID, w.New.Doc.ID)
 		}
 		seen[w.ID] = true
-		sd, err := storedState(w.ID, w.New, now)
+		sd, err := d.storedState(w.ID, w.New, now)
 		if err != nil {
 			return nil, fmt.Errorf("write states to %s: %w", d.coll.Name(), err)
 		}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -612,5 +613,65 @@ func TestTTLSeconds(t *testing.T) {
 		if got := ttlSeconds(tt.ttl); got != tt.want {
 			t.Errorf("ttlSeconds(%v) = %d, want %d", tt.ttl, got, tt.want)
 		}
+	}
+}
+
+// TestPostsDocsSharesTheTypedLayout: a post written by the typed path reads
+// through PostsDocs with its fingerprint (fp, not _fp) and no stray member;
+// a put and a tombstone written through PostsDocs read back through the
+// typed Get and List (the tombstone as not found, and not listed).
+func TestPostsDocsSharesTheTypedLayout(t *testing.T) {
+	ctx := testCtx(t)
+	s, err := Open(ctx, testkit.Store(t).URI(), "postpipe_test", "posts_layout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := post.New("p1", post.Input{Author: "ann", Title: "t", Content: "c", Tags: []string{"x"}}, at)
+	p.Fingerprint = fingerprint("p1")
+	if _, _, err := s.WriteBatch(ctx, []post.Post{p}); err != nil {
+		t.Fatal(err)
+	}
+	d := s.PostsDocs()
+	states, err := d.States(ctx, []string{"p1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := states["p1"]
+	if want := `{"author":"ann","title":"t","content":"c","tags":["x"]}`; string(got.Doc.Body) != want || got.Doc.Fingerprint != p.Fingerprint || got.Version != doc.None {
+		t.Fatalf("through PostsDocs: body %s fp %q version %v, want %s, %q, none", got.Doc.Body, got.Doc.Fingerprint, got.Version, want, p.Fingerprint)
+	}
+
+	put := got
+	put.Doc.Body = []byte(`{"author":"bob","title":"t2","content":"c2"}`)
+	put.Version, put.Doc.Version = ver(0, 7), ver(0, 7)
+	if stale, err := d.WriteStates(ctx, []doc.StateWrite{{ID: "p1", Expect: got, New: put}}); err != nil || len(stale) > 0 {
+		t.Fatalf("WriteStates: stale %v, %v", stale, err)
+	}
+	back, err := s.Get(ctx, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Author != "bob" || back.Title != "t2" || len(back.Tags) != 0 || back.Fingerprint != p.Fingerprint || !back.CreatedAt.Equal(at) {
+		t.Errorf("typed Get after a put: %+v", back)
+	}
+	if keys := storedKeys(t, d, "p1"); slices.Contains(keys, "_fp") {
+		t.Errorf("stored keys %v: the posts' fingerprint is fp", keys)
+	}
+
+	tomb := tombState(ver(0, 9), at)
+	if stale, err := d.WriteStates(ctx, []doc.StateWrite{{ID: "p1", Expect: put, New: tomb}}); err != nil || len(stale) > 0 {
+		t.Fatalf("WriteStates: stale %v, %v", stale, err)
+	}
+	if _, err := s.Get(ctx, "p1"); !errors.Is(err, post.ErrNotFound) {
+		t.Errorf("typed Get of a deleted post: %v, want not found", err)
+	}
+	var listed []string
+	if err := s.List(ctx, post.Query{Limit: 10}, func(p post.Post) bool { listed = append(listed, p.ID); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 0 {
+		t.Errorf("typed List after the delete: %v", listed)
 	}
 }

@@ -22,6 +22,7 @@ import (
 // carries _v, _vp and _ops, and a deleted one is a tombstone (see
 // WriteStates). It is safe for concurrent use once made.
 type Docs struct {
+	layout
 	coll    *mongo.Collection
 	list    []string // the fields a listing may filter on
 	indexes []indexSpec
@@ -50,6 +51,29 @@ func (s *Store) Docs(collection string, listFields []string) *Docs {
 	return d
 }
 
+// layout is how a collection's documents are laid out beyond their body.
+type layout struct {
+	// fp is the fingerprint's member; "" is _fp. The posts' typed path
+	// has always stored it as fp (PostsDocs).
+	fp string
+}
+
+func (l layout) fpKey() string {
+	if l.fp == "" {
+		return "_fp"
+	}
+	return l.fp
+}
+
+// PostsDocs is the posts collection as the changes of the built-in posts
+// stream read and write it: the typed path's layout (the fingerprint in
+// fp), listed by author.
+func (s *Store) PostsDocs() *Docs {
+	d := s.Docs(s.coll.Name(), []string{"author"})
+	d.fp = "fp"
+	return d
+}
+
 // EnsureIndexes creates the indexes the listing needs that are missing, as
 // Store.EnsureIndexes does for posts; and, with WithTombstoneTTL, the TTL
 // index on _deleted. A server that does not take TTL indexes (FerretDB
@@ -68,7 +92,7 @@ func (d *Docs) EnsureIndexes(ctx context.Context) error {
 // stored is the document as the store keeps it, stamped ingestedAt. A
 // body the store cannot keep wraps post.ErrBadRecord: writing it again
 // would fail again.
-func stored(dc doc.Document, ingestedAt time.Time) (bson.D, error) {
+func (l layout) stored(dc doc.Document, ingestedAt time.Time) (bson.D, error) {
 	d := make(bson.D, 1, 8)
 	d[0] = bson.E{Key: "_id", Value: dc.ID}
 	d, err := appendBody(d, dc.Body)
@@ -80,7 +104,7 @@ func stored(dc doc.Document, ingestedAt time.Time) (bson.D, error) {
 		bson.E{Key: "ingestedAt", Value: bson.NewDateTimeFromTime(ingestedAt)})
 	// Left out when empty, as for posts: Fingerprints then reads "".
 	if dc.Fingerprint != "" {
-		d = append(d, bson.E{Key: "_fp", Value: dc.Fingerprint})
+		d = append(d, bson.E{Key: l.fpKey(), Value: dc.Fingerprint})
 	}
 	return d, nil
 }
@@ -106,7 +130,7 @@ func (d *Docs) WriteBatch(ctx context.Context, docs []doc.Document) (inserted, d
 	from := make([]int, 0, len(docs)) // out[k] is docs[from[k]]
 	rej := &RejectedError{}
 	for i, dc := range docs {
-		sd, err := stored(dc, now)
+		sd, err := d.stored(dc, now)
 		if err != nil {
 			rej.add(i, dc.ID, err)
 			continue
@@ -136,7 +160,7 @@ func (d *Docs) WriteBatch(ctx context.Context, docs []doc.Document) (inserted, d
 // returns it. It returns post.ErrExists when a document with that id is
 // already stored.
 func (d *Docs) Insert(ctx context.Context, dc doc.Document) (doc.Document, error) {
-	sd, err := stored(dc, d.now().UTC().Truncate(time.Millisecond))
+	sd, err := d.stored(dc, d.now().UTC().Truncate(time.Millisecond))
 	if err != nil {
 		return doc.Document{}, fmt.Errorf("insert into %s: %w", d.coll.Name(), err)
 	}
@@ -152,7 +176,7 @@ func (d *Docs) Insert(ctx context.Context, dc doc.Document) (doc.Document, error
 		}
 		return doc.Document{}, fmt.Errorf("insert %q into %s: %w", dc.ID, d.coll.Name(), err)
 	}
-	out, err := fromStored(raw)
+	out, err := d.fromStored(raw)
 	if err != nil {
 		return doc.Document{}, fmt.Errorf("insert %q into %s: %w", dc.ID, d.coll.Name(), err)
 	}
@@ -172,7 +196,7 @@ func (d *Docs) Get(ctx context.Context, id string) (doc.Document, error) {
 	if isTombstone(raw) {
 		return doc.Document{}, post.ErrNotFound
 	}
-	out, err := fromStored(raw)
+	out, err := d.fromStored(raw)
 	if err != nil {
 		return doc.Document{}, fmt.Errorf("get %q from %s: %w", id, d.coll.Name(), err)
 	}
@@ -188,20 +212,19 @@ func (d *Docs) Fingerprints(ctx context.Context, ids []string) (map[string]strin
 		return fps, nil
 	}
 	cur, err := d.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, notDeleted},
-		options.Find().SetProjection(bson.D{{Key: "_fp", Value: 1}}))
+		options.Find().SetProjection(bson.D{{Key: d.fpKey(), Value: 1}}))
 	if err != nil {
 		return nil, fmt.Errorf("read fingerprints of %d documents in %s: %w", len(ids), d.coll.Name(), err)
 	}
-	var got []struct {
-		ID string `bson:"_id"`
-		FP string `bson:"_fp"`
+	for cur.Next(ctx) {
+		id, _ := cur.Current.Lookup("_id").StringValueOK()
+		fp, _ := cur.Current.Lookup(d.fpKey()).StringValueOK()
+		fps[id] = fp
 	}
-	if err := cur.All(ctx, &got); err != nil {
+	if err := cur.Err(); err != nil {
 		return nil, fmt.Errorf("read fingerprints of %d documents in %s: %w", len(ids), d.coll.Name(), err)
 	}
-	for _, g := range got {
-		fps[g.ID] = g.FP
-	}
+	_ = cur.Close(ctx)
 	return fps, nil
 }
 
@@ -239,7 +262,7 @@ func (d *Docs) List(ctx context.Context, q doc.Query, each func(doc.Document) bo
 		filter = append(filter, keysetAfter(q.After.CreatedAt, q.After.ID))
 	}
 	err := findNewestFirst(ctx, d.coll, filter, q.Limit, func(raw bson.Raw) (bool, error) {
-		dc, err := fromStored(raw)
+		dc, err := d.fromStored(raw)
 		if err != nil {
 			return false, err
 		}
@@ -253,8 +276,8 @@ func (d *Docs) List(ctx context.Context, q doc.Query, each func(doc.Document) bo
 
 // fromStored is the document stored as raw, with its Version (doc.None
 // when no op of the pipeline wrote it).
-func fromStored(raw bson.Raw) (doc.Document, error) {
-	body, err := fromBSON(raw)
+func (l layout) fromStored(raw bson.Raw) (doc.Document, error) {
+	body, err := fromBSON(raw, l.fp)
 	if err != nil {
 		return doc.Document{}, err
 	}
@@ -280,10 +303,10 @@ func fromStored(raw bson.Raw) (doc.Document, error) {
 		}
 		*f.to = time.UnixMilli(ms).UTC()
 	}
-	if v, err := raw.LookupErr("_fp"); err == nil {
+	if v, err := raw.LookupErr(l.fpKey()); err == nil {
 		fp, ok := v.StringValueOK()
 		if !ok {
-			return doc.Document{}, fmt.Errorf("_fp is a %s, not a string", v.Type)
+			return doc.Document{}, fmt.Errorf("%s is a %s, not a string", l.fpKey(), v.Type)
 		}
 		out.Fingerprint = fp
 	}
