@@ -28,7 +28,7 @@ func runAll(ctx context.Context, args []string, getenv func(string) string) erro
 	}
 	// A bad streams file stops the start before the embedded broker and
 	// store take their seconds (the role loads it again, as api and sink do).
-	if _, err := loadStreams(&cfg); err != nil {
+	if _, _, err := loadStreams(&cfg); err != nil {
 		return err
 	}
 	cfg, stopEmbedded, err := embedded(cfg, log)

@@ -91,7 +91,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 // dead-letter topic, from the streams file (posts' are the Kafka settings,
 // unless the file declares posts).
 func dlqStream(cfg *config.Config) error {
-	declared, err := loadStreams(cfg)
+	declared, _, err := loadStreams(cfg)
 	if err != nil {
 		return err
 	}

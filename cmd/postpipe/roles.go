@@ -41,6 +41,11 @@ type role struct {
 	// docs their collections by name.
 	declared []*stream.Stream
 	docs     map[string]*store.Docs
+	// posts is the typed path's stream (nil when posts is declared with
+	// another schema), postsChanges its collection as its changes write
+	// it (nil without changes).
+	posts        *stream.Stream
+	postsChanges *store.Docs
 
 	// The parts' lifecycle is in parts; these are nil in a role that lacks
 	// them. srv and sk stay for the constructors' checks and the tests
@@ -133,7 +138,7 @@ func newRunRole(ctx context.Context, cfg config.Config, getenv func(string) stri
 // need no connection, before newRole starts anything, and returns them with
 // the role.
 func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*role, api.Guard, []kgo.Opt, error) {
-	declared, err := loadStreams(&cfg)
+	declared, posts, err := loadStreams(&cfg)
 	if err != nil {
 		return nil, api.Guard{}, nil, err
 	}
@@ -149,12 +154,16 @@ func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) st
 	if err != nil {
 		return nil, api.Guard{}, nil, err
 	}
-	r.declared = declared
+	r.declared, r.posts = declared, posts
 	if err := checkKeyStreams(cfg, guard, declared); err != nil {
 		r.abandon(ctx)
 		return nil, api.Guard{}, nil, err
 	}
-	if r.docs, err = openDocs(ctx, r.st, declared); err != nil {
+	if r.docs, err = openDocs(ctx, cfg, r.st, declared, log); err != nil {
+		r.abandon(ctx)
+		return nil, api.Guard{}, nil, err
+	}
+	if r.postsChanges, err = openPostsChanges(ctx, cfg, r.st, posts, log); err != nil {
 		r.abandon(ctx)
 		return nil, api.Guard{}, nil, err
 	}
@@ -180,7 +189,7 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 	cfg = r.cfg // as the streams file set it
 	m := r.m
 	popts := append(slices.Clone(kopts), kgo.WithHooks(m.ProducerHooks()))
-	prod, err := newProducer(ctx, cfg, r.declared, popts, log)
+	prod, err := newProducer(ctx, cfg, r.declared, r.posts, popts, log)
 	if err != nil {
 		r.abandon(ctx)
 		return nil, err
@@ -340,7 +349,10 @@ func newSinkRole(ctx context.Context, cfg config.Config, getenv func(string) str
 func (r *role) addSink(kopts []kgo.Opt, alone bool) error {
 	cfg := r.cfg
 	routes := docRoutes(r.declared, r.docs)
-	if typedPosts(r.declared) {
+	switch {
+	case r.postsChanges != nil:
+		routes = append([]sink.Route{sink.PostsChangesRoute(r.posts, cfg.KafkaTopic, cfg.KafkaDLQTopic, r.postsChanges)}, routes...)
+	case typedPosts(r.declared):
 		routes = append([]sink.Route{sink.PostsRoute(cfg.KafkaTopic, cfg.KafkaDLQTopic, r.st)}, routes...)
 	}
 	sk, err := sink.New(sink.Config{

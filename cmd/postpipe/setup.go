@@ -165,8 +165,8 @@ func stackBroker(cfg config.Config, st stackAt, log *slog.Logger) string {
 }
 
 // newProducer connects the API's producer and makes sure the topics exist.
-func newProducer(ctx context.Context, cfg config.Config, declared []*stream.Stream, kopts []kgo.Opt, log *slog.Logger) (*kgo.Client, error) {
-	opts := append(slices.Clone(kopts), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger)...)
+func newProducer(ctx context.Context, cfg config.Config, declared []*stream.Stream, posts *stream.Stream, kopts []kgo.Opt, log *slog.Logger) (*kgo.Client, error) {
+	opts := append(slices.Clone(kopts), kafka.ProducerOpts(cfg.ProduceTimeout, cfg.KafkaLinger, keyedTopics(declared, posts)...)...)
 	opts = append(opts, kafka.BufferOpts(cfg.KafkaMaxBufferedRecords, cfg.KafkaMaxBufferedBytes)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

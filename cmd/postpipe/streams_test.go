@@ -161,7 +161,7 @@ func TestLoadStreamsAndPosts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := config.Default()
 			cfg.StreamsFile, cfg.KafkaTopic, cfg.KafkaDLQTopic, cfg.MongoCollection = tt.file, "t", "t.dlq", "c"
-			declared, err := loadStreams(&cfg)
+			declared, _, err := loadStreams(&cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

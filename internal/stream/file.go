@@ -53,7 +53,11 @@ func builtinPosts() (*Stream, error) {
 	if err != nil {
 		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
 	}
-	return &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: newCompiled(s), document: doc, url: url}, nil
+	st := &Stream{Name: Builtin, Schema: "built-in", Topic: Builtin, Collection: Builtin, Validator: newCompiled(s), document: doc, url: url, Changes: true}
+	if err := st.compilePatch(); err != nil {
+		return nil, &FileError{Stream: Builtin, Kind: ErrSchema, Err: err}
+	}
+	return st, nil
 }
 
 // Parse checks data, the content of the streams file at path (relative
@@ -176,6 +180,9 @@ func parseStream(path, dir string, n *yaml.Node, fail failFunc) (*Stream, error)
 			return nil, err
 		}
 	}
+	// posts takes changes unless told otherwise, declared or not: the
+	// built-in stream has them on.
+	st.Changes = st.Name == Builtin
 	if v := fields["changes"]; v != nil {
 		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
 			return nil, fail(v.Line, st.Name, ErrSyntax, "changes must be true or false")
