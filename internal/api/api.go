@@ -247,7 +247,7 @@ func (a *API) bodyLimit(r *http.Request) int64 {
 
 // NewServer returns an HTTP server with every timeout set, so a slow or
 // stalled client cannot hold a connection or goroutine forever. The write
-// timeout leaves room for the produce timeout.
+// timeout leaves room for the produce timeout and the longest Prefer: wait.
 func NewServer(addr string, h http.Handler, produceTimeout time.Duration, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Addr:              addr,

@@ -177,6 +177,10 @@ func describeChanges(paths, schemas *yaml.Node, sv *served, cs changeSpec) error
 		return fmt.Errorf("patch schema: %w", err)
 	}
 	dropRequired(patch)
+	if patch.Kind == yaml.MappingNode && mapping(patch, "description") == nil {
+		patch.Content = append(patch.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "description"},
+			&yaml.Node{Kind: yaml.ScalarNode, Value: "What a JSON Merge Patch of a " + st.Name + " document may set: the stream's schema without \"required\". A member set to null is removed (never one the schema requires, nor the id); the merged document must pass the whole schema where the sink applies it."})
+	}
 	schemas.Content = append(schemas.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: cs.Patch}, patch)
 	return nil
 }
@@ -264,7 +268,7 @@ var changeOps = template.Must(template.New("changeOps").Parse(`
     - name: id
       in: path
       required: true
-      description: {{printf "%q" .IDDoc}}
+      description: {{printf "%q" (print .IDDoc " A put of an id not stored creates the document.")}}
       schema: { type: string }
     - $ref: "#/components/parameters/IdempotencyKey"
 {{- if .Wait}}
