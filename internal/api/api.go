@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/postpipe/postpipe/internal/post"
@@ -108,7 +109,8 @@ type API struct {
 	// (a streams file gave posts another schema).
 	postsStream *served
 	// bodyLimits maps the path of each POST route that reads a body to its
-	// limit (a pointer into limits).
+	// limit (a pointer into limits); a stream's PUT and PATCH are under
+	// "/v1/<name>/{id}" (see bodyLimit).
 	bodyLimits map[string]*int64
 	spec       specOf // the OpenAPI description with the streams' routes
 }
@@ -217,13 +219,27 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-// bodyLimit is the body limit of the POST route r is for, 0 for a request
-// whose body no route reads.
+// bodyLimit is the body limit of the route r is for (a POST route by its
+// path, a PUT or PATCH of a stream's document by "/v1/<name>/{id}"), 0 for
+// a request whose body no route reads.
 func (a *API) bodyLimit(r *http.Request) int64 {
-	if r.Method != http.MethodPost || r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody {
 		return 0
 	}
-	if limit := a.bodyLimits[r.URL.Path]; limit != nil {
+	path := r.URL.Path
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodPut, http.MethodPatch:
+		escaped := r.URL.EscapedPath()
+		i := strings.LastIndexByte(escaped, '/')
+		if i < 0 {
+			return 0
+		}
+		path = escaped[:i] + "/{id}"
+	default:
+		return 0
+	}
+	if limit := a.bodyLimits[path]; limit != nil {
 		return *limit
 	}
 	return 0
@@ -231,13 +247,13 @@ func (a *API) bodyLimit(r *http.Request) int64 {
 
 // NewServer returns an HTTP server with every timeout set, so a slow or
 // stalled client cannot hold a connection or goroutine forever. The write
-// timeout leaves room for the produce timeout.
+// timeout leaves room for the produce timeout and the longest Prefer: wait.
 func NewServer(addr string, h http.Handler, produceTimeout time.Duration, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      produceTimeout + 30*time.Second,
+		WriteTimeout:      produceTimeout + MaxPreferWait + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

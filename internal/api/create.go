@@ -367,7 +367,7 @@ type legacyAnswer struct {
 
 func (a *API) legacyWithKafka(w http.ResponseWriter, r *http.Request) {
 	if sv := a.postsStream; sv != nil {
-		if _, err := a.acceptDoc(w, r, sv); err != nil {
+		if _, _, err := a.acceptDoc(w, r, sv, false); err != nil {
 			a.fail(w, r, err)
 			return
 		}

@@ -34,9 +34,15 @@ type keyConflictError struct {
 	// what says what was sent before, for a document of a declared
 	// stream; "" is the Idempotency-Key's story.
 	what string
+	// detail, when set, is the whole story (an op of a stream with
+	// changes, a create the sink refused).
+	detail string
 }
 
 func (e *keyConflictError) Error() string {
+	if e.detail != "" {
+		return e.detail
+	}
 	if e.what != "" {
 		return fmt.Sprintf("%s (id %s); send the same document to retry, or use a new id for a new document", e.what, e.id)
 	}

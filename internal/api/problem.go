@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/logging"
 	"github.com/postpipe/postpipe/internal/post"
 )
@@ -52,6 +53,9 @@ type unavailableError struct {
 	// postID is set when a post was handed to the broker without an
 	// acknowledgement: it may have been written all the same.
 	postID string
+	// op is the op of a stream with changes that was handed over so
+	// (doc.OpPut, OpPatch or OpDelete); 0 for a post or a create.
+	op doc.Op
 }
 
 func (e *unavailableError) Error() string { return e.dependency + " unavailable: " + e.err.Error() }
@@ -114,6 +118,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		if unavErr.postID != "" {
 			p.ID = unavErr.postID
 			p.Detail = "kafka did not acknowledge the post in time (broker slow or down, or the producer's buffer full), so it was not accepted; it may still be stored once under this id. Retry with an Idempotency-Key so a retry cannot store it twice"
+			if unavErr.op != 0 {
+				p.Detail = "kafka did not acknowledge the " + unavErr.op.String() + " of the document with this id in time (broker slow or down, or the producer's buffer full), so it was not accepted; it may still be applied, once. Retry with the same Idempotency-Key so a retry cannot apply it twice"
+			}
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 		a.log.WarnContext(r.Context(), "dependency unavailable", "dependency", unavErr.dependency, "path", r.URL.Path, "err", unavErr.err)

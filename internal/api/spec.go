@@ -7,9 +7,11 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -77,14 +79,298 @@ func buildSpec(streams map[string]*served, names []string, posts *served) ([]byt
 			return nil, fmt.Errorf("stream %s: schema: %w", st.Name, err)
 		}
 		schemas.Content = append(schemas.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: comp + "Input"}, input)
+		ref := "#/components/schemas/" + comp
+		if err := describeChanges(paths, schemas, streams[name], changeSpec{Comp: comp,
+			Input: ref + "Input", Patch: comp + "Patch", Stored: ref + "Stored", Accepted: ref + "Accepted"}); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
+		}
 	}
 	if posts != nil {
 		if err := describePosts(paths, mapping(top, "components"), posts.Stream.Stream); err != nil {
 			return nil, fmt.Errorf("stream posts: %w", err)
 		}
+		const ref = "#/components/schemas/"
+		if err := describeChanges(paths, schemas, posts, changeSpec{Comp: "Post",
+			Input: ref + "PostInput", Patch: "PostPatch", Stored: ref + "Post", Accepted: ref + "Accepted"}); err != nil {
+			return nil, fmt.Errorf("stream posts: %w", err)
+		}
 	}
 	return yaml.Marshal(&root)
 }
+
+// changeSpec names what a stream's routes take and give in the
+// description: the components of its input, stored document and 202, and
+// the name its patch schema gets.
+type changeSpec struct {
+	*stream.Stream
+	Comp                          string // operationId suffix
+	Input, Stored, Accepted       string // $refs
+	Patch                         string // a schema component added here
+	Wait                          bool   // Prefer: wait may be honoured
+	IDDoc, PatchType, MaxWaitSecs string
+}
+
+// describeChanges adds to a stream's routes in the description what
+// changes.go serves: ETag and If-None-Match on GET /v1/<name>/{id};
+// Prefer: wait and its 201 on the create, where the stream honours it;
+// and, for a stream with changes, PUT, PATCH and DELETE of a document,
+// the patch's schema being the stream's without "required".
+func describeChanges(paths, schemas *yaml.Node, sv *served, cs changeSpec) error {
+	st := sv.Stream.Stream
+	cs.Stream, cs.IDDoc, cs.PatchType = st, specStream{Stream: st}.IDDoc(), mergePatchType
+	cs.Wait = sv.Applied != nil && sv.Changes != nil
+	cs.MaxWaitSecs = strconv.Itoa(int(MaxPreferWait / time.Second))
+	base := "/v1/" + st.Name
+	item := mapping(paths, base+"/{id}")
+	get := mapping(item, "get")
+	if get == nil {
+		return fmt.Errorf("no GET %s/{id} to describe", base)
+	}
+	if err := addSnippet(get, "parameters", `[{name: If-None-Match, in: header, description: "Entity tags (or *) of a copy the client holds: when one is the document's, the answer is 304 without a body.", schema: {type: string}}]`); err != nil {
+		return err
+	}
+	responses := mapping(get, "responses")
+	if err := addSnippet(mapping(responses, "200"), "headers", `{ETag: {description: `+strconv.Quote(etagDoc(st))+`, required: true, schema: {type: string}}}`); err != nil {
+		return err
+	}
+	if err := addSnippet(get, "responses", `{"304": {description: "If-None-Match named the document's entity tag: it has not changed.", headers: {ETag: {required: true, schema: {type: string}}}}}`); err != nil {
+		return err
+	}
+	if cs.Wait {
+		create := mapping(mapping(paths, base), "post")
+		if create == nil {
+			return fmt.Errorf("no POST %s to describe", base)
+		}
+		var buf bytes.Buffer
+		if err := createWait.Execute(&buf, cs); err != nil {
+			return err
+		}
+		if err := addSnippet(create, "parameters", `[`+preferParam(cs)+`]`); err != nil {
+			return err
+		}
+		if err := addSnippet(create, "responses", buf.String()); err != nil {
+			return err
+		}
+		if mapping(mapping(create, "responses"), "404") == nil {
+			if err := addSnippet(create, "responses", `{"404": {$ref: "#/components/responses/NotFound"}}`); err != nil {
+				return err
+			}
+		}
+	}
+	if !st.Changes {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := changeOps.Execute(&buf, struct {
+		changeSpec
+		Prefer string
+	}{cs, preferParam(cs)}); err != nil {
+		return err
+	}
+	var ops yaml.Node
+	if err := yaml.Unmarshal(buf.Bytes(), &ops); err != nil {
+		return fmt.Errorf("changes: %w", err)
+	}
+	item.Content = append(item.Content, ops.Content[0].Content...)
+	patch, err := schemaNode(st, "#/components/schemas/"+cs.Patch)
+	if err != nil {
+		return fmt.Errorf("patch schema: %w", err)
+	}
+	dropRequired(patch)
+	if patch.Kind == yaml.MappingNode && mapping(patch, "description") == nil {
+		patch.Content = append(patch.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "description"},
+			&yaml.Node{Kind: yaml.ScalarNode, Value: "What a JSON Merge Patch of a " + st.Name + " document may set: the stream's schema without \"required\". A member set to null is removed (never one the schema requires, nor the id); the merged document must pass the whole schema where the sink applies it."})
+	}
+	schemas.Content = append(schemas.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: cs.Patch}, patch)
+	return nil
+}
+
+// etagDoc says what a stream's entity tags are.
+func etagDoc(st *stream.Stream) string {
+	if st.Changes {
+		return "The version of the op that last wrote the document (v<partition>.<offset>): it changes with every op applied."
+	}
+	return "The document's (its documents never change)."
+}
+
+// preferParam is the Prefer header as a parameter, in flow style: empty
+// when the stream does not honour it.
+func preferParam(cs changeSpec) string {
+	if !cs.Wait {
+		return ""
+	}
+	return `{name: Prefer, in: header, description: "wait=N (RFC 7240; N whole seconds, at most ` + cs.MaxWaitSecs +
+		`) waits up to N seconds for the sink to apply the op, then answers what the store holds, with Preference-Applied: wait; a sink that takes longer gets the usual 202. Any other or malformed preference is ignored.", schema: {type: string}}`
+}
+
+// addSnippet adds what the YAML snippet holds (flow style; a sequence or a
+// mapping) to the sequence or mapping under key in n, making it if absent.
+func addSnippet(n *yaml.Node, key, snippet string) error {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return fmt.Errorf("no mapping to add %s to", key)
+	}
+	var add yaml.Node
+	if err := yaml.Unmarshal([]byte(snippet), &add); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	if len(add.Content) == 0 {
+		return nil
+	}
+	v := add.Content[0]
+	if to := mapping(n, key); to != nil {
+		if to.Kind != v.Kind {
+			return fmt.Errorf("%s is not a %v", key, v.Kind)
+		}
+		to.Content = append(to.Content, v.Content...)
+		return nil
+	}
+	n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
+	return nil
+}
+
+// dropRequired takes the list-valued "required" keywords out of a schema
+// node, at any depth (a property named required, a schema, stays): what a
+// merge patch may set (stream.Stream.PatchValidator's schema).
+func dropRequired(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "required" && n.Content[i+1].Kind == yaml.SequenceNode {
+				continue
+			}
+			kept = append(kept, n.Content[i], n.Content[i+1])
+		}
+		n.Content = kept
+	}
+	for _, c := range n.Content {
+		dropRequired(c)
+	}
+}
+
+// createWait is what a create answers when the client waited for the sink.
+var createWait = template.Must(template.New("createWait").Parse(`
+"201":
+  description: "With Prefer: wait, the sink stored the document in time: the stored document."
+  headers:
+    Location: { description: Where the document is., required: true, schema: { type: string } }
+    ETag: { required: true, schema: { type: string } }
+    Preference-Applied: { required: true, schema: { const: wait } }
+  content:
+    application/json:
+      schema: { $ref: "{{.Stored}}" }
+`))
+
+// changeOps are the PUT, PATCH and DELETE of a document of a stream with
+// changes.
+var changeOps = template.Must(template.New("changeOps").Parse(`
+{{- define "params"}}
+  parameters:
+    - name: id
+      in: path
+      required: true
+      description: {{printf "%q" (print .IDDoc " A put of an id not stored creates the document.")}}
+      schema: { type: string }
+    - $ref: "#/components/parameters/IdempotencyKey"
+{{- if .Wait}}
+    - {{.Prefer}}
+{{- end}}
+{{- end}}
+{{- define "accepted"}}
+    "202":
+      description: The broker acknowledged the op; the sink applies it shortly, after the ops on the document the broker took before it.
+      headers:
+        Location: { description: Where the document can be read., required: true, schema: { type: string } }
+      content:
+        application/json:
+          schema: { $ref: "{{.Accepted}}" }
+{{- end}}
+{{- define "stored"}}
+{{- if .Wait}}
+    "200":
+      description: "With Prefer: wait, the sink applied the op in time: the document the store now holds."
+      headers:
+        ETag: { required: true, schema: { type: string } }
+        Preference-Applied: { required: true, schema: { const: wait } }
+      content:
+        application/json:
+          schema: { $ref: "{{.Stored}}" }
+{{- end}}
+{{- end}}
+put:
+  operationId: put{{.Comp}}
+  summary: Replace a {{.Name}} document, or create it, once the broker acknowledged the put.
+  description: |
+    The body is the whole document, checked as a create's; a document that names its id must name
+    the one in the path. With an Idempotency-Key a retry is the same op (the sink applies it once);
+    the key with another body is a 409.
+  tags: [{{.Name}}]
+{{- template "params" .}}
+  requestBody:
+    required: true
+    content:
+      application/json:
+        schema: { $ref: "{{.Input}}" }
+  responses:
+{{- template "accepted" .}}
+{{- template "stored" .}}
+    "400": { $ref: "#/components/responses/BadRequest" }
+    "401": { $ref: "#/components/responses/Unauthorized" }
+    "404": { $ref: "#/components/responses/NotFound" }
+    "408": { $ref: "#/components/responses/RequestTimeout" }
+    "409": { $ref: "#/components/responses/KeyConflict" }
+    "413": { $ref: "#/components/responses/TooLarge" }
+    "415": { $ref: "#/components/responses/UnsupportedMediaType" }
+    "422": { $ref: "#/components/responses/Unprocessable" }
+    "429": { $ref: "#/components/responses/TooManyRequests" }
+    "503": { $ref: "#/components/responses/Unavailable" }
+patch:
+  operationId: patch{{.Comp}}
+  summary: Change a {{.Name}} document by a JSON Merge Patch (RFC 7396), once the broker acknowledged the patch.
+  description: |
+    Only {{.PatchType}} is taken (415 otherwise). What the patch sets is checked by the stream's
+    schema without "required"; null removes a member, never one the schema requires. The merged
+    document is checked again where the sink applies the patch: a patch that fails there, or of a
+    document that is not stored, goes to the dead-letter topic (with Prefer: wait, 422 or 404).
+  tags: [{{.Name}}]
+{{- template "params" .}}
+  requestBody:
+    required: true
+    content:
+      {{.PatchType}}:
+        schema: { $ref: "#/components/schemas/{{.Patch}}" }
+  responses:
+{{- template "accepted" .}}
+{{- template "stored" .}}
+    "400": { $ref: "#/components/responses/BadRequest" }
+    "401": { $ref: "#/components/responses/Unauthorized" }
+    "404": { $ref: "#/components/responses/NotFound" }
+    "408": { $ref: "#/components/responses/RequestTimeout" }
+    "409": { $ref: "#/components/responses/KeyConflict" }
+    "413": { $ref: "#/components/responses/TooLarge" }
+    "415": { $ref: "#/components/responses/UnsupportedMediaType" }
+    "422": { $ref: "#/components/responses/Unprocessable" }
+    "429": { $ref: "#/components/responses/TooManyRequests" }
+    "503": { $ref: "#/components/responses/Unavailable" }
+delete:
+  operationId: delete{{.Comp}}
+  summary: Delete a {{.Name}} document once the broker acknowledged the delete.
+  tags: [{{.Name}}]
+{{- template "params" .}}
+  responses:
+{{- template "accepted" .}}
+{{- if .Wait}}
+    "204":
+      description: "With Prefer: wait, the sink applied the delete in time."
+      headers:
+        Preference-Applied: { required: true, schema: { const: wait } }
+{{- end}}
+    "400": { $ref: "#/components/responses/BadRequest" }
+    "401": { $ref: "#/components/responses/Unauthorized" }
+    "404": { $ref: "#/components/responses/NotFound" }
+    "409": { $ref: "#/components/responses/KeyConflict" }
+    "429": { $ref: "#/components/responses/TooManyRequests" }
+    "503": { $ref: "#/components/responses/Unavailable" }
+`))
 
 // describePosts makes the posts' routes of the description take and give
 // documents of posts' own schema: PostInput is that schema, Post and PostID

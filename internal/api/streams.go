@@ -47,6 +47,15 @@ type Stream struct {
 	Stream    *stream.Stream
 	Store     DocStore
 	Publisher DocPublisher
+	// Changes publishes the stream's ops (changes.go): required when
+	// Stream.Changes, where every create goes through it too. Left nil, a
+	// Publisher that is a ChangePublisher is taken. On a stream without
+	// changes it publishes only the creates a client waits for (Prefer:
+	// wait), whose version must be known.
+	Changes ChangePublisher
+	// Applied tells when the sink applied an op; nil: Prefer: wait is
+	// never honoured.
+	Applied Applied
 }
 
 // served is a stream the API serves, by name.
@@ -64,7 +73,16 @@ func (a *API) AddStream(s Stream) {
 	if a.streams[name] != nil || (name == stream.Builtin && a.postsStream != nil) {
 		panic("api: stream " + name + " added twice")
 	}
+	if s.Changes == nil {
+		s.Changes, _ = s.Publisher.(ChangePublisher)
+	}
+	if s.Stream.Changes && s.Changes == nil {
+		panic("api: stream " + name + " has changes but no ChangePublisher")
+	}
 	sv := &served{Stream: s, base: "/v1/" + name}
+	if s.Stream.Changes {
+		a.addChangeRoutes(sv)
+	}
 	if name == stream.Builtin {
 		a.postsStream = sv
 		return
@@ -167,9 +185,14 @@ func classifyDocError(err error) error {
 }
 
 func (a *API) createDoc(w http.ResponseWriter, r *http.Request, sv *served) {
-	d, err := a.acceptDoc(w, r, sv)
+	wait, waiting := sv.preferWait(r)
+	d, v, err := a.acceptDoc(w, r, sv, waiting)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if waiting && a.awaitApplied(r, sv, wait, v) {
+		a.answerApplied(w, r, sv, createOf(d), v)
 		return
 	}
 	w.Header().Set("Location", sv.base+"/"+d.ID)
@@ -177,16 +200,30 @@ func (a *API) createDoc(w http.ResponseWriter, r *http.Request, sv *served) {
 }
 
 // acceptDoc reads, checks and publishes one document, returning it only
-// once the broker acknowledged it.
-func (a *API) acceptDoc(w http.ResponseWriter, r *http.Request, sv *served) (doc.Document, error) {
+// once the broker acknowledged it. A create of a stream with changes, or
+// one whose version the caller needs (versioned), goes through the
+// ChangePublisher and comes back with its version; any other create's
+// version is the zero Version.
+func (a *API) acceptDoc(w http.ResponseWriter, r *http.Request, sv *served, versioned bool) (doc.Document, doc.Version, error) {
 	d, err := a.readDoc(w, r, sv)
 	if err != nil {
-		return doc.Document{}, err
+		return doc.Document{}, doc.Version{}, err
 	}
-	if err := sv.Publisher.PublishDoc(r.Context(), sv.Stream.Stream, d); err != nil {
-		return doc.Document{}, &unavailableError{dependency: "kafka", err: err, postID: d.ID}
+	var v doc.Version
+	if sv.Stream.Stream.Changes || versioned {
+		v, err = sv.Changes.PublishChange(r.Context(), sv.Stream.Stream, createOf(d))
+	} else {
+		err = sv.Publisher.PublishDoc(r.Context(), sv.Stream.Stream, d)
 	}
-	return d, nil
+	if err != nil {
+		return doc.Document{}, doc.Version{}, &unavailableError{dependency: "kafka", err: err, postID: d.ID}
+	}
+	return d, v, nil
+}
+
+// createOf is the create of the accepted document d.
+func createOf(d doc.Document) doc.Change {
+	return doc.Change{Op: doc.OpCreate, ID: d.ID, At: d.CreatedAt, Body: d.Body, Fingerprint: d.Fingerprint}
 }
 
 // createDocBatch is createBatch for a declared stream: up to MaxBatchPosts
@@ -329,6 +366,12 @@ func (a *API) getDoc(w http.ResponseWriter, r *http.Request, sv *served) {
 	}
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	etag := etagOf(sv, d)
+	w.Header().Set("ETag", etag)
+	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 && noneMatch(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	writeDoc(w, http.StatusOK, sv, d)
