@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
@@ -238,8 +239,15 @@ func newServing(ctx context.Context, cfg config.Config, getenv func(string) stri
 		ReadTimeout:         cfg.ReadTimeout,
 		MaxReadsInFlight:    cfg.ReadsInFlight(),
 	}, pub, r.st, checks, log)
+	// Prefer: wait is answered from the sink group's committed offsets,
+	// one poller for every waiting request.
+	applied := kafka.NewAppliedWatcher(kadm.NewClient(prod), cfg.KafkaGroup, 0)
+	r.parts.add(part{name: "applied watcher", run: applied.Run, stop: applied.Shutdown})
 	for _, st := range r.declared {
-		handler.AddStream(api.Stream{Stream: st, Store: r.docs[st.Name], Publisher: pub})
+		handler.AddStream(api.Stream{Stream: st, Store: r.docs[st.Name], Publisher: pub, Applied: applied})
+	}
+	if r.postsChanges != nil {
+		handler.AddPostsChanges(api.Stream{Stream: r.posts, Store: r.postsChanges, Publisher: pub, Applied: applied})
 	}
 	handler.ObserveBodies(m.Bodies())
 	// With an admin listener the metrics are served there only: the

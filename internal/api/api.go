@@ -108,6 +108,10 @@ type API struct {
 	// postsStream, when set, serves posts' routes as a declared stream's
 	// (a streams file gave posts another schema).
 	postsStream *served
+	// postsChanges is posts with changes on its typed path
+	// (AddPostsChanges): its ops, its GET with an ETag, and Prefer: wait
+	// on its creates.
+	postsChanges *served
 	// bodyLimits maps the path of each POST route that reads a body to its
 	// limit (a pointer into limits); a stream's PUT and PATCH are under
 	// "/v1/<name>/{id}" (see bodyLimit).

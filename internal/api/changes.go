@@ -53,6 +53,72 @@ const MaxPreferWait = 30 * time.Second
 // one PATCH takes.
 const mergePatchType = "application/merge-patch+json"
 
+// PostVersionPublisher publishes a post on the typed path and returns its
+// record's version once the broker acknowledged it, as PublishChange does
+// for a document: what Prefer: wait on POST /v1/posts waits on.
+type PostVersionPublisher interface {
+	PublishPost(ctx context.Context, p post.Post) (doc.Version, error)
+}
+
+// AddPostsChanges gives posts on its typed path (no streams file, or one
+// that declares posts with the built-in schema) its changes: PUT, PATCH
+// and DELETE /v1/posts/{id} as for any stream with changes, GET
+// /v1/posts/{id} read through s.Store (the posts collection in its own
+// layout) with the document's ETag, and Prefer: wait on POST /v1/posts
+// when the API's Publisher is a PostVersionPublisher. s.Stream is posts'
+// stream with Changes. Call it before serving, once, and not with a posts
+// stream added by AddStream.
+func (a *API) AddPostsChanges(s Stream) {
+	if a.postsStream != nil || a.postsChanges != nil || s.Stream.Name != stream.Builtin || !s.Stream.Changes {
+		panic("api: AddPostsChanges takes the typed posts stream with changes, once")
+	}
+	if s.Changes == nil {
+		s.Changes, _ = s.Publisher.(ChangePublisher)
+	}
+	if s.Changes == nil {
+		panic("api: posts has changes but no ChangePublisher")
+	}
+	sv := &served{Stream: s, base: "/v1/" + stream.Builtin}
+	a.postsChanges = sv
+	a.addChangeRoutes(sv)
+}
+
+// createPostWaiting is POST /v1/posts with Prefer: wait honoured: the post
+// published with its version, then answered as applied (201 with the
+// stored post) or, when the sink did not apply it in time, 202 as usual.
+// false when the wait cannot be honoured here: the caller answers as
+// always.
+func (a *API) createPostWaiting(w http.ResponseWriter, r *http.Request) bool {
+	sv := a.postsChanges
+	if sv == nil || len(r.Header["Prefer"]) == 0 {
+		return false
+	}
+	vp, ok := a.pub.(PostVersionPublisher)
+	if !ok {
+		return false
+	}
+	wait, ok := sv.preferWait(r)
+	if !ok {
+		return false
+	}
+	p, err := a.readPost(w, r)
+	if err != nil {
+		a.fail(w, r, err)
+		return true
+	}
+	v, err := vp.PublishPost(r.Context(), p)
+	if err != nil {
+		a.fail(w, r, &unavailableError{dependency: "kafka", err: err, postID: p.ID})
+		return true
+	}
+	if a.awaitApplied(r, sv, wait, v) {
+		a.answerApplied(w, r, sv, doc.Change{Op: doc.OpCreate, ID: p.ID, At: p.CreatedAt, Fingerprint: p.Fingerprint}, v)
+		return true
+	}
+	writeAccepted(w, p)
+	return true
+}
+
 // addChangeRoutes serves PUT, PATCH and DELETE of sv's documents.
 func (a *API) addChangeRoutes(sv *served) {
 	a.bodyLimits[sv.base+"/{id}"] = &a.limits.MaxBodyBytes

@@ -42,6 +42,9 @@ func (a *API) createPost(w http.ResponseWriter, r *http.Request) {
 		a.createDoc(w, r, sv)
 		return
 	}
+	if a.createPostWaiting(w, r) {
+		return
+	}
 	p, err := a.accept(w, r)
 	if err != nil {
 		a.fail(w, r, err)

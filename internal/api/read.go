@@ -23,6 +23,11 @@ func (a *API) getPost(w http.ResponseWriter, r *http.Request) {
 		a.getDoc(w, r, sv)
 		return
 	}
+	if sv := a.postsChanges; sv != nil {
+		// Read in the collection's own layout, for the version (ETag).
+		a.getDoc(w, r, sv)
+		return
+	}
 	id := r.PathValue("id")
 	if !post.ValidID(id) {
 		a.fail(w, r, post.ErrNotFound)

@@ -434,7 +434,7 @@ func TestSpecDescribesStreams(t *testing.T) {
 // makes every posts route, the seed's included, serve that schema's
 // documents.
 func TestPostsByAnotherSchema(t *testing.T) {
-	set, err := stream.Parse(filepath.Join(t.TempDir(), "streams.yaml"), []byte("streams:\n  - name: posts\n    list: [section]\n    schema: {type: object, required: [headline, section], additionalProperties: false, properties: {headline: {type: string}, section: {type: string}}}\n"))
+	set, err := stream.Parse(filepath.Join(t.TempDir(), "streams.yaml"), []byte("streams:\n  - name: posts\n    changes: false\n    list: [section]\n    schema: {type: object, required: [headline, section], additionalProperties: false, properties: {headline: {type: string}, section: {type: string}}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

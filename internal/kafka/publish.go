@@ -218,6 +218,20 @@ func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 	return err
 }
 
+// PublishPost is PublishOne returning where the broker put the post's
+// record: its version, for a client that waits for the sink to apply it
+// (posts with changes, Prefer: wait). It makes no span of its own.
+func (p *Publisher) PublishPost(ctx context.Context, pst post.Post) (doc.Version, error) {
+	start := time.Now()
+	value, err := post.Marshal(pst)
+	if err != nil {
+		p.health.record(ctx, err)
+		p.obs.Produced(stream.Builtin, OutcomeFailed, time.Since(start))
+		return doc.None, err
+	}
+	return p.publishOne(ctx, stream.Builtin, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, pst.ID, start)
+}
+
 // PublishDoc is PublishOne for a document of a declared stream.
 func (p *Publisher) PublishDoc(ctx context.Context, st *stream.Stream, d doc.Document) error {
 	if p.tracer != nil {
