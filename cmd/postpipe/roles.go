@@ -179,7 +179,7 @@ func newKafkaRole(ctx context.Context, cfg config.Config, getenv func(string) st
 
 // newServing assembles the API, and the sink too when withSink. Its parts
 // stop in this order: the HTTP server (the last request answered, the
-// producer flushed), the sink (it writes and commits what it holds), the
+// producer flushed), the applied watcher (Prefer: wait), the sink (it writes and commits what it holds), the
 // producer, the dashboard's sampler, the admin listener, the store,
 // tracing.
 func newServing(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger, withSink bool) (*role, error) {

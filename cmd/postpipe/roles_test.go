@@ -167,10 +167,10 @@ func TestRoleStopOrder(t *testing.T) {
 		run   bool
 		want  []string
 	}{
-		{"run", newRunRole, true, []string{"http", "sink", "producer", "stats", "admin", "store", "tracing", "stopped"}},
-		{"api", newAPIRole, true, []string{"http", "producer", "stats", "admin", "store", "tracing", "stopped"}},
+		{"run", newRunRole, true, []string{"http", "applied watcher", "sink", "producer", "stats", "admin", "store", "tracing", "stopped"}},
+		{"api", newAPIRole, true, []string{"http", "applied watcher", "producer", "stats", "admin", "store", "tracing", "stopped"}},
 		{"sink", newSinkRole, true, []string{"sink", "admin", "store", "tracing", "stopped"}},
-		{"run", newRunRole, false, []string{"http", "sink", "producer", "stats", "admin", "store", "tracing", "stopped"}},
+		{"run", newRunRole, false, []string{"http", "applied watcher", "sink", "producer", "stats", "admin", "store", "tracing", "stopped"}},
 	}
 	for _, tt := range tests {
 		name := tt.cmd

@@ -772,3 +772,93 @@ func checkRefs(t *testing.T, root, v any) {
 		}
 	}
 }
+
+// versionedPublisher is the typed posts' publisher that also tells each
+// post's version (PublishPost), storing it at once in docs as the sink
+// would, in the posts' layout.
+type versionedPublisher struct {
+	fakePublisher
+	docs   *fakeDocs
+	offset int64
+}
+
+func (p *versionedPublisher) PublishPost(ctx context.Context, pst post.Post) (doc.Version, error) {
+	if errs := p.Publish(ctx, []post.Post{pst}); errs[0] != nil {
+		return doc.None, errs[0]
+	}
+	p.mu.Lock()
+	p.offset++
+	v := doc.Version{Partition: 2, Offset: p.offset}
+	p.mu.Unlock()
+	p.docs.mu.Lock()
+	defer p.docs.mu.Unlock()
+	p.docs.docs[pst.ID] = doc.Document{ID: pst.ID, Body: []byte(`{"author":"` + pst.Author + `","title":"` + pst.Title + `","content":"` + pst.Content + `"}`),
+		CreatedAt: pst.CreatedAt, IngestedAt: pst.CreatedAt, Fingerprint: pst.Fingerprint, Version: v}
+	return v, nil
+}
+
+// TestPostsChangesOnTheTypedPath: with AddPostsChanges, posts keeps its
+// typed create, and takes PUT, PATCH and DELETE, answers GET with the
+// version's ETag (304 on If-None-Match), honours Prefer: wait on POST
+// (201 with the stored post), and describes the ops in /openapi.yaml.
+func TestPostsChangesOnTheTypedPath(t *testing.T) {
+	set, err := stream.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	posts := set.Lookup(stream.Builtin)
+	if !posts.Changes {
+		t.Fatal("the built-in posts stream has no changes")
+	}
+	stored := newFakeDocs()
+	pub := &versionedPublisher{docs: stored}
+	changes := &fakeChanges{docs: stored, sink: true}
+	a := api.New(testLimits, pub, newFakeStore(), nil, slog.New(slog.DiscardHandler))
+	a.AddPostsChanges(api.Stream{Stream: posts, Store: stored, Publisher: stored, Changes: changes, Applied: &fakeApplied{}})
+
+	rec := do(t, a, http.MethodPost, "/v1/posts", `{"author":"ann","title":"t","content":"c"}`, "Prefer", "wait=5")
+	if rec.Code != http.StatusCreated || rec.Header().Get("Preference-Applied") != "wait" || !strings.Contains(rec.Body.String(), `"author":"ann"`) {
+		t.Fatalf("POST with Prefer: wait = %d %q %s, want 201 with the stored post", rec.Code, rec.Header().Get("Preference-Applied"), rec.Body)
+	}
+	if len(pub.published()) != 1 {
+		t.Fatalf("%d posts on the typed path, want 1", len(pub.published()))
+	}
+	id := decodeLoose[struct{ ID string }](t, rec, http.StatusCreated).ID
+	if rec := do(t, a, http.MethodPost, "/v1/posts", `{"author":"bob","title":"t","content":"c"}`); rec.Code != http.StatusAccepted {
+		t.Errorf("POST without Prefer = %d, want 202", rec.Code)
+	}
+
+	rec = do(t, a, http.MethodPatch, "/v1/posts/"+id, `{"title":"new"}`, "Content-Type", mergePatch)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("PATCH = %d %s", rec.Code, rec.Body)
+	}
+	rec = do(t, a, http.MethodGet, "/v1/posts/"+id, "")
+	etag := rec.Header().Get("ETag")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"title":"new"`) || etag != (doc.Version{Partition: 0, Offset: 1}).ETag() {
+		t.Fatalf("GET after the patch = %d, ETag %q, %s", rec.Code, etag, rec.Body)
+	}
+	if rec := do(t, a, http.MethodGet, "/v1/posts/"+id, "", "If-None-Match", etag); rec.Code != http.StatusNotModified {
+		t.Errorf("GET with If-None-Match = %d, want 304", rec.Code)
+	}
+	if rec := do(t, a, http.MethodPatch, "/v1/posts/"+id, `{"author":null}`, "Content-Type", mergePatch); rec.Code != http.StatusUnprocessableEntity {
+		t.Errorf("PATCH removing the required author = %d, want 422", rec.Code)
+	}
+	if rec := do(t, a, http.MethodDelete, "/v1/posts/"+id, ""); rec.Code != http.StatusAccepted {
+		t.Fatalf("DELETE = %d", rec.Code)
+	}
+	if rec := do(t, a, http.MethodGet, "/v1/posts/"+id, ""); rec.Code != http.StatusNotFound {
+		t.Errorf("GET after the delete = %d, want 404", rec.Code)
+	}
+
+	var spec struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(do(t, a, http.MethodGet, "/openapi.yaml", "").Body.Bytes(), &spec); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"put", "patch", "delete", "get"} {
+		if spec.Paths["/v1/posts/{id}"][m] == nil {
+			t.Errorf("/openapi.yaml does not describe %s /v1/posts/{id}", m)
+		}
+	}
+}

@@ -34,7 +34,7 @@ type specOf struct {
 }
 
 func (a *API) serveSpec(w http.ResponseWriter, r *http.Request) {
-	a.spec.once.Do(func() { a.spec.data, a.spec.err = buildSpec(a.streams, a.streamNames, a.postsStream) })
+	a.spec.once.Do(func() { a.spec.data, a.spec.err = buildSpec(a.streams, a.streamNames, a.postsStream, a.postsChanges) })
 	if a.spec.err != nil {
 		a.fail(w, r, a.spec.err)
 		return
@@ -46,9 +46,10 @@ func (a *API) serveSpec(w http.ResponseWriter, r *http.Request) {
 
 // buildSpec is api/openapi.yaml with the declared streams' routes added,
 // and posts' documents described by posts' schema when a streams file gave
-// it another (posts, non-nil).
-func buildSpec(streams map[string]*served, names []string, posts *served) ([]byte, error) {
-	if len(names) == 0 && posts == nil {
+// it another (posts, non-nil), or posts' changes on its typed path
+// (postsChanges, non-nil).
+func buildSpec(streams map[string]*served, names []string, posts, postsChanges *served) ([]byte, error) {
+	if len(names) == 0 && posts == nil && postsChanges == nil {
 		return apispec.OpenAPI, nil
 	}
 	var root yaml.Node
@@ -85,9 +86,13 @@ func buildSpec(streams map[string]*served, names []string, posts *served) ([]byt
 			return nil, fmt.Errorf("stream %s: %w", st.Name, err)
 		}
 	}
-	if posts != nil {
-		if err := describePosts(paths, mapping(top, "components"), posts.Stream.Stream); err != nil {
-			return nil, fmt.Errorf("stream posts: %w", err)
+	if posts != nil || postsChanges != nil {
+		if posts != nil {
+			if err := describePosts(paths, mapping(top, "components"), posts.Stream.Stream); err != nil {
+				return nil, fmt.Errorf("stream posts: %w", err)
+			}
+		} else {
+			posts = postsChanges
 		}
 		const ref = "#/components/schemas/"
 		if err := describeChanges(paths, schemas, posts, changeSpec{Comp: "Post",
