@@ -40,7 +40,7 @@ type Publisher struct {
 // Observer is told how each produced record ended and how long it took;
 // internal/metrics implements it. outcome is one of the Outcome constants.
 type Observer interface {
-	Produced(stream, outcome string, d time.Duration)
+	Produced(stream, op, outcome string, d time.Duration)
 }
 
 // Outcomes of a produced record, as an Observer hears them.
@@ -52,7 +52,7 @@ const (
 
 type nopObserver struct{}
 
-func (nopObserver) Produced(string, string, time.Duration) {}
+func (nopObserver) Produced(string, string, string, time.Duration) {}
 
 // Instruments are a Publisher's optional observers; the zero value
 // observes nothing.
@@ -125,7 +125,7 @@ func (p *Publisher) publish(ctx context.Context, name, topic string, n int, reco
 		if err != nil {
 			outcome = OutcomeFailed
 		}
-		p.obs.Produced(name, outcome, time.Since(start))
+		p.obs.Produced(name, opCreate, outcome, time.Since(start))
 		if left--; left == 0 {
 			close(done)
 		}
@@ -165,7 +165,7 @@ func (p *Publisher) publish(ctx context.Context, name, topic string, n int, reco
 			if err == errPending {
 				errs[i] = fmt.Errorf("produce %s: %w (%v)", ids[i], ErrNotAcknowledged, ctx.Err())
 				p.health.record(ctx, errs[i])
-				p.obs.Produced(name, OutcomeTimeout, time.Since(start))
+				p.obs.Produced(name, opCreate, OutcomeTimeout, time.Since(start))
 			}
 		}
 		mu.Unlock()
@@ -211,10 +211,10 @@ func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 	value, err := post.Marshal(pst)
 	if err != nil {
 		p.health.record(ctx, err)
-		p.obs.Produced(stream.Builtin, OutcomeFailed, time.Since(start))
+		p.obs.Produced(stream.Builtin, opCreate, OutcomeFailed, time.Since(start))
 		return err
 	}
-	_, err = p.publishOne(ctx, stream.Builtin, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, pst.ID, start)
+	_, err = p.publishOne(ctx, stream.Builtin, opCreate, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, pst.ID, start)
 	return err
 }
 
@@ -226,10 +226,10 @@ func (p *Publisher) PublishPost(ctx context.Context, pst post.Post) (doc.Version
 	value, err := post.Marshal(pst)
 	if err != nil {
 		p.health.record(ctx, err)
-		p.obs.Produced(stream.Builtin, OutcomeFailed, time.Since(start))
+		p.obs.Produced(stream.Builtin, opCreate, OutcomeFailed, time.Since(start))
 		return doc.None, err
 	}
-	return p.publishOne(ctx, stream.Builtin, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, pst.ID, start)
+	return p.publishOne(ctx, stream.Builtin, opCreate, &kgo.Record{Topic: p.topic, Key: []byte(pst.ID), Value: value}, pst.ID, start)
 }
 
 // PublishDoc is PublishOne for a document of a declared stream.
@@ -237,7 +237,7 @@ func (p *Publisher) PublishDoc(ctx context.Context, st *stream.Stream, d doc.Doc
 	if p.tracer != nil {
 		return p.PublishDocs(ctx, st, []doc.Document{d})[0]
 	}
-	_, err := p.publishOne(ctx, st.Name, &kgo.Record{Topic: st.Topic, Key: []byte(d.ID), Value: doc.Marshal(d)}, d.ID, time.Now())
+	_, err := p.publishOne(ctx, st.Name, opCreate, &kgo.Record{Topic: st.Topic, Key: []byte(d.ID), Value: doc.Marshal(d)}, d.ID, time.Now())
 	return err
 }
 
@@ -263,14 +263,17 @@ func (p *Publisher) PublishChange(ctx context.Context, st *stream.Stream, c doc.
 		ctx, span = p.startSpan(ctx, st.Topic, 1)
 		defer span.End()
 		tracing.Inject(ctx, r)
-		v, err := p.publishOne(ctx, st.Name, r, c.ID, start)
+		v, err := p.publishOne(ctx, st.Name, c.Op.String(), r, c.ID, start)
 		if err != nil {
 			span.SetStatus(codes.Error, "1 of 1 records not acknowledged")
 		}
 		return v, err
 	}
-	return p.publishOne(ctx, st.Name, r, c.ID, start)
+	return p.publishOne(ctx, st.Name, c.Op.String(), r, c.ID, start)
 }
+
+// opCreate is the op label of every create's record.
+var opCreate = doc.OpCreate.String()
 
 // opHeaderValues are the values of the doc.HeaderOp header, by op (create
 // first, never sent): shared, since the client only reads header values.
@@ -284,7 +287,7 @@ var opHeaderValues = func() [][]byte {
 
 // publishOne produces r (the record of the document id, of stream name)
 // and waits for its acknowledgement; v is where the broker put it.
-func (p *Publisher) publishOne(ctx context.Context, name string, r *kgo.Record, id string, start time.Time) (v doc.Version, err error) {
+func (p *Publisher) publishOne(ctx context.Context, name, op string, r *kgo.Record, id string, start time.Time) (v doc.Version, err error) {
 	w := waiters.Get().(*waiter)
 	w.timer.Reset(p.timeout)
 	// The record's context is the request's: the client's RecordDeliveryTimeout
@@ -302,21 +305,21 @@ func (p *Publisher) publishOne(ctx context.Context, name string, r *kgo.Record, 
 		// is not given back to the pool, where a later post could read it.
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, context.DeadlineExceeded)
 		p.health.record(ctx, err)
-		p.obs.Produced(name, OutcomeTimeout, time.Since(start))
+		p.obs.Produced(name, op, OutcomeTimeout, time.Since(start))
 		return doc.None, err
 	case <-ctx.Done():
 		w.timer.Stop()
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, ctx.Err())
 		p.health.record(ctx, err)
-		p.obs.Produced(name, OutcomeTimeout, time.Since(start))
+		p.obs.Produced(name, op, OutcomeTimeout, time.Since(start))
 		return doc.None, err
 	}
 	p.health.record(ctx, err)
 	if err != nil {
-		p.obs.Produced(name, OutcomeFailed, time.Since(start))
+		p.obs.Produced(name, op, OutcomeFailed, time.Since(start))
 		return doc.None, fmt.Errorf("produce %s: %w", id, err)
 	}
-	p.obs.Produced(name, OutcomeAcked, time.Since(start))
+	p.obs.Produced(name, op, OutcomeAcked, time.Since(start))
 	p.acked.Add(1)
 	return v, nil
 }

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postpipe/postpipe/internal/doc"
 )
 
 // Produce times the records the API produces and counts their outcomes. It
@@ -17,7 +19,7 @@ type Produce struct {
 	byOutcome map[produceKey]produceChildren
 }
 
-type produceKey struct{ stream, outcome string }
+type produceKey struct{ stream, op, outcome string }
 
 type produceChildren struct {
 	duration prometheus.Observer
@@ -41,13 +43,15 @@ func (m *Metrics) Produce(buffered func() int64, streams ...string) *Produce {
 		duration: duration,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "produce", Name: "records_total",
-			Help: "Records produced, by stream and outcome: acked, failed (the broker refused it), timeout (no ack within the produce timeout; the client got a 503).",
-		}, []string{"stream", "outcome"}),
-		byOutcome: make(map[produceKey]produceChildren, len(produceOutcomes)*len(streams)),
+			Help: "Records produced, by stream, op (create, put, patch, delete) and outcome: acked, failed (the broker refused it), timeout (no ack within the produce timeout; the client got a 503).",
+		}, []string{"stream", "op", "outcome"}),
+		byOutcome: make(map[produceKey]produceChildren, len(produceOutcomes)*len(doc.OpNames)*len(streams)),
 	}
 	for _, st := range streams {
-		for _, o := range produceOutcomes {
-			p.byOutcome[produceKey{st, o}] = produceChildren{duration.WithLabelValues(st), p.outcomes.WithLabelValues(st, o)}
+		for _, op := range doc.OpNames {
+			for _, o := range produceOutcomes {
+				p.byOutcome[produceKey{st, op, o}] = produceChildren{duration.WithLabelValues(st), p.outcomes.WithLabelValues(st, op, o)}
+			}
 		}
 	}
 	m.reg.MustRegister(duration, p.outcomes, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -58,10 +62,10 @@ func (m *Metrics) Produce(buffered func() int64, streams ...string) *Produce {
 }
 
 // Produced records one record's outcome and how long it took.
-func (p *Produce) Produced(stream, outcome string, d time.Duration) {
-	c, ok := p.byOutcome[produceKey{stream, outcome}]
-	if !ok { // a stream or outcome not registered: found the slow way
-		c = produceChildren{p.duration.WithLabelValues(stream), p.outcomes.WithLabelValues(stream, outcome)}
+func (p *Produce) Produced(stream, op, outcome string, d time.Duration) {
+	c, ok := p.byOutcome[produceKey{stream, op, outcome}]
+	if !ok { // a stream, op or outcome not registered: found the slow way
+		c = produceChildren{p.duration.WithLabelValues(stream), p.outcomes.WithLabelValues(stream, op, outcome)}
 	}
 	c.duration.Observe(d.Seconds())
 	c.records.Inc()

@@ -15,6 +15,7 @@ type Sink struct {
 	duplicates   *prometheus.CounterVec
 	deadLettered *prometheus.CounterVec
 	writeErrors  *prometheus.CounterVec
+	ops          *prometheus.CounterVec
 }
 
 // LagFunc calls yield once per partition the sink holds with its stream's
@@ -48,8 +49,11 @@ func (m *Metrics) Sink(streams ...string) *Sink {
 		duplicates:   counter("duplicates_skipped_total", "Records whose document was already stored (a redelivery), counted as written."),
 		deadLettered: counter("dlq_records_total", "Records the sink could not store and sent to the dead-letter topic."),
 		writeErrors:  counter("write_errors_total", "Bulk writes that failed and were retried."),
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "sink", Name: "ops_total",
+			Help: "Ops of streams with changes, by op (create, put, patch, delete) and result: applied, skipped (a redelivery, a retry or a duplicate create), dead_lettered (a patch that failed or found no document, a reused key)."},
+			[]string{streamLabel, "op", "result"}),
 	}
-	m.reg.MustRegister(s.batchRecords, s.writeTime, s.written, s.duplicates, s.deadLettered, s.writeErrors)
+	m.reg.MustRegister(s.batchRecords, s.writeTime, s.written, s.duplicates, s.deadLettered, s.writeErrors, s.ops)
 	for _, st := range streams {
 		s.batchRecords.WithLabelValues(st)
 		s.writeTime.WithLabelValues(st)
@@ -63,6 +67,11 @@ func (m *Metrics) Sink(streams ...string) *Sink {
 // SinkLag registers the consumer lag families, read from lag at each scrape.
 func (m *Metrics) SinkLag(lag LagFunc) {
 	m.reg.MustRegister(lagCollector{lag})
+}
+
+// OpsDone counts n ops of stream, of one op and result (sink.OpObserver).
+func (s *Sink) OpsDone(stream, op, result string, n int) {
+	s.ops.WithLabelValues(stream, op, result).Add(float64(n))
 }
 
 // WriteAttempted records one bulk write of stream to the store.

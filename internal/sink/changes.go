@@ -224,6 +224,7 @@ func (t changesRoute) store(ctx context.Context, s *Sink, rt *Route, recs []*kgo
 			p.duplicates += o.skipped
 			p.conflicts += o.conflicts
 			p.dead = append(p.dead, o.dead...)
+			p.ops.merge(o.ops)
 		}
 	}
 	endWriteSpan(span, p.inserted, p.duplicates, err)
@@ -238,6 +239,7 @@ type outcome struct {
 	write                       *doc.StateWrite // nil: the state stays
 	applied, skipped, conflicts int
 	dead                        []*kgo.Record
+	ops                         opCounts
 }
 
 // apply works out the ops of one id, in order, from the stored state.
@@ -259,43 +261,47 @@ func (t changesRoute) apply(rt *Route, s0 doc.State, ops []op) outcome {
 	for _, x := range ops {
 		c := x.c
 		if s.Stored && !x.v.After(s.Version) {
-			o.skipped++
+			o.note(c.Op, resultSkipped)
 			continue
 		}
 		live := s.Stored && !s.Deleted
 		switch {
 		case c.OpID != "" && slices.Contains(s.OpIDs, c.OpID):
-			o.skipped++
+			o.note(c.Op, resultSkipped)
 		case c.Op == doc.OpCreate && live:
 			if fingerprintsDiffer(s.Doc.Fingerprint, c.Fingerprint) {
 				o.dead = append(o.dead, deadLetter(rt.dlqTopic, x.r, keyConflict(rt.noun, c.ID)))
+				o.ops.add(c.Op, resultDead)
 				o.conflicts++
 				continue
 			}
-			o.skipped++
+			o.note(c.Op, resultSkipped)
 		case c.Op == doc.OpCreate || c.Op == doc.OpPut:
 			d := c.Document()
 			if c.Op == doc.OpPut && live {
 				d.CreatedAt = s.Doc.CreatedAt
 			}
 			s.Stored, s.Deleted, s.Doc, s.DeletedAt = true, false, d, time.Time{}
-			o.applied++
+			o.note(c.Op, resultApplied)
 		case c.Op == doc.OpPatch && !live:
 			o.dead = append(o.dead, deadLetter(rt.dlqTopic, x.r, fmt.Errorf("%w: patch of %s %s: nothing is stored under it (never created, or deleted)", doc.ErrNotStored, rt.noun, c.ID)))
+			o.ops.add(c.Op, resultDead)
 			continue
 		case c.Op == doc.OpPatch:
 			d, err := doc.Apply(t.st, s.Doc, c)
 			if err != nil {
 				o.dead = append(o.dead, deadLetter(rt.dlqTopic, x.r, err))
+				o.ops.add(c.Op, resultDead)
 				continue
 			}
 			s.Doc = d
-			o.applied++
+			o.note(c.Op, resultApplied)
 		case c.Op == doc.OpDelete:
 			s.Stored, s.Deleted, s.Doc, s.DeletedAt = true, true, doc.Document{}, time.Now().UTC().Truncate(time.Millisecond)
-			o.applied++
+			o.note(c.Op, resultApplied)
 		default:
 			o.dead = append(o.dead, deadLetter(rt.dlqTopic, x.r, fmt.Errorf("op %v of %s is not one this sink applies", c.Op, c.ID)))
+			o.ops.add(c.Op, resultDead)
 			continue
 		}
 		s.Version = x.v
@@ -315,4 +321,65 @@ func (t changesRoute) apply(rt *Route, s0 doc.State, ops []op) outcome {
 		o.write = &doc.StateWrite{ID: id, Expect: s0, New: s}
 	}
 	return o
+}
+
+// The results of an op, as the sink's op metrics count them.
+const (
+	resultApplied = iota // written (or the state it makes, folded with others)
+	resultSkipped        // a redelivery, a retry, a duplicate create: nothing to do
+	resultDead           // dead-lettered
+	nResults
+)
+
+// resultNames are the result label's values, by result.
+var resultNames = [nResults]string{"applied", "skipped", "dead_lettered"}
+
+// opCounts counts a batch's ops by op and result.
+type opCounts [4][nResults]int
+
+func (c *opCounts) add(op doc.Op, result int) {
+	if op >= doc.OpCreate && op <= doc.OpDelete {
+		c[op-1][result]++
+	}
+}
+
+func (c *opCounts) merge(o opCounts) {
+	for i := range c {
+		for j := range c[i] {
+			c[i][j] += o[i][j]
+		}
+	}
+}
+
+// note counts one op's result in o's totals and by op.
+func (o *outcome) note(op doc.Op, result int) {
+	switch result {
+	case resultApplied:
+		o.applied++
+	case resultSkipped:
+		o.skipped++
+	}
+	o.ops.add(op, result)
+}
+
+// OpObserver is told, once per stream with changes in a batch, how many of
+// its ops were applied, skipped or dead-lettered, by op. A sink's Observer
+// that implements it hears it (internal/metrics does).
+type OpObserver interface {
+	OpsDone(stream, op, result string, n int)
+}
+
+// reportOps tells obs p's op counts, when obs listens.
+func reportOps(obs Observer, stream string, c opCounts) {
+	oo, ok := obs.(OpObserver)
+	if !ok {
+		return
+	}
+	for i, byResult := range c {
+		for j, n := range byResult {
+			if n > 0 {
+				oo.OpsDone(stream, doc.OpNames[i], resultNames[j], n)
+			}
+		}
+	}
 }

@@ -293,22 +293,24 @@ func runChangesModel(t *testing.T, seed uint64) {
 	w := &memStates{m: map[string]doc.State{}, lose: func() bool { return chance(8) }}
 	group := "model-" + strconv.FormatUint(seed, 10)
 	cfg := sinkConfig(group, 16)
+	ops := &opsSeen{}
+	cfg.Observer = ops
 	start := func() func() error {
 		_, stop := startRoutes(t, brokers, cfg, sink.ChangesRoute(st, w))
 		return stop
 	}
 
-	ops := randomOps(rng, 400)
+	sent := randomOps(rng, 400)
 	want := newModel()
-	for _, o := range ops {
+	for _, o := range sent {
 		want.apply(o)
 	}
 	stops := []func() error{start()}
-	for i := 0; i < len(ops); {
-		n := min(len(ops)-i, 1+rng.IntN(20))
+	for i := 0; i < len(sent); {
+		n := min(len(sent)-i, 1+rng.IntN(20))
 		recs := make([]*kgo.Record, n)
 		for j := range recs {
-			recs[j] = ops[i+j].record(t)
+			recs[j] = sent[i+j].record(t)
 		}
 		produce(t, prod, recs...)
 		i += n
@@ -351,7 +353,7 @@ func runChangesModel(t *testing.T, seed uint64) {
 	// group's work started from the beginning), stopped part of the way.
 	zombie := sinkConfig(group+"-zombie", 8)
 	_, stopZombie := startRoutes(t, brokers, zombie, sink.ChangesRoute(st, w))
-	half := int64(len(ops) / 6)
+	half := int64(len(sent) / 6)
 	testkit.Eventually(t, 60*time.Second, "the zombie to write part of the topic", func() bool {
 		resp, err := adm.FetchOffsets(testCtx(t), group+"-zombie")
 		if err != nil {
@@ -399,9 +401,50 @@ func runChangesModel(t *testing.T, seed uint64) {
 			t.Errorf("seed %d: %s: stored %+v, want nothing", seed, id, s)
 		}
 	}
+	// The op metrics saw the run: every op counted, the failing patches
+	// among the dead letters.
+	if n := ops.total(); n < len(sent) {
+		t.Errorf("the observer counted %d ops, fewer than the %d sent", n, len(sent))
+	}
+	if d := ops.get("patch", "dead_lettered"); want.dead > 0 && d == 0 {
+		t.Errorf("no patch counted dead-lettered; the model dead-letters %d", want.dead)
+	}
 	if t.Failed() {
 		t.Logf("replay with POSTPIPE_TEST_SEED=%d", seed)
 	}
+}
+
+// opsSeen is a sink Observer that counts ops by op and result.
+type opsSeen struct {
+	mu sync.Mutex
+	n  map[[2]string]int
+}
+
+func (o *opsSeen) WriteAttempted(string, time.Duration, error) {}
+func (o *opsSeen) BatchDone(string, int, int, int, int)        {}
+func (o *opsSeen) OpsDone(_, op, result string, n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[[2]string]int{}
+	}
+	o.n[[2]string{op, result}] += n
+}
+
+func (o *opsSeen) get(op, result string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[[2]string{op, result}]
+}
+
+func (o *opsSeen) total() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, v := range o.n {
+		n += v
+	}
+	return n
 }
 
 // rewind moves the group's committed offsets back on some partitions, as

@@ -80,6 +80,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 		c.duplicates.Add(int64(p.duplicates))
 		c.deadLettered.Add(int64(len(p.dead)))
 		s.obs.BatchDone(p.rt.stream, p.records, p.inserted, p.duplicates, len(p.dead))
+		reportOps(s.obs, p.rt.stream, p.ops)
 	}
 
 	// The batch is stored: commit it even if ctx ended meanwhile (Run

@@ -113,6 +113,8 @@ type part struct {
 	inserted, duplicates int
 	conflicts            int
 	dead                 []*kgo.Record
+	// ops counts a changes route's ops by op and result.
+	ops opCounts
 }
 
 // typedRoute is a route's document type at work.
