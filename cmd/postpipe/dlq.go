@@ -69,7 +69,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 	}
 	shown := 0
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAILED AT\tDLQ\tORIGIN\tKEY\tREDRIVEN\tREASON")
+	fmt.Fprintln(tw, "FAILED AT\tDLQ\tORIGIN\tOP\tKEY\tREDRIVEN\tREASON")
 	for _, e := range entries {
 		if !dlq.Matches(e, match) {
 			continue
@@ -78,7 +78,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string) erro
 			break
 		}
 		shown++
-		fmt.Fprintf(tw, "%s\t%d@%d\t%s\t%s\t%t\t%s\n", e.FailedAt.Format(time.RFC3339), e.Partition, e.Offset, e.Origin(), strconv.Quote(string(e.Key)), e.Redriven, e.Reason)
+		fmt.Fprintf(tw, "%s\t%d@%d\t%s\t%s\t%s\t%t\t%s\n", e.FailedAt.Format(time.RFC3339), e.Partition, e.Offset, e.Origin(), e.Op(), strconv.Quote(string(e.Key)), e.Redriven, e.Reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write the list: %w", err)

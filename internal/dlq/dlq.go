@@ -4,6 +4,8 @@
 package dlq
 
 import (
+	"github.com/postpipe/postpipe/internal/doc"
+
 	"cmp"
 	"context"
 	"errors"
@@ -44,6 +46,17 @@ type Entry struct {
 // Origin is where the record was read from before it was dead-lettered.
 func (e Entry) Origin() string {
 	return fmt.Sprintf("%s/%d@%d", e.SourceTopic, e.SourcePartition, e.SourceOffset)
+}
+
+// Op is the op of the dead-lettered record: the doc.HeaderOp header of a
+// stream with changes (put, patch, delete), else create.
+func (e Entry) Op() string {
+	for _, h := range e.Headers {
+		if h.Key == doc.HeaderOp {
+			return string(h.Value)
+		}
+	}
+	return doc.OpCreate.String()
 }
 
 func entryOf(r *kgo.Record) Entry {

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/dlq"
+	"github.com/postpipe/postpipe/internal/doc"
 	"github.com/postpipe/postpipe/internal/kafka"
 	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
@@ -268,5 +269,21 @@ func TestRedriveOnce(t *testing.T) {
 	testkit.Eventually(t, 30*time.Second, "8 redriven records through the sink", func() bool { st := s.Stats(); return st.Inserted+st.Duplicates == 8 })
 	if st := s.Stats(); st.Inserted != 4 || st.Duplicates != 4 || w.count() != 4 {
 		t.Errorf("sink stats %+v, %d posts stored; want 4 stored once each (4 duplicates absorbed)", st, w.count())
+	}
+}
+
+func TestEntryOp(t *testing.T) {
+	for _, tt := range []struct {
+		headers []kgo.RecordHeader
+		want    string
+	}{
+		{nil, "create"},
+		{[]kgo.RecordHeader{{Key: "traceparent", Value: []byte("x")}}, "create"},
+		{[]kgo.RecordHeader{{Key: doc.HeaderOp, Value: []byte("patch")}}, "patch"},
+		{[]kgo.RecordHeader{{Key: "a", Value: nil}, {Key: doc.HeaderOp, Value: []byte("delete")}}, "delete"},
+	} {
+		if got := (dlq.Entry{Headers: tt.headers}).Op(); got != tt.want {
+			t.Errorf("Op() of %v = %q, want %q", tt.headers, got, tt.want)
+		}
 	}
 }
