@@ -71,7 +71,14 @@ type Requests struct {
 	unavailable  atomic.Int64 // 503
 	serverErrors atomic.Int64 // 5xx other than 503
 	writes       [latencyBuckets]atomic.Int64
+	// changes counts the ops accepted (2xx) on the changes routes, by
+	// method: PUT, PATCH, DELETE.
+	changes [3]atomic.Int64
 }
+
+// changeMethods are the changes routes' methods, in Requests.changes'
+// order, and the ops they are.
+var changeMethods = [3]struct{ prefix, op string }{{"PUT ", "put"}, {"PATCH ", "patch"}, {"DELETE ", "delete"}}
 
 // Served records one answered request; route is the pattern that matched.
 func (r *Requests) Served(route string, status int, d time.Duration) {
@@ -89,6 +96,15 @@ func (r *Requests) Served(route string, status int, d time.Duration) {
 	}
 	if strings.HasPrefix(route, "POST ") {
 		r.writes[bucketOf(d)].Add(1)
+		return
+	}
+	if status >= 200 && status < 300 {
+		for i, m := range changeMethods {
+			if strings.HasPrefix(route, m.prefix) {
+				r.changes[i].Add(1)
+				return
+			}
+		}
 	}
 }
 
@@ -96,6 +112,21 @@ func (r *Requests) Served(route string, status int, d time.Duration) {
 type requestCounts struct {
 	answered, clientErrors, unavailable, serverErrors int64
 	writes                                            [latencyBuckets]int64
+	changes                                           [3]int64
+}
+
+// changesByOp is c's accepted changes by op, nil when there were none.
+func (c requestCounts) changesByOp() map[string]int64 {
+	var out map[string]int64
+	for i, n := range c.changes {
+		if n > 0 {
+			if out == nil {
+				out = map[string]int64{}
+			}
+			out[changeMethods[i].op] = n
+		}
+	}
+	return out
 }
 
 func (r *Requests) read() requestCounts {
@@ -105,6 +136,9 @@ func (r *Requests) read() requestCounts {
 	}
 	for i := range c.writes {
 		c.writes[i] = r.writes[i].Load()
+	}
+	for i := range c.changes {
+		c.changes[i] = r.changes[i].Load()
 	}
 	return c
 }

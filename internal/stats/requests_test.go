@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 )
@@ -156,5 +157,31 @@ func BenchmarkRequestsServed(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		r.Served("POST /v1/posts", 202, time.Duration(i%5000)*time.Microsecond)
+	}
+}
+
+func TestRequestsCountChangesByOp(t *testing.T) {
+	var r Requests
+	for _, c := range []struct {
+		route  string
+		status int
+	}{
+		{"PUT /v1/orders/{id}", 202},
+		{"PUT /v1/posts/{id}", 200}, // Prefer: wait, applied
+		{"PATCH /v1/orders/{id}", 202},
+		{"PATCH /v1/orders/{id}", 422}, // refused: not a change
+		{"DELETE /v1/posts/{id}", 204},
+		{"DELETE /v1/posts/{id}", 503},
+		{"POST /v1/posts", 202}, // a create, counted as a write
+	} {
+		r.Served(c.route, c.status, time.Millisecond)
+	}
+	got := r.read().changesByOp()
+	if want := map[string]int64{"put": 2, "patch": 1, "delete": 1}; !maps.Equal(got, want) {
+		t.Errorf("changes by op %v, want %v", got, want)
+	}
+	var none Requests
+	if got := none.read().changesByOp(); got != nil {
+		t.Errorf("changes with none counted: %v, want nil (left out of the JSON)", got)
 	}
 }

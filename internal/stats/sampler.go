@@ -208,6 +208,7 @@ func (s *Sampler) publish(cur sampleState) {
 			Accepted: cur.accepted, Committed: cur.committed, DLQ: s.lastRead.DLQRecords,
 			Requests: cur.requests.answered, ClientErrors: cur.requests.clientErrors,
 			Unavailable: cur.requests.unavailable, ServerErrors: cur.requests.serverErrors,
+			Changes: cur.requests.changesByOp(),
 		},
 		Lag:    Lag{Total: lagOf(parts), Partitions: parts},
 		Health: append([]Health{}, s.health...),

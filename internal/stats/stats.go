@@ -115,6 +115,9 @@ type Totals struct {
 	ClientErrors int64 `json:"clientErrors"`
 	Unavailable  int64 `json:"unavailable"`
 	ServerErrors int64 `json:"serverErrors"`
+	// Changes counts the PUT, PATCH and DELETE this process accepted, by
+	// op (put, patch, delete); absent while there were none.
+	Changes map[string]int64 `json:"changes,omitempty"`
 }
 
 // Lag is how many records the group has not committed yet.

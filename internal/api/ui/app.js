@@ -171,6 +171,11 @@ function renderStats(st) {
   setFigure("p99-latency", lat ? fmt.format(lat.p99Ms) : "–");
   setFigure("dlq-total", whole.format(st.totals.dlq), st.totals.dlq > 0);
   setFigure("accepted-total", whole.format(st.totals.accepted));
+  const changes = st.totals.changes || {};
+  const ops = ["put", "patch", "delete"].filter((op) => changes[op]);
+  setFigure("changes-total", whole.format(ops.reduce((n, op) => n + changes[op], 0)));
+  $("changes-by-op").textContent =
+    ops.length ? ops.map((op) => op + " " + whole.format(changes[op])).join(" · ") : "PUT · PATCH · DELETE";
   setFigure("committed-total", whole.format(st.totals.committed));
 
   const now = Date.parse(st.at) || Date.now();
