@@ -78,7 +78,8 @@ func (a *API) AddPostsChanges(s Stream) {
 	if s.Changes == nil {
 		panic("api: posts has changes but no ChangePublisher")
 	}
-	sv := &served{Stream: s, base: "/v1/" + stream.Builtin}
+	// Its ids are posts': the typed path's routes and answers know no other.
+	sv := &served{Stream: s, base: "/v1/" + stream.Builtin, ids: post.ValidID}
 	a.postsChanges = sv
 	a.addChangeRoutes(sv)
 }
@@ -158,7 +159,7 @@ func (a *API) changeDoc(w http.ResponseWriter, r *http.Request, sv *served, op d
 func (a *API) readChange(w http.ResponseWriter, r *http.Request, sv *served, op doc.Op) (doc.Change, error) {
 	st := sv.Stream.Stream
 	id := r.PathValue("id")
-	if !doc.ValidID(id) {
+	if !sv.validID(id) {
 		return doc.Change{}, notStored(sv)
 	}
 	key, err := idempotencyKey(r)

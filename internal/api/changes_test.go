@@ -349,7 +349,8 @@ func TestChangeRoutesOnlyWithChanges(t *testing.T) {
 			}
 		}()
 		docs := newFakeDocs()
-		a.AddStream(api.Stream{Stream: set.Lookup("notes"), Store: docs, Publisher: docs})
+		// The interface alone: fakeDocs' own PublishChange hidden.
+		a.AddStream(api.Stream{Stream: set.Lookup("notes"), Store: docs, Publisher: struct{ api.DocPublisher }{docs}})
 	}()
 }
 
@@ -860,5 +861,32 @@ func TestPostsChangesOnTheTypedPath(t *testing.T) {
 		if spec.Paths["/v1/posts/{id}"][m] == nil {
 			t.Errorf("/openapi.yaml does not describe %s /v1/posts/{id}", m)
 		}
+	}
+}
+
+// tombstones is a DocStore whose every id is a deleted document: Insert
+// finds the id taken, Get finds nothing, as the store answers over a
+// tombstone.
+type tombstones struct{ fakeDocs }
+
+func (*tombstones) Insert(context.Context, doc.Document) (doc.Document, error) {
+	return doc.Document{}, post.ErrExists
+}
+
+func (*tombstones) Get(context.Context, string) (doc.Document, error) {
+	return doc.Document{}, post.ErrNotFound
+}
+
+// TestDirectCreateOfADeletedID: the direct path over a tombstone answers
+// 409 saying the document was deleted, not a 503 that asks for a retry
+// which would fail forever.
+func TestDirectCreateOfADeletedID(t *testing.T) {
+	set := changesSet(t, changesStreams)
+	a := api.New(testLimits, &fakePublisher{}, newFakeStore(), nil, slog.New(slog.DiscardHandler))
+	gone := &tombstones{fakeDocs: *newFakeDocs()}
+	a.AddStream(api.Stream{Stream: set.Lookup("notes"), Store: gone, Publisher: newFakeDocs(), Changes: &fakeChanges{docs: newFakeDocs()}})
+	rec := do(t, a, http.MethodPost, "/v1/notes:direct", testNote)
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), "deleted") {
+		t.Errorf("direct create over a tombstone = %d %s, want 409 saying it was deleted", rec.Code, rec.Body)
 	}
 }

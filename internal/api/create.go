@@ -343,6 +343,9 @@ func (a *API) insert(w http.ResponseWriter, r *http.Request) (post.Post, error) 
 	replayed := errors.Is(err, post.ErrExists)
 	if replayed {
 		stored, err = a.store.Get(r.Context(), p.ID)
+		if errors.Is(err, post.ErrNotFound) {
+			return post.Post{}, errDeletedID
+		}
 	}
 	if err != nil {
 		return post.Post{}, &unavailableError{dependency: "mongodb", err: err}

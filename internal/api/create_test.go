@@ -492,6 +492,18 @@ func TestCreateDirectReplay(t *testing.T) {
 	}
 }
 
+// TestCreateDirectOfADeletedPost: the id is taken (Insert) but no post is
+// there (Get): a tombstone, the post was deleted. 409, not a 503 whose
+// retry would fail the same way forever.
+func TestCreateDirectOfADeletedPost(t *testing.T) {
+	a := newTestAPI(t)
+	a.store.insertErr, a.store.getErr = post.ErrExists, post.ErrNotFound
+	rec := do(t, a.h, http.MethodPost, "/v1/posts:direct", postJSON("x"), "Idempotency-Key", "k")
+	if p := problemOf(t, rec, http.StatusConflict); !strings.Contains(p.Detail, "deleted") {
+		t.Errorf("detail %q does not say the post was deleted", p.Detail)
+	}
+}
+
 func TestCreateDirectStoreFails(t *testing.T) {
 	tests := []struct {
 		name              string
@@ -499,7 +511,6 @@ func TestCreateDirectStoreFails(t *testing.T) {
 	}{
 		{"insert fails", errDown, nil},
 		{"replay lookup fails", post.ErrExists, errDown},
-		{"replayed post vanished", post.ErrExists, post.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

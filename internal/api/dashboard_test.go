@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -41,7 +42,7 @@ func newDashboardAPI(t *testing.T) http.Handler {
 func TestStatsEndpoint(t *testing.T) {
 	rec := do(t, newDashboardAPI(t), http.MethodGet, "/v1/stats", "")
 	got := decodeJSON[stats.Snapshot](t, rec, http.StatusOK)
-	if got.Totals != testSnapshot.Totals || got.Lag.Total != 7 || len(got.Samples) != 1 || got.Samples[0] != testSnapshot.Samples[0] ||
+	if !reflect.DeepEqual(got.Totals, testSnapshot.Totals) || got.Lag.Total != 7 || len(got.Samples) != 1 || got.Samples[0] != testSnapshot.Samples[0] ||
 		got.WindowSeconds != 300 || len(got.Lag.Partitions) != 1 || got.Lag.Partitions[0] != testSnapshot.Lag.Partitions[0] ||
 		len(got.Health) != 2 || got.Health[1].Error != "server selection timeout" || got.Health[1].OK || !got.Health[0].OK {
 		t.Errorf("GET /v1/stats = %+v, want %+v", got, testSnapshot)
@@ -72,7 +73,7 @@ func TestStatsNamesTheStreams(t *testing.T) {
 	if want := []string{"posts", "orders", "clicks"}; !slices.Equal(got.Streams, want) {
 		t.Errorf("streams = %q, want %q", got.Streams, want)
 	}
-	if got.Totals != testSnapshot.Totals {
+	if !reflect.DeepEqual(got.Totals, testSnapshot.Totals) {
 		t.Errorf("totals = %+v, want %+v", got.Totals, testSnapshot.Totals)
 	}
 	var raw map[string]json.RawMessage

@@ -62,6 +62,16 @@ type Stream struct {
 type served struct {
 	Stream
 	base string // "/v1/<name>"
+	// ids is what an id of the stream may be; nil: doc.ValidID.
+	ids func(string) bool
+}
+
+// validID reports whether id can name a document of sv.
+func (sv *served) validID(id string) bool {
+	if sv.ids != nil {
+		return sv.ids(id)
+	}
+	return doc.ValidID(id)
 }
 
 // AddStream serves s under /v1/<name>. Call it before serving, once per
@@ -326,6 +336,9 @@ func (a *API) insertDoc(w http.ResponseWriter, r *http.Request, sv *served) (sto
 	replayed = errors.Is(err, post.ErrExists)
 	if replayed {
 		stored, err = sv.Store.Get(r.Context(), d.ID)
+		if errors.Is(err, post.ErrNotFound) {
+			return doc.Document{}, false, errDeletedID
+		}
 	}
 	if err != nil {
 		return doc.Document{}, false, &unavailableError{dependency: "mongodb", err: err}
@@ -336,6 +349,12 @@ func (a *API) insertDoc(w http.ResponseWriter, r *http.Request, sv *served) (sto
 	}
 	return stored, replayed, nil
 }
+
+// errDeletedID answers a direct create of an id whose document was deleted
+// (its tombstone holds the id): the direct path writes a new document only,
+// and a create with the same Idempotency-Key cannot be replayed any more.
+var errDeletedID = &requestError{status: http.StatusConflict,
+	detail: "a document with this id was deleted: the direct path does not create it again (PUT it through the pipeline to re-create it)"}
 
 // writeDoc answers a stored document: its body with id, createdAt and
 // ingestedAt.
@@ -352,7 +371,7 @@ func writeDoc(w http.ResponseWriter, status int, sv *served, d doc.Document) {
 
 func (a *API) getDoc(w http.ResponseWriter, r *http.Request, sv *served) {
 	id := r.PathValue("id")
-	if !doc.ValidID(id) {
+	if !sv.validID(id) {
 		a.fail(w, r, notStored(sv))
 		return
 	}

@@ -60,6 +60,21 @@ func (f *fakeDocs) PublishDoc(ctx context.Context, st *stream.Stream, d doc.Docu
 	return f.PublishDocs(ctx, st, []doc.Document{d})[0]
 }
 
+// PublishChange takes a create as PublishDoc does (a stream with changes
+// creates through it); any other op is refused: these tests send none
+// (changes_test.go's fakeChanges applies them).
+func (f *fakeDocs) PublishChange(ctx context.Context, st *stream.Stream, c doc.Change) (doc.Version, error) {
+	if c.Op != doc.OpCreate {
+		return doc.None, errors.New("fakeDocs publishes creates only")
+	}
+	if err := f.PublishDoc(ctx, st, c.Document()); err != nil {
+		return doc.None, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return doc.Version{Partition: 0, Offset: int64(len(f.published) - 1)}, nil
+}
+
 func (f *fakeDocs) Insert(_ context.Context, d doc.Document) (doc.Document, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
