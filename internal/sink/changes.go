@@ -196,7 +196,10 @@ func (t changesRoute) store(ctx context.Context, s *Sink, rt *Route, recs []*kgo
 				writes = append(writes, *o.write)
 			}
 		}
-		var stale []string
+		var (
+			stale    []string
+			rejected map[int]error
+		)
 		if len(writes) > 0 {
 			if err = retry(wctx, func() error {
 				release, err := s.acquire(wctx)
@@ -206,6 +209,9 @@ func (t changesRoute) store(ctx context.Context, s *Sink, rt *Route, recs []*kgo
 				t0 := time.Now()
 				stale, err = t.w.WriteStates(wctx, writes)
 				release()
+				// A rejection is a write that succeeded but for the
+				// states the store refused for good.
+				rejected, err = rejections(err, len(writes))
 				s.obs.WriteAttempted(rt.stream, time.Since(t0), err)
 				if err != nil {
 					s.log.Warn("write of changes failed; retrying", "stream", rt.stream, "documents", len(writes), "err", err)
@@ -214,6 +220,14 @@ func (t changesRoute) store(ctx context.Context, s *Sink, rt *Route, recs []*kgo
 			}); err != nil {
 				break
 			}
+		}
+		// A state the store refused for good stays as it was; the ops
+		// that made it are dead letters, with the store's reason.
+		for i, reason := range rejected {
+			id := writes[i].ID
+			o := outcomes[id]
+			o.refused(rt, reason)
+			outcomes[id] = o
 		}
 		todo = stale
 	}
@@ -240,6 +254,21 @@ type outcome struct {
 	applied, skipped, conflicts int
 	dead                        []*kgo.Record
 	ops                         opCounts
+	// made are the ops applied to make write's state, in order.
+	made []op
+}
+
+// refused turns the ops that made o's state into dead letters with the
+// store's reason: the store refused that state for good, so what is
+// stored stays.
+func (o *outcome) refused(rt *Route, reason error) {
+	for _, x := range o.made {
+		o.dead = append(o.dead, deadLetter(rt.dlqTopic, x.r, reason))
+		o.applied--
+		o.ops[x.c.Op-1][resultApplied]--
+		o.ops.add(x.c.Op, resultDead)
+	}
+	o.write, o.made = nil, nil
 }
 
 // apply works out the ops of one id, in order, from the stored state.
@@ -260,6 +289,7 @@ func (t changesRoute) apply(rt *Route, s0 doc.State, ops []op) outcome {
 	changed := false
 	for _, x := range ops {
 		c := x.c
+		appliedBefore := o.applied
 		if s.Stored && !x.v.After(s.Version) {
 			o.note(c.Op, resultSkipped)
 			continue
@@ -307,6 +337,9 @@ func (t changesRoute) apply(rt *Route, s0 doc.State, ops []op) outcome {
 		s.Version = x.v
 		if !s.Deleted {
 			s.Doc.Version = x.v
+		}
+		if o.applied > appliedBefore {
+			o.made = append(o.made, x)
 		}
 		if c.OpID != "" && !slices.Contains(s.OpIDs, c.OpID) {
 			s.OpIDs = append(s.OpIDs, c.OpID)

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/postpipe/postpipe/internal/doc"
+	"github.com/postpipe/postpipe/internal/post"
 	"github.com/postpipe/postpipe/internal/sink"
 	"github.com/postpipe/postpipe/internal/stream"
 	"github.com/postpipe/postpipe/internal/testkit"
@@ -60,7 +62,15 @@ type memStates struct {
 	mu   sync.Mutex
 	m    map[string]doc.State
 	lose func() bool
+	// refuse, when set, says which new states the store refuses for good.
+	refuse func(doc.State) bool
 }
+
+// refusals is the Rejections error memStates answers refused writes with.
+type refusals map[int]error
+
+func (r refusals) Error() string           { return fmt.Sprintf("%d states refused for good", len(r)) }
+func (r refusals) Rejected() map[int]error { return r }
 
 func (w *memStates) States(_ context.Context, ids []string) (map[string]doc.State, error) {
 	w.mu.Lock()
@@ -79,7 +89,15 @@ func (w *memStates) WriteStates(_ context.Context, writes []doc.StateWrite) ([]s
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var stale []string
-	for _, x := range writes {
+	var refused refusals
+	for i, x := range writes {
+		if w.refuse != nil && w.refuse(x.New) {
+			if refused == nil {
+				refused = refusals{}
+			}
+			refused[i] = errors.New("bad record: the store cannot keep " + x.ID)
+			continue
+		}
 		cur, ok := w.m[x.ID]
 		if (!x.Expect.Stored && ok) || (x.Expect.Stored && (!ok || cur.Version != x.Expect.Version)) {
 			stale = append(stale, x.ID)
@@ -94,6 +112,9 @@ func (w *memStates) WriteStates(_ context.Context, writes []doc.StateWrite) ([]s
 	}
 	if w.lose != nil && w.lose() {
 		return nil, errors.New("the answer was lost")
+	}
+	if refused != nil {
+		return stale, refused
 	}
 	return stale, nil
 }
@@ -464,4 +485,63 @@ func rewind(t *testing.T, adm *kadm.Client, group string, rng *rand.Rand) {
 	if _, err := adm.CommitOffsets(testCtx(t), group, offsets); err != nil {
 		t.Fatalf("rewind: %v", err)
 	}
+}
+
+// TestChangesRefusedStateIsDeadLettered: a state the store refuses for
+// good (a patch that makes a body it cannot keep) leaves what is stored as
+// it was; the op that made it goes to the dead-letter topic, the batch is
+// committed, and the other ids of the batch are written.
+func TestChangesRefusedStateIsDeadLettered(t *testing.T) {
+	st := thingsStream(t)
+	st.Topic = changesTopic
+	c := testkit.Kafka(t, kfake.SeedTopics(1, changesTopic), kfake.SeedTopics(1, changesDLQ))
+	brokers := c.ListenAddrs()
+	cl := newClient(t, brokers)
+	adm := kadm.NewClient(cl)
+	w := &memStates{m: map[string]doc.State{}, refuse: func(s doc.State) bool {
+		return !s.Deleted && strings.Contains(string(s.Doc.Body), "poison")
+	}}
+	ops := []modelOp{
+		{op: doc.OpCreate, id: "a", body: map[string]any{"name": "fine"}},
+		{op: doc.OpPatch, id: "a", opID: "p1", body: map[string]any{"tag": "poison"}},
+		{op: doc.OpCreate, id: "b", body: map[string]any{"name": "other"}},
+	}
+	recs := make([]*kgo.Record, len(ops))
+	for i, o := range ops {
+		recs[i] = o.record(t)
+	}
+	produce(t, cl, recs...)
+	_, stop := startRoutes(t, brokers, sinkConfig("refused", 16), sink.ChangesRoute(st, w))
+	testkit.Eventually(t, 30*time.Second, "the batch to be committed", func() bool {
+		resp, err := adm.FetchOffsets(testCtx(t), "refused")
+		if err != nil {
+			return false // the group is not there yet
+		}
+		o, _ := resp.Lookup(changesTopic, 0)
+		return o.At == int64(len(ops))
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	dead := readAll(t, brokers, adm, changesDLQ, 2)
+	if len(dead) == 2 && (string(dead[0].Key) != "a" || string(dead[1].Key) != "a" || !strings.Contains(headerValue(dead[0], post.DLQHeaderError), "cannot keep")) {
+		t.Errorf("dead letters %q/%q (%s), want a's create and patch with the store's reason", dead[0].Key, dead[1].Key, headerValue(dead[0], post.DLQHeaderError))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.m["a"]; ok {
+		t.Errorf("a is stored (%s): its state was refused", w.m["a"].Doc.Body)
+	}
+	if b, ok := w.m["b"]; !ok || !strings.Contains(string(b.Doc.Body), "other") {
+		t.Errorf("b = %+v, want it written beside the refusal", b)
+	}
+}
+
+func headerValue(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -254,16 +255,21 @@ func (l layout) storedState(id string, st doc.State, now time.Time) (bson.D, err
 // stored, or is stored by an earlier run of the same write; the caller
 // reads them again and redoes their ops. The ids of writes must be
 // distinct, and every New stored, with a version other than doc.None.
-// A body the store cannot convert, or one the server refuses for good,
-// makes an error that wraps post.ErrBadRecord and names the id (nothing is
-// written in the first case). Any other failure is an error; writing the
-// same writes again is then safe.
+// A write whose body the store cannot convert, or that the server refuses
+// for good, does not hold the others: they are written (and their stale
+// ids returned), and the error is a *RejectedError (wrapped) listing the
+// refused writes by index, each reason wrapping post.ErrBadRecord and
+// naming the id; what is stored under a refused id is untouched. Any
+// other failure is an error that says nothing of what was written;
+// writing the same writes again is then safe.
 func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale []string, err error) {
 	if len(writes) == 0 {
 		return nil, nil
 	}
 	now := d.now().UTC().Truncate(time.Millisecond)
-	models := make([]mongo.WriteModel, len(writes))
+	models := make([]mongo.WriteModel, 0, len(writes))
+	at := make([]int, 0, len(writes)) // models[k] writes writes[at[k]]
+	rej := &RejectedError{}
 	seen := make(map[string]bool, len(writes))
 	for i, w := range writes {
 		switch {
@@ -281,10 +287,14 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 		seen[w.ID] = true
 		sd, err := d.storedState(w.ID, w.New, now)
 		if err != nil {
-			return nil, fmt.Errorf("write states to %s: %w", d.coll.Name(), err)
+			// A body the store cannot keep: refused alone, the others
+			// written.
+			rej.add(i, w.ID, err)
+			continue
 		}
+		at = append(at, i)
 		if !w.Expect.Stored {
-			models[i] = mongo.NewInsertOneModel().SetDocument(sd)
+			models = append(models, mongo.NewInsertOneModel().SetDocument(sd))
 			continue
 		}
 		filter := bson.D{{Key: "_id", Value: w.ID}}
@@ -295,35 +305,56 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 				bson.E{Key: "_v", Value: w.Expect.Version.Offset},
 				bson.E{Key: "_vp", Value: w.Expect.Version.Partition})
 		}
-		models[i] = mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(sd)
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(sd))
 	}
 
-	res, err := d.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	isStale := make([]bool, len(writes))
-	if err != nil {
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-			return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
-		}
-		for _, we := range bwe.WriteErrors {
-			if we.Index < 0 || we.Index >= len(writes) {
+	refused := make([]bool, len(writes))
+	for _, r := range rej.Documents {
+		refused[r.Index] = true
+	}
+	allDone := len(models) == 0
+	if len(models) > 0 {
+		res, err := d.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+		if err != nil {
+			var bwe mongo.BulkWriteException
+			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
 				return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
 			}
-			w := writes[we.Index]
-			switch classify(we.Code) {
-			case alreadyStored:
-				if !w.Expect.Stored { // someone stored it meanwhile
-					isStale[we.Index] = true
+			for _, we := range bwe.WriteErrors {
+				if we.Index < 0 || we.Index >= len(models) {
+					return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
+				}
+				i := at[we.Index]
+				w := writes[i]
+				switch classify(we.Code) {
+				case alreadyStored:
+					if !w.Expect.Stored { // someone stored it meanwhile
+						isStale[i] = true
+						continue
+					}
+				case permanent:
+					// Refused for good: the others stand.
+					r := refusal{index: i, code: we.Code, msg: we.Message}
+					rej.add(i, w.ID, r.reason("document", w.ID))
+					refused[i] = true
 					continue
 				}
-			case permanent:
-				r := refusal{index: we.Index, code: we.Code, msg: we.Message}
-				return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), r.reason("document", w.ID))
+				return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
 			}
-			return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
+		} else {
+			allDone = res.MatchedCount+res.InsertedCount == int64(len(models))
 		}
-	} else if res.MatchedCount+res.InsertedCount == int64(len(writes)) {
-		return nil, nil
+	}
+	rejected := func() error {
+		if len(rej.Documents) == 0 {
+			return nil
+		}
+		slices.SortFunc(rej.Documents, func(a, b Rejection) int { return a.Index - b.Index })
+		return fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), rej)
+	}
+	if allDone {
+		return nil, rejected()
 	}
 
 	// The result does not say which replaces matched: what is stored now
@@ -331,7 +362,7 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 	// or an earlier one of the same write); any other is stale.
 	var again []string
 	for i, w := range writes {
-		if !isStale[i] {
+		if !isStale[i] && !refused[i] {
 			again = append(again, w.ID)
 		}
 	}
@@ -356,9 +387,12 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 		}
 	}
 	for i, w := range writes {
+		if refused[i] {
+			continue
+		}
 		if v, ok := versions[w.ID]; isStale[i] || !ok || v != w.New.Version {
 			stale = append(stale, w.ID)
 		}
 	}
-	return stale, nil
+	return stale, rejected()
 }

@@ -410,7 +410,12 @@ func TestDocsWriteStatesRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stale, err := d.WriteStates(ctx, []doc.StateWrite{good, tt.w})
+			ok := good
+			if tt.bad {
+				// Refused alone: the good write beside it is written.
+				ok = doc.StateWrite{ID: "good-" + tt.name, New: liveState("good-"+tt.name, `{"a":1}`, ver(0, 1))}
+			}
+			stale, err := d.WriteStates(ctx, []doc.StateWrite{ok, tt.w})
 			if err == nil || stale != nil {
 				t.Fatalf("WriteStates = %q, %v; want an error", stale, err)
 			}
@@ -420,10 +425,18 @@ func TestDocsWriteStatesRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.mention) {
 				t.Errorf("error %v does not mention %s", err, tt.mention)
 			}
+			var rej *RejectedError
+			if tt.bad && (!errors.As(err, &rej) || len(rej.Documents) != 1 || rej.Documents[0].Index != 1 || rej.Documents[0].ID != tt.w.ID) {
+				t.Errorf("error %v: want a RejectedError of write 1, %s", err, tt.w.ID)
+			}
+			states, serr := d.States(ctx, []string{ok.ID, "x"})
+			if _, stored := states[ok.ID]; serr != nil || stored != tt.bad || len(states) > 1 {
+				t.Errorf("after the refusal: states %v (%v); want %s stored %v and nothing under x", states, serr, ok.ID, tt.bad)
+			}
 		})
 	}
-	if n, err := d.coll.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
-		t.Errorf("%d documents stored (%v), want none", n, err)
+	if n, err := d.coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"good", "x", "y", ""}}}}}); err != nil || n != 0 {
+		t.Errorf("%d documents stored (%v) by the refused calls, want none", n, err)
 	}
 
 	// A body the server refuses for good (FerretDB 1.x: an array directly

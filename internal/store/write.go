@@ -85,6 +85,15 @@ func (e *RejectedError) Error() string {
 	return b.String()
 }
 
+// Unwrap is the refusals' reasons, each wrapping post.ErrBadRecord.
+func (e *RejectedError) Unwrap() []error {
+	out := make([]error, len(e.Documents))
+	for i, r := range e.Documents {
+		out[i] = r.Err
+	}
+	return out
+}
+
 // Rejected returns the reason of each refused document by its index in the
 // batch: what sink.Rejections asks of a writer's error.
 func (e *RejectedError) Rejected() map[int]error {
