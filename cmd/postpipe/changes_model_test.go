@@ -229,6 +229,9 @@ type changesConfig struct {
 	ids      int           // posts changed concurrently
 	opsPerID int           // ops on each (0: until the driver's context ends)
 	pause    time.Duration // between two ops on a post
+	// waitEvery: about one op in waitEvery is sent with Prefer: wait=10,
+	// its answer checked against the model (0: none but the last).
+	waitEvery int
 	// retryFor bounds the retries of one op (503s, lost answers): past it
 	// the op's fate is unknown, which fails the test.
 	retryFor time.Duration
@@ -256,7 +259,10 @@ type changesDriver struct {
 	refused  int64          // patches answered 422
 	failures []string       // what broke the contract
 	slowest  time.Duration  // the slowest answer (Prefer: wait left out)
-	waited   map[string]int // the final ops' Prefer: wait answers: applied, not in time
+	waited   map[string]int // Prefer: wait answers by status (202: not applied in time)
+	// Prefer: wait answers that were not the model's post: an earlier
+	// state of it (lost), or one it never had (reordered).
+	waitLost, waitReordered int
 }
 
 // changesSeed is POSTPIPE_TEST_SEED, or a fresh seed; the test prints it
@@ -406,7 +412,12 @@ func (d *changesDriver) drive(ctx context.Context) {
 		rng := d.rngs[i]
 		wg.Go(func() {
 			for n := 0; ctx.Err() == nil && (d.cfg.opsPerID == 0 || n < d.cfg.opsPerID); n++ {
-				if !d.step(m, randomChange(rng, m, n, true), rng.IntN(10) == 0) {
+				o := randomChange(rng, m, n, true)
+				var wait time.Duration
+				if d.cfg.waitEvery > 0 && rng.IntN(d.cfg.waitEvery) == 0 && !o.refused { // a refused op is answered at once
+					wait = 10 * time.Second
+				}
+				if !d.step(m, o, rng.IntN(10) == 0, wait, false) {
 					return
 				}
 				time.Sleep(d.cfg.pause) // the load's pace
@@ -416,10 +427,13 @@ func (d *changesDriver) drive(ctx context.Context) {
 	wg.Wait()
 }
 
-// step sends one op (and, when resend says so, once more after its 202)
-// and applies it to the model; false when the contract broke.
-func (d *changesDriver) step(m *docModel, o changeOp, resend bool) bool {
-	status, body := d.do(m, o, 0)
+// step sends one op — with Prefer: wait=N when wait says so — and applies
+// it to the model, and when resend says so sends it once more after its
+// 202; false when the contract broke. A waited op's answer must be the op
+// applied (checkWaited); a 202 — not applied in time — fails the test when
+// mustApply says so, and is counted otherwise.
+func (d *changesDriver) step(m *docModel, o changeOp, resend bool, wait time.Duration, mustApply bool) bool {
+	status, body := d.do(m, o, wait)
 	switch {
 	case status == 0:
 		return false
@@ -428,19 +442,39 @@ func (d *changesDriver) step(m *docModel, o changeOp, resend bool) bool {
 		d.refused++
 		d.mu.Unlock()
 		return true
-	case o.refused || status != http.StatusAccepted:
+	case o.refused:
+		d.fail("%s: %s: answered %d, want 422: %.300s", m.id, o, status, body)
+		return false
+	case status == http.StatusAccepted:
+		var answer struct{ ID, Status string }
+		if err := json.Unmarshal(body, &answer); err != nil || answer.ID != m.id || answer.Status != "accepted" {
+			d.fail("%s: %s: 202 with %.300s", m.id, o, body)
+			return false
+		}
+		m.apply(o)
+		d.mu.Lock()
+		d.accepted++
+		if wait > 0 {
+			d.waited["202 (not applied in time)"]++
+		}
+		d.mu.Unlock()
+		if wait > 0 && mustApply {
+			d.fail("%s: %s with Prefer: wait=%d: 202, not applied in time", m.id, o, int(wait/time.Second))
+			return false
+		}
+	case wait > 0:
+		m.apply(o)
+		d.mu.Lock()
+		d.accepted++
+		d.waited[strconv.Itoa(status)]++
+		d.mu.Unlock()
+		if !d.checkWaited(m, o, status, body) {
+			return false
+		}
+	default:
 		d.fail("%s: %s: answered %d: %.300s", m.id, o, status, body)
 		return false
 	}
-	var answer struct{ ID, Status string }
-	if err := json.Unmarshal(body, &answer); err != nil || answer.ID != m.id || answer.Status != "accepted" {
-		d.fail("%s: %s: 202 with %.300s", m.id, o, body)
-		return false
-	}
-	d.mu.Lock()
-	d.accepted++
-	d.mu.Unlock()
-	m.apply(o)
 	if !resend {
 		return true
 	}
@@ -457,61 +491,59 @@ func (d *changesDriver) step(m *docModel, o changeOp, resend bool) bool {
 	return true
 }
 
+// checkWaited checks the answer to o, sent with Prefer: wait and applied
+// (the model applied it too): a put or patch 200 with the model's post —
+// the next op on it is not sent yet, so the store holds exactly that — a
+// patch of a post not stored 404, a delete 204. A post not as its model
+// counts as lost or reordered, as check counts them.
+func (d *changesDriver) checkWaited(m *docModel, o changeOp, status int, body []byte) bool {
+	want := http.StatusOK
+	switch {
+	case o.method == http.MethodDelete:
+		want = http.StatusNoContent
+	case m.doc == nil: // a patch of a post not stored
+		want = http.StatusNotFound
+	}
+	if status != want {
+		d.fail("%s: %s with Prefer: wait: %d, want %d: %.300s", m.id, o, status, want, body)
+		return false
+	}
+	if want != http.StatusOK {
+		return true
+	}
+	got, err := storedDoc(body)
+	if err != nil {
+		d.fail("%s: %s with Prefer: wait: %v", m.id, o, err)
+		return false
+	}
+	switch m.verdict(got) {
+	case "":
+		return true
+	case "lost":
+		d.mu.Lock()
+		d.waitLost++
+		d.mu.Unlock()
+	default:
+		d.mu.Lock()
+		d.waitReordered++
+		d.mu.Unlock()
+	}
+	d.fail("%s: %s with Prefer: wait answered %v, the model holds %v after %d ops:\n\t%s", m.id, o, got, m.doc, len(m.applied), m.lastOps())
+	return false
+}
+
 // finish sends one last valid op on each post with Prefer: wait=30 and
-// checks the answer is the op applied (read your write): a put or patch
-// 200 with the model's post, a patch of a post not stored 404, a delete
-// 204. A 202 — the sink did not apply it within the 30 s — fails the test
-// when mustApply says so, and is counted otherwise.
+// checks the answer is the op applied (read your write, checkWaited). A
+// 202 — the sink did not apply it within the 30 s — fails the test when
+// mustApply says so, and is counted otherwise.
 func (d *changesDriver) finish(mustApply bool) {
-	const wait = 30 * time.Second
 	var wg sync.WaitGroup
 	for i, m := range d.docs {
 		rng := d.rngs[i]
 		wg.Go(func() {
 			o := randomChange(rng, m, len(m.applied), false)
 			o.key = "model-final-" + m.id
-			status, body := d.do(m, o, wait)
-			if status == 0 {
-				return
-			}
-			if status == http.StatusAccepted {
-				m.apply(o)
-				d.mu.Lock()
-				d.accepted++
-				d.waited["202 (not applied within 30 s)"]++
-				d.mu.Unlock()
-				if mustApply {
-					d.fail("%s: %s with Prefer: wait=30: 202, not applied in time", m.id, o)
-				}
-				return
-			}
-			m.apply(o)
-			d.mu.Lock()
-			d.accepted++
-			d.waited[strconv.Itoa(status)]++
-			d.mu.Unlock()
-			want := http.StatusOK
-			switch {
-			case o.method == http.MethodDelete:
-				want = http.StatusNoContent
-			case m.doc == nil: // a patch of a post not stored
-				want = http.StatusNotFound
-			}
-			if status != want {
-				d.fail("%s: %s with Prefer: wait: %d, want %d: %.300s", m.id, o, status, want, body)
-				return
-			}
-			if want != http.StatusOK {
-				return
-			}
-			got, err := storedDoc(body)
-			if err != nil {
-				d.fail("%s: %s with Prefer: wait: %v", m.id, o, err)
-				return
-			}
-			if !sameDoc(got, m.doc) {
-				d.fail("%s: %s with Prefer: wait answered %v, the model holds %v", m.id, o, got, m.doc)
-			}
+			d.step(m, o, false, 30*time.Second, mustApply)
 		})
 	}
 	wg.Wait()
@@ -585,10 +617,14 @@ func (d *changesDriver) check(within time.Duration) changesOutcome {
 			}
 		}
 		if len(wrong) == 0 {
+			out.lost += d.waitLost
+			out.reordered += d.waitReordered
 			out.took = time.Since(began)
 			return out
 		}
 		if time.Now().After(deadline) {
+			out.lost += d.waitLost
+			out.reordered += d.waitReordered
 			for i, w := range wrong {
 				if i == 5 {
 					t.Errorf("... and %d more posts not as their model", len(wrong)-5)
@@ -609,7 +645,7 @@ func (d *changesDriver) String() string {
 	for _, m := range d.docs {
 		dead += m.dead
 	}
-	return fmt.Sprintf("%d posts: %d requests, %d ops accepted (%d sent again after their 202, %d patches of a post not stored), %d refused (422), answers %v, %d without an answer, slowest %s; final Prefer: wait answers %v",
+	return fmt.Sprintf("%d posts: %d requests, %d ops accepted (%d sent again after their 202, %d patches of a post not stored), %d refused (422), answers %v, %d without an answer, slowest %s; Prefer: wait answers %v",
 		len(d.docs), d.sent, d.accepted, d.resends, dead, d.refused, d.status, d.netErrs, d.slowest.Round(time.Millisecond), d.waited)
 }
 
@@ -626,7 +662,7 @@ func TestChangesModelInProcess(t *testing.T) {
 	waitReady(t, base)
 	adm := groupAdmin(t, env)
 
-	d := newChangesDriver(t, base, changesConfig{ids: 6, pause: 20 * time.Millisecond, retryFor: 30 * time.Second})
+	d := newChangesDriver(t, base, changesConfig{ids: 6, pause: 20 * time.Millisecond, waitEvery: 10, retryFor: 30 * time.Second})
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
@@ -745,7 +781,7 @@ func TestChangesSurviveSinkKills(t *testing.T) {
 	}
 	base, sinks := pipeline(t, env, 2)
 	connectMongo(t, env) // drops the test's database at the end
-	d := newChangesDriver(t, base, changesConfig{ids: 8})
+	d := newChangesDriver(t, base, changesConfig{ids: 8, waitEvery: 20})
 	ctx, stop := context.WithCancel(context.Background())
 	driven := make(chan struct{})
 	go func() {
@@ -789,7 +825,7 @@ func TestChangesSurviveABrokerKill(t *testing.T) {
 	connectMongo(t, env) // drops the test's database at the end
 	// The API answers 503 while the partitions' leaders move: an op is
 	// retried (same key) for as long as the broker may take.
-	d := newChangesDriver(t, base, changesConfig{ids: 8, retryFor: 90 * time.Second})
+	d := newChangesDriver(t, base, changesConfig{ids: 8, waitEvery: 20, retryFor: 90 * time.Second})
 	ctx, stop := context.WithCancel(context.Background())
 	driven := make(chan struct{})
 	go func() {
