@@ -33,15 +33,20 @@ import (
 // every post answered 202 is stored exactly once. CHAOS_SHORT=1 shortens
 // the loads for CI; CHAOS_ONLY=REGEXP runs only the scenarios whose name it
 // matches. One scenario adds a second stream (orders) beside posts: see
-// chaos_streams_test.go.
+// chaos_streams_test.go; one an update storm of changes checked against a
+// model: see chaos_changes_test.go.
 
 // chaosRow is one line of the table TestChaos prints.
 type chaosRow struct {
 	scenario                               string
 	sent, accepted, unavailable, otherErrs int64
 	lost, duplicated                       int64
-	maxLatency                             time.Duration
-	maxRSS                                 int64 // kB
+	// reordered: documents whose changes were applied out of order (the
+	// update storm's rows, modelled; "-" in the others).
+	reordered  int64
+	modelled   bool
+	maxLatency time.Duration
+	maxRSS     int64 // kB
 	// failover is how long a killed sink's partitions went unconsumed
 	// (the scenarios that kill sinks; empty otherwise).
 	failover string
@@ -64,6 +69,10 @@ type chaosRig struct {
 	// second stream under load beside posts: the api and sinks get a
 	// streams file, and the scenario has a row per stream.
 	orders *ordersLoad
+	// storm, when the scenario's before hook sets it (withUpdateStorm),
+	// changes posts beside the load, checked against a model: a row of
+	// its own.
+	storm *updateStorm
 }
 
 // Failover targets: a sink SIGKILLed and restarted at once (static group
@@ -130,8 +139,8 @@ func TestChaos(t *testing.T) {
 			}
 			for _, row := range r.run(name, dur, fault) {
 				rows = append(rows, row)
-				if row.lost > 0 || row.duplicated > 0 {
-					t.Errorf("%s: %d lost, %d duplicated", row.scenario, row.lost, row.duplicated)
+				if row.lost > 0 || row.duplicated > 0 || row.reordered > 0 {
+					t.Errorf("%s: %d lost, %d duplicated, %d reordered", row.scenario, row.lost, row.duplicated, row.reordered)
 				}
 			}
 		})
@@ -147,6 +156,13 @@ func TestChaos(t *testing.T) {
 	before = withOrders
 	scenario("sink SIGKILLed and restarted at once, two streams", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
 		r.killAndRestart(l, 5)
+	})
+
+	// The same kills while a few dozen posts keep changing (put, patch,
+	// delete): every post must end as the model of its accepted ops says.
+	before = withUpdateStorm
+	scenario("sink SIGKILLed and restarted at once, update storm", "POSTPIPE_TEST_KAFKA_BROKERS", load, func(r *chaosRig, l time.Duration) {
+		r.killAndRestart(l, 3)
 	})
 	before = nil
 
@@ -317,11 +333,22 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 	} else {
 		close(ordersDone)
 	}
+	stormDone := make(chan struct{})
+	if r.storm != nil {
+		r.storm.begin(r)
+		go func() {
+			defer close(stormDone)
+			r.storm.drive(dur)
+		}()
+	} else {
+		close(stormDone)
+	}
 	// The fault runs on the test's goroutine, so it may fail the test
 	// at once; it may outlast the load (the broker takes its time).
 	fault(r, dur)
 	b := <-benched
 	<-ordersDone
+	<-stormDone
 	res, err := b.res, b.err
 	maxRSS := rss()
 	if err != nil {
@@ -347,8 +374,12 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 	if row.otherErrs > 0 && !strings.Contains(name, "SIGTERM") {
 		t.Errorf("%s: %d answers that were neither 202 nor 503: %v", name, row.otherErrs, sc.ErrorsByStatus)
 	}
+	var storm []chaosRow
+	if r.storm != nil {
+		storm = append(storm, r.storm.row(t, name+": changes", maxRSS, r.failedOver))
+	}
 	if r.orders == nil {
-		return []chaosRow{row}
+		return append([]chaosRow{row}, storm...)
 	}
 	row.scenario = name + ": posts"
 	// The posts collection holds the bench client's posts and nothing
@@ -363,7 +394,7 @@ func (r *chaosRig) run(name string, dur time.Duration, fault func(*chaosRig, tim
 	r.checkProducedTo(r.env["POSTPIPE_KAFKA_TOPIC"], row.accepted)
 	r.checkProducedTo(r.orders.topic, orders.accepted)
 	r.checkDLQsEmpty(r.env["POSTPIPE_KAFKA_DLQ_TOPIC"], r.orders.dlqTopic)
-	return []chaosRow{row, orders}
+	return append([]chaosRow{row, orders}, storm...)
 }
 
 func (r *chaosRig) startAPI(name string) {
@@ -645,15 +676,19 @@ func printChaosTable(rows []chaosRow) {
 		return
 	}
 	var b strings.Builder
-	b.WriteString("\n| scenario | requests sent | 202 | 503 | other errors | lost | duplicated | slowest answer | max API RSS | killed sink's partitions consumed again after |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("\n| scenario | requests sent | 202 | 503 | other errors | lost | duplicated | reordered | slowest answer | max API RSS | killed sink's partitions consumed again after |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rows {
 		failover := r.failover
 		if failover == "" {
 			failover = "-"
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %.1f MiB | %s |\n", r.scenario, r.sent, r.accepted, r.unavailable,
-			r.otherErrs, r.lost, r.duplicated, r.maxLatency.Round(time.Millisecond), float64(r.maxRSS)/1024, failover)
+		reordered := "-"
+		if r.modelled {
+			reordered = strconv.FormatInt(r.reordered, 10)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %s | %s | %.1f MiB | %s |\n", r.scenario, r.sent, r.accepted, r.unavailable,
+			r.otherErrs, r.lost, r.duplicated, reordered, r.maxLatency.Round(time.Millisecond), float64(r.maxRSS)/1024, failover)
 	}
 	fmt.Print(b.String())
 	if path := os.Getenv("CHAOS_TABLE"); path != "" {

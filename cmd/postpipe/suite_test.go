@@ -33,8 +33,9 @@ var suites = map[string][]func(*testing.T){
 		TestPoisonRecordsGoToTheDLQ,
 		TestSinkKilledWithSIGKILL,
 		TestStreamsEndToEnd,
+		TestChangesSurviveSinkKills,
 	},
-	"kafka-cluster": {TestClusterLosesABroker},
+	"kafka-cluster": {TestClusterLosesABroker, TestChangesSurviveABrokerKill},
 	"chaos":         {TestChaos},
 	"scale":         {TestScaleOut},
 	"ui":            {TestDashboardInBrowser},
@@ -102,8 +103,8 @@ func TestSuitePattern(t *testing.T) {
 		suite, want string
 		wantErr     bool
 	}{
-		{suite: "kafka-cluster", want: "^(TestClusterLosesABroker)$"},
-		{suite: "kafka", want: "^(TestSinkStoppedRestartedAndRebalanced|TestIdempotencyKeyMakesOneDocument|TestPoisonRecordsGoToTheDLQ|TestSinkKilledWithSIGKILL|TestStreamsEndToEnd)$"},
+		{suite: "kafka-cluster", want: "^(TestClusterLosesABroker|TestChangesSurviveABrokerKill)$"},
+		{suite: "kafka", want: "^(TestSinkStoppedRestartedAndRebalanced|TestIdempotencyKeyMakesOneDocument|TestPoisonRecordsGoToTheDLQ|TestSinkKilledWithSIGKILL|TestStreamsEndToEnd|TestChangesSurviveSinkKills)$"},
 		{suite: "chaos", want: "^(TestChaos)$"},
 		{suite: "nosuch", wantErr: true},
 	} {
