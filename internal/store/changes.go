@@ -243,6 +243,42 @@ func (l layout) storedState(id string, st doc.State, now time.Time) (bson.D, err
 		bson.E{Key: "_ops", Value: arr}), nil
 }
 
+// maxReplacesPerBulk bounds the conditional replaces of one bulk write.
+const maxReplacesPerBulk = 16
+
+// modelChunk is one bulk write of WriteStates: models[k] writes
+// writes[at[k]].
+type modelChunk struct {
+	models []mongo.WriteModel
+	at     []int
+}
+
+// chunkModels splits models (models[k] writes writes[at[k]]) into one bulk
+// write of the inserts and bulk writes of at most maxReplacesPerBulk
+// replaces.
+func chunkModels(models []mongo.WriteModel, writes []doc.StateWrite, at []int) []modelChunk {
+	var inserts modelChunk
+	var out []modelChunk
+	var cur modelChunk
+	for k, m := range models {
+		if !writes[at[k]].Expect.Stored {
+			inserts.models, inserts.at = append(inserts.models, m), append(inserts.at, at[k])
+			continue
+		}
+		cur.models, cur.at = append(cur.models, m), append(cur.at, at[k])
+		if len(cur.models) == maxReplacesPerBulk {
+			out, cur = append(out, cur), modelChunk{}
+		}
+	}
+	if len(cur.models) > 0 {
+		out = append(out, cur)
+	}
+	if len(inserts.models) > 0 {
+		out = append([]modelChunk{inserts}, out...)
+	}
+	return out
+}
+
 // WriteStates writes each New state under its ID while what is stored
 // there is still its Expect, with one unordered bulk write: an insert when
 // Expect is not Stored, else a replace of the document or tombstone whose
@@ -313,39 +349,46 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 	for _, r := range rej.Documents {
 		refused[r.Index] = true
 	}
-	allDone := len(models) == 0
-	if len(models) > 0 {
-		res, err := d.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-		if err != nil {
-			var bwe mongo.BulkWriteException
-			if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+	// The inserts go in one bulk write, the replaces in bulk writes of at
+	// most maxReplacesPerBulk: FerretDB 1.x hangs (its connection pool
+	// exhausted) on one bulk write of ~100 conditional replaces, and takes
+	// time quadratic in their number below that.
+	var written int64
+	for _, chunk := range chunkModels(models, writes, at) {
+		res, err := d.coll.BulkWrite(ctx, chunk.models, options.BulkWrite().SetOrdered(false))
+		if res != nil {
+			written += res.MatchedCount + res.InsertedCount
+		}
+		if err == nil {
+			continue
+		}
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+			return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
+		}
+		for _, we := range bwe.WriteErrors {
+			if we.Index < 0 || we.Index >= len(chunk.at) {
 				return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
 			}
-			for _, we := range bwe.WriteErrors {
-				if we.Index < 0 || we.Index >= len(models) {
-					return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
-				}
-				i := at[we.Index]
-				w := writes[i]
-				switch classify(we.Code) {
-				case alreadyStored:
-					if !w.Expect.Stored { // someone stored it meanwhile
-						isStale[i] = true
-						continue
-					}
-				case permanent:
-					// Refused for good: the others stand.
-					r := refusal{index: i, code: we.Code, msg: we.Message}
-					rej.add(i, w.ID, r.reason("document", w.ID))
-					refused[i] = true
+			i := chunk.at[we.Index]
+			w := writes[i]
+			switch classify(we.Code) {
+			case alreadyStored:
+				if !w.Expect.Stored { // someone stored it meanwhile
+					isStale[i] = true
 					continue
 				}
-				return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
+			case permanent:
+				// Refused for good: the others stand.
+				r := refusal{index: i, code: we.Code, msg: we.Message}
+				rej.add(i, w.ID, r.reason("document", w.ID))
+				refused[i] = true
+				continue
 			}
-		} else {
-			allDone = res.MatchedCount+res.InsertedCount == int64(len(models))
+			return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
 		}
 	}
+	allDone := written == int64(len(models))
 	rejected := func() error {
 		if len(rej.Documents) == 0 {
 			return nil

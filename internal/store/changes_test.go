@@ -688,3 +688,39 @@ func TestPostsDocsSharesTheTypedLayout(t *testing.T) {
 		t.Errorf("typed List after the delete: %v", listed)
 	}
 }
+
+// TestDocsWriteStatesManyReplaces: a batch of conditional replaces larger
+// than a bulk write's share (maxReplacesPerBulk) is written whole. One bulk
+// write of 100 such replaces hangs FerretDB 1.x (its connection pool
+// exhausted) until the context ends.
+func TestDocsWriteStatesManyReplaces(t *testing.T) {
+	d := openDocs(t, testkit.Store(t).URI(), "many", nil)
+	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
+	defer cancel()
+	const n = 100
+	inserts := make([]doc.StateWrite, n)
+	for i := range inserts {
+		id := "m" + strconv.Itoa(i)
+		inserts[i] = doc.StateWrite{ID: id, New: liveState(id, `{"a":1}`, ver(0, 1))}
+	}
+	if stale, err := d.WriteStates(ctx, inserts); err != nil || len(stale) > 0 {
+		t.Fatalf("insert %d: stale %v, %v", n, stale, err)
+	}
+	replaces := make([]doc.StateWrite, n)
+	for i, w := range inserts {
+		replaces[i] = doc.StateWrite{ID: w.ID, Expect: w.New, New: liveState(w.ID, `{"a":2}`, ver(0, 2))}
+	}
+	// One of them moved meanwhile: it alone is stale.
+	moved := doc.StateWrite{ID: "m7", Expect: inserts[7].New, New: liveState("m7", `{"a":9}`, ver(0, 3))}
+	if stale, err := d.WriteStates(ctx, []doc.StateWrite{moved}); err != nil || len(stale) > 0 {
+		t.Fatalf("move m7: stale %v, %v", stale, err)
+	}
+	stale, err := d.WriteStates(ctx, replaces)
+	if err != nil || len(stale) != 1 || stale[0] != "m7" {
+		t.Fatalf("replace %d: stale %v, %v; want only m7 stale", n, stale, err)
+	}
+	states, err := d.States(ctx, []string{"m0", "m99", "m7"})
+	if err != nil || states["m0"].Version != ver(0, 2) || states["m99"].Version != ver(0, 2) || states["m7"].Version != ver(0, 3) {
+		t.Errorf("versions after: %v %v %v (%v)", states["m0"].Version, states["m99"].Version, states["m7"].Version, err)
+	}
+}
