@@ -174,8 +174,10 @@ function renderStats(st) {
   const changes = st.totals.changes || {};
   const ops = ["put", "patch", "delete"].filter((op) => changes[op]);
   setFigure("changes-total", whole.format(ops.reduce((n, op) => n + changes[op], 0)));
-  $("changes-by-op").textContent =
-    ops.length ? ops.map((op) => op + " " + whole.format(changes[op])).join(" · ") : "PUT · PATCH · DELETE";
+  // The split by op in the tooltip: the figure's line has room for one word.
+  $("changes-total").closest(".figure").title = ops.length
+    ? ops.map((op) => op + " " + whole.format(changes[op])).join(" · ")
+    : "PUT, PATCH and DELETE accepted by this API";
   setFigure("committed-total", whole.format(st.totals.committed));
 
   const now = Date.parse(st.at) || Date.now();
