@@ -645,3 +645,62 @@ func (r *runner) checkUpdates(ctx context.Context, st *scenarioRun) (*UpdateChec
 	c.Wait = m.preferWait(bw, from)
 	return &c, nil
 }
+
+// updateCheckCols are the columns of the update check's table.
+var updateCheckCols = []string{"scenario", "creates", "patches", "deletes", "ids checked", "live", "deleted", "matched", "lost", "wrong", "waited answers not the model's", "unsettled", "check s"}
+
+// updateRows are the update check's table rows, one per scenario with one.
+func updateRows(res *Results) [][]string {
+	var rows [][]string
+	for _, s := range res.Scenarios {
+		c := s.Update
+		if c == nil {
+			continue
+		}
+		rows = append(rows, []string{s.Name, fmt.Sprint(c.OpsAccepted[opCreate]), fmt.Sprint(c.OpsAccepted[opPatch]), fmt.Sprint(c.OpsAccepted[opDelete]),
+			fmt.Sprint(c.IDsChecked), fmt.Sprint(c.Live), fmt.Sprint(c.Deleted), fmt.Sprint(c.Matched), fmt.Sprint(c.Lost), fmt.Sprint(c.Wrong),
+			fmt.Sprint(c.WaitMismatched), fmt.Sprint(c.Unsettled), num(c.CheckS)})
+	}
+	return rows
+}
+
+// updateOpCols and updateOpRows are the update scenario's ops by kind, in
+// its measured window: those sent with Prefer: wait apart.
+var updateOpCols = []string{"scenario", "op", "requests", "req/s", "errors", "p50 ms", "p99 ms", "max ms"}
+
+func updateOpRows(res *Results) [][]string {
+	var rows [][]string
+	for _, s := range res.Scenarios {
+		if s.Update == nil {
+			continue
+		}
+		for _, name := range []string{opCreate, opPatch, opDelete, opWaited} {
+			if o, ok := s.Ops[name]; ok {
+				rows = append(rows, []string{s.Name, name, fmt.Sprint(o.Requests), num(o.RPS), fmt.Sprint(o.Errors), ms(o.P50), ms(o.P99), ms(o.Max)})
+			}
+		}
+	}
+	return rows
+}
+
+// updateNotes say what the update check's counts mean and what the
+// Prefer: wait requests measured.
+func updateNotes(res *Results) []string {
+	var notes []string
+	for _, s := range res.Scenarios {
+		c := s.Update
+		if c == nil {
+			continue
+		}
+		w := c.Wait
+		notes = append(notes, fmt.Sprintf("%s, Prefer: wait=%g on %.0f %% of the ops (measured window): %d requests, p50 %s ms, p99 %s ms, max %s ms; %d answered once applied (201, 200, 204), %d ran out (202); %d answered later than %g s + %g s. p50 ÷ the sink's batch wait (%s ms, %s) = %.2f — the issue wants it within 3 on an idle machine.",
+			s.Name, w.WaitS, 100*w.Share, w.Requests, ms(w.P50), ms(w.P99), ms(w.Max), w.Applied, w.RanOut, w.Late, w.WaitS, w.LateMarginS, num(w.SinkBatchWaitMS), w.SinkBatchWaitFrom, w.P50OverBatchWait))
+		if !c.Settled && c.Mismatches() > 0 {
+			notes = append(notes, fmt.Sprintf("%s: the store did not reach the model's states within --drain-timeout (or they stopped changing for %s); first mismatches in results.json (update.examples).", s.Name, updateStall))
+		}
+	}
+	if len(notes) > 0 {
+		notes = append(notes, "Ops accepted: answered 202 (or, waited for, 201, 200, 204), warm-up included. Every id the users created is compared with the last state its accepted ops lead to: a deleted one must hold nothing (GET answers 404), a live one the title, content and tags of the model. Lost: the store holds an earlier state of the id (nothing, before its create; or the post before its last ops). Wrong: a state no prefix of its ops leads to. Waited answers not the model's: a 201 or 200 whose document was not the state after the op. Unsettled: an op got a 503 or no answer on every try, so the id is not checked. A merge patch applied twice in a row leaves what it left once, so ops applied twice are not counted; one applied again after later ones shows as lost or wrong (docs/benchmark.md).")
+	}
+	return notes
+}

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -337,5 +339,36 @@ func TestSinkBatchWait(t *testing.T) {
 	}
 	if d, _ := sinkBatchWait(Config{}, env(nil)); d != 50*time.Millisecond {
 		t.Errorf("default: %s", d)
+	}
+}
+
+// TestUpdateReport: the update check's counts and the Prefer: wait figures
+// reach results.json, report.md and report.html, a mismatch marked.
+func TestUpdateReport(t *testing.T) {
+	res := sampleResults(t, true)
+	res.Scenarios = append(res.Scenarios, ScenarioResult{Name: "update", Path: "/v1/posts", Requests: 50, ErrorsByStatus: map[string]int64{}, Series: []Point{},
+		Ops: map[string]OpResult{opCreate: {Requests: 20, P50: 3}, opWaited: {Requests: 10, P50: 120}},
+		Update: &UpdateCheck{OpsAccepted: map[string]int64{opCreate: 25, opPatch: 20, opDelete: 5}, IDsChecked: 25, Live: 20, Deleted: 5, Matched: 24, Lost: 1,
+			Wait: PreferWait{WaitS: 5, Share: 0.2, Requests: 10, P50: 120, P99: 300, Max: 400, ByStatus: map[string]int64{"201": 4, "200": 4, "204": 1, "202": 1},
+				Applied: 9, RanOut: 1, LateMarginS: 1, SinkBatchWaitMS: 50, SinkBatchWaitFrom: "the sink's default", P50OverBatchWait: 2.4}}})
+	if err := write(res); err != nil {
+		t.Fatal(err)
+	}
+	m := readResultsJSON(t, res.Dir)
+	up := requireKeys(t, "update scenario", m["scenarios"].([]any)[2], "update")["update"]
+	u := requireKeys(t, "update", up, "ops_accepted", "ids_checked", "lost", "wrong", "wait_mismatched", "unsettled", "prefer_wait")
+	requireKeys(t, "prefer_wait", u["prefer_wait"], "p50_ms", "p99_ms", "max_ms", "late", "applied", "ran_out", "sink_batch_wait_ms", "p50_over_batch_wait")
+	md := Markdown(res)
+	for _, want := range []string{"Update check", "| update | 25 | 20 | 5 | 25 | 20 | 5 | 24 | 1 | 0 | 0 | 0 |", "| update | prefer wait | 10 |", "p50 120 ms", "= 2.40"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(res.Dir, htmlFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "<h2>Update check</h2>") || !strings.Contains(string(page), `<td class="bad">1</td>`) {
+		t.Errorf("report.html lacks the update check, or its lost id unmarked")
 	}
 }
