@@ -53,8 +53,12 @@ type Config struct {
 	// running), they are looked for on the topic; with neither, nowhere.
 	MongoURI, MongoDatabase, MongoCollection string
 	DrainTimeout                             time.Duration // longest wait for the sink after a scenario
-	KafkaBrokers                             []string
-	KafkaTopic                               string
+	// SinkBatchWait is the sink's POSTPIPE_SINK_BATCH_WAIT, which the
+	// update scenario's Prefer: wait latency is compared with; 0: the
+	// bench's own environment's, else the sink's default.
+	SinkBatchWait time.Duration
+	KafkaBrokers  []string
+	KafkaTopic    string
 	// KafkaSecurity is how the topic check connects to the brokers (TLS,
 	// SASL): the Kafka section's settings, as the server's clients use
 	// them (kafka.Opts). Logger gets that client's records; nil: none.
@@ -239,6 +243,11 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 			err = fmt.Errorf("%w (not all accepted posts were stored within --drain-timeout %s: the sink may still be writing)", err, cfg.DrainTimeout)
 		}
 		problems = append(problems, err)
+	}
+	for _, s := range res.Scenarios {
+		if c := s.Update; c != nil && c.Mismatches() > 0 {
+			problems = append(problems, fmt.Errorf("the model check of %s found %d ids lost, %d wrong and %d Prefer: wait answers that were not the model's state", s.Name, c.Lost, c.Wrong, c.WaitMismatched))
+		}
 	}
 	if ctx.Err() != nil {
 		res.Notes = append(res.Notes, "interrupted: the results are partial")
@@ -462,6 +471,13 @@ func (r *runner) begin(ctx context.Context, sc scenario) *scenarioRun {
 	if sc.stream == ordersStream {
 		st.sender.orders = newOrders(r.words, r.id, sc.name, time.Now())
 	}
+	if sc.update {
+		if st.ver == nil {
+			st.err = fmt.Errorf("%s: its ops are checked in the store, against a model: give the store the sink writes to (--mongodb-uri or POSTPIPE_MONGODB_URI), with the sink running, or leave %s out of --scenarios", sc.name, sc.name)
+			return st
+		}
+		st.sender.update = newUpdateModel(r.words, r.id, sc.name, r.cfg.ContentBytes)
+	}
 	return st
 }
 
@@ -530,6 +546,20 @@ func (r *runner) finish(ctx context.Context, st *scenarioRun) (ScenarioResult, e
 		sr.FireAndForget = r.settleFireAndForget(ctx, st.ff0)
 	}
 	if !st.verify || sr.Interrupted {
+		return sr, st.note
+	}
+	if sc.update {
+		c, err := r.checkUpdates(ctx, st)
+		if err != nil {
+			if ctx.Err() != nil {
+				return sr, nil // interrupted: Run says so
+			}
+			return sr, errors.Join(st.note, fmt.Errorf("verification of %s failed: %w", sc.name, err))
+		}
+		sr.Update = c
+		w := c.Wait
+		fmt.Fprintf(r.progress, "%s: %d ids checked (%d live, %d deleted), %d matched, %d lost, %d wrong, %d waited answers not the model's, %d unsettled; Prefer: wait p50 %.1f ms (%.2f × the sink's batch wait), %d late, %d ran out\n",
+			sc.name, c.IDsChecked, c.Live, c.Deleted, c.Matched, c.Lost, c.Wrong, c.WaitMismatched, c.Unsettled, w.P50, w.P50OverBatchWait, w.Late, w.RanOut)
 		return sr, st.note
 	}
 	var (
@@ -670,8 +700,9 @@ func (r *runner) load(ctx context.Context, st *scenarioRun, t turn) int64 {
 	if t.round == 0 && cfg.Load.Warmup > 0 && ctx.Err() == nil {
 		wl := Load{Model: cfg.Load.Model, Stages: cfg.Load.warmupStages()}
 		wrec := newRecorder(time.Now())
-		s.rec = wrec
+		s.rec, s.warm = wrec, true
 		r.drive(ctx, wl, wrec, s, sc.name+" warm-up")
+		s.warm = false
 		warm := wrec.promises()
 		st.promised.accepted = append(st.promised.accepted, warm.accepted...)
 		st.promised.maybe = append(st.promised.maybe, warm.maybe...)

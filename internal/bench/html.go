@@ -188,6 +188,11 @@ type htmlView struct {
 	CPURows           [][]string
 	OpRows            [][]string
 	ReadNote          string
+	UpdateCols        []string
+	UpdateRows        [][]string
+	UpdateOpCols      []string
+	UpdateOpRows      [][]string
+	UpdateNotes       []string
 }
 
 type verificationView struct {
@@ -199,6 +204,9 @@ func renderHTML(res *Results) ([]byte, error) {
 	view := htmlView{Results: res, Setup: setupSentence(res), SetupLines: setupLines(res), VerificationNotes: verificationNotes(res), Charts: buildCharts(res),
 		VerificationTitle: verificationTitle(res), CPUSource: cpuSource(res), OpRows: opRows(res)}
 	view.CPUCols, view.CPURows = cpuTable(res)
+	if view.UpdateRows = updateRows(res); len(view.UpdateRows) > 0 {
+		view.UpdateCols, view.UpdateOpCols, view.UpdateOpRows, view.UpdateNotes = updateCheckCols, updateOpCols, updateOpRows(res), updateNotes(res)
+	}
 	if len(view.OpRows) > 0 {
 		view.ReadNote = readNote(res)
 	}
@@ -285,6 +293,20 @@ ul { padding-left: 1.2rem; }
 {{else}}
 <h2>Check of the accepted posts</h2>
 <p>Not run (see the notes above).</p>
+{{end}}
+{{if .UpdateRows}}
+<h2>Update check</h2>
+<p>Every id's stored state against the model of its accepted ops, after the sink applied them:</p>
+<table>
+<tr>{{range .UpdateCols}}<th>{{.}}</th>{{end}}</tr>
+{{range .UpdateRows}}<tr>{{range $i, $c := .}}<td{{if and (ge $i 8) (le $i 10) (ne $c "0")}} class="bad"{{end}}>{{$c}}</td>{{end}}</tr>
+{{end}}</table>
+<table>
+<tr>{{range .UpdateOpCols}}<th>{{.}}</th>{{end}}</tr>
+{{range .UpdateOpRows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+{{range .UpdateNotes}}<p class="sub">{{.}}</p>
+{{end}}
 {{end}}
 <h2>Over time</h2>
 <p class="sub">Each scenario's time axis starts at its own beginning; the scenarios ran one after another.</p>

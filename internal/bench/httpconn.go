@@ -51,6 +51,16 @@ type loadConn struct {
 // interrupts it; the deadline is c.timeout per request. A transport error
 // is a net.Error whose Timeout() says whether the deadline passed.
 func (c *loadConn) exchange(ctx context.Context, method, path string, body []byte) (status int, answer []byte, err error) {
+	return c.exchangeWith(ctx, method, path, jsonType, nil, body)
+}
+
+// jsonType is the Content-Type of a body sent by exchange.
+const jsonType = "application/json"
+
+// exchangeWith is exchange with the body's Content-Type (sent with a body
+// only) and more header lines, each ending in CRLF ("Prefer: wait=5\r\n"),
+// written as they are.
+func (c *loadConn) exchangeWith(ctx context.Context, method, path, contentType string, headers, body []byte) (status int, answer []byte, err error) {
 	if err := ctx.Err(); err != nil {
 		return 0, nil, err
 	}
@@ -66,7 +76,7 @@ func (c *loadConn) exchange(ctx context.Context, method, path string, body []byt
 		c.close()
 		return 0, nil, fmt.Errorf("set deadline: %w", err)
 	}
-	status, answer, keep, err := c.roundTrip(method, path, body)
+	status, answer, keep, err := c.roundTrip(method, path, contentType, headers, body)
 	if err != nil || !keep {
 		c.close()
 	}
@@ -131,15 +141,18 @@ func (c *loadConn) close() {
 
 // roundTrip writes the request and reads the answer; keep says whether the
 // connection can carry the next one.
-func (c *loadConn) roundTrip(method, path string, body []byte) (status int, answer []byte, keep bool, err error) {
+func (c *loadConn) roundTrip(method, path, contentType string, headers, body []byte) (status int, answer []byte, keep bool, err error) {
 	b := append(c.req[:0], method...)
 	b = append(b, ' ')
 	b = append(b, path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, c.host...)
 	b = append(b, "\r\nUser-Agent: postpipe-bench\r\n"...)
+	b = append(b, headers...)
 	if body != nil {
-		b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
+		b = append(b, "Content-Type: "...)
+		b = append(b, contentType...)
+		b = append(b, "\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, int64(len(body)), 10)
 		b = append(b, "\r\n"...)
 	}

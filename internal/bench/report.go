@@ -99,6 +99,16 @@ func Markdown(res *Results) string {
 			fmt.Fprintf(&b, "%s\n", l)
 		}
 	}
+	if rows := updateRows(res); len(rows) > 0 {
+		b.WriteString("\nUpdate check: every id's stored state against the model of its accepted ops, after the sink applied them:\n\n")
+		mdTable(&b, updateCheckCols, rows)
+		b.WriteString("\n")
+		mdTable(&b, updateOpCols, updateOpRows(res))
+		b.WriteString("\n")
+		for _, l := range updateNotes(res) {
+			fmt.Fprintf(&b, "%s\n\n", l)
+		}
+	}
 	b.WriteString("\nSetup:\n\n")
 	for _, l := range setupLines(res) {
 		fmt.Fprintf(&b, "- %s\n", l)
@@ -111,6 +121,16 @@ func Markdown(res *Results) string {
 	}
 	fmt.Fprintf(&b, "\nCommand:\n\n```sh\n%s\n```\n", res.Run.Command)
 	return b.String()
+}
+
+// mdTable writes a Markdown table, the first column left-aligned and the
+// others right-aligned.
+func mdTable(b *strings.Builder, cols []string, rows [][]string) {
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n")
+	b.WriteString("|---|" + strings.Repeat("---:|", len(cols)-1) + "\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
 }
 
 // setupSentence says in one line what ran against what.

@@ -141,6 +141,9 @@ type ScenarioResult struct {
 	// scenario, when its pid was given (--server-pid).
 	ServerRSSMaxMB float64       `json:"server_rss_max_mb,omitempty"`
 	Verification   *Verification `json:"verification,omitempty"`
+	// Update is the update scenario's model check and its Prefer: wait
+	// measurement.
+	Update *UpdateCheck `json:"update,omitempty"`
 	// Unpromised: the scenario's 202 promised nothing; its check is a
 	// finding, left out of the run's verification totals.
 	Unpromised bool `json:"unpromised,omitempty"`

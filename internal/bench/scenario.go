@@ -37,6 +37,9 @@ type scenario struct {
 	// documents the bench makes (orders.go) and looks for in the stream's
 	// topic or collection; "" for the built-in posts.
 	stream string
+	// update: creates, patches and deletes of the scenario's own posts,
+	// checked against a model of every id's ops (update.go).
+	update bool
 	about  string
 }
 
@@ -63,6 +66,8 @@ var scenarios = []scenario{
 		about: "one post per request written straight to the store, 201"},
 	{name: "batch", path: "/v1/posts:batch", want: http.StatusMultiStatus, batch: true, verify: true,
 		about: "an array of posts per request, produced together, 207 with one result per post"},
+	{name: "update", path: "/v1/posts", want: http.StatusAccepted, verify: true, update: true,
+		about: "each user creates posts (50 %), patches its own (40 %: title and content, or tags; JSON Merge Patch) and deletes them (10 %), every op with an Idempotency-Key, 20 % with Prefer: wait=5; afterwards every id's stored state is compared with a model of its accepted ops"},
 	{name: "read", path: "/v1/posts/{id}", want: http.StatusOK, reads: 1,
 		about: "GET /v1/posts/{id} of posts this run stored (80 %) and pages of GET /v1/posts?author= (20 %), from the store"},
 	{name: "mixed", path: "/v1/posts", want: http.StatusAccepted, verify: true, reads: 0.9,
@@ -127,7 +132,9 @@ type sender struct {
 	orders    *orders // the orders scenario's, instead of posts
 	batchSize int
 	rec       *recorder
-	pool      *readPool // what reads ask for
+	pool      *readPool    // what reads ask for
+	update    *updateModel // the update scenario's
+	warm      bool         // sending the warm-up: not measured
 }
 
 // vu is what one goroutine sending a scenario's load owns: its connection
@@ -137,6 +144,8 @@ type vu struct {
 	body    []byte
 	markers []string
 	path    []byte
+	hdr     []byte    // more header lines (update)
+	upd     *updateVU // the update scenario's ids of this user
 }
 
 // shoot is the scenario's shooter: each goroutine gets a connection of its
@@ -149,6 +158,10 @@ func (s *sender) shoot() (shot, func()) {
 
 // fire sends one request of the scenario due at intended.
 func (s *sender) fire(ctx context.Context, v *vu, intended time.Time) {
+	if s.update != nil {
+		s.fireUpdate(ctx, v, intended)
+		return
+	}
 	if s.sc.reads > 0 && (s.sc.reads >= 1 || rand.Float64() < s.sc.reads) {
 		s.read(ctx, v, intended)
 		return
