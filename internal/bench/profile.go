@@ -108,12 +108,14 @@ type profile struct {
 // keeps the original test's scenarios.
 //
 // quick runs update (creates, patches and deletes of posts, checked
-// against a model; Prefer: wait measured) after direct and before batch,
-// one round: it needs the sink, which quick runs (ingest stops it, so
-// ingest leaves update out), and it runs while the posts collection is
-// still small — batch stores ~0.9 million posts, after which every read
-// of the store, the sink's reads of the documents it changes among them,
-// scans them all on FerretDB.
+// against a model; Prefer: wait measured) first, one round: it needs the
+// sink, which quick runs (ingest stops it, so ingest leaves update out),
+// and it runs while the posts collection is small. The sink reads the
+// stored state of every document a batch changes, by _id: MongoDB serves
+// that from the _id index, FerretDB 1.x scans the collection, so after
+// kafka's ~200,000 posts each such read took seconds and every
+// Prefer: wait=5 ran out (measured); first, it measures the pipeline, not
+// FerretDB's scans.
 //
 // The warm-up runs before every scenario rather than once per run: each
 // scenario drives a different path (no broker, produce without waiting,
@@ -124,7 +126,7 @@ var profiles = map[string]profile{
 	"seed": {stages: []Stage{{30 * time.Second, 100}, {60 * time.Second, 100}, {30 * time.Second, 0}}, warmup: 10 * time.Second,
 		scenarios: []string{"noop", "fire-and-forget", "kafka", "direct", "batch", "read", "mixed"}},
 	"quick": {stages: []Stage{{1 * time.Second, 50}, {4 * time.Second, 50}, {1 * time.Second, 0}}, warmup: 3 * time.Second, rounds: 3, othersOnce: true,
-		scenarios: []string{"noop", "fire-and-forget", "kafka", "orders", "direct", "update", "batch"}},
+		scenarios: []string{"update", "noop", "fire-and-forget", "kafka", "orders", "direct", "batch"}},
 	"ingest": {stages: []Stage{{0, 100}, {5 * time.Second, 100}}, warmup: 15 * time.Second, rounds: 4,
 		scenarios: []string{"noop", "fire-and-forget", "kafka", "orders", "batch"}},
 }
