@@ -384,22 +384,33 @@ type turn struct {
 // compares take turns round after round, and the others follow, each
 // running its rounds one after another — as long a measured window as the
 // compared ones, without lengthening theirs — or one round (othersOnce).
+//
+// update runs before all of them, once: the sink reads the stored state of
+// every document it changes by _id, which FerretDB answers by scanning the
+// collection, so update measures the pipeline only while the collection is
+// small (docs/benchmark.md).
 func turns(scs []scenario, rounds int, othersOnce bool) []turn {
-	var together, after []int
+	var first, together, after []int
 	for i, sc := range scs {
-		if rounds > 1 && compared(sc.name) {
+		switch {
+		case sc.update:
+			first = append(first, i)
+		case rounds > 1 && compared(sc.name):
 			together = append(together, i)
-		} else {
+		default:
 			after = append(after, i)
 		}
 	}
 	var out []turn
+	for _, i := range first {
+		out = append(out, turn{scenario: i, round: 0, rounds: 1, checks: true})
+	}
 	for round := range rounds {
 		for _, i := range together {
 			out = append(out, turn{scenario: i, round: round, rounds: rounds})
 		}
 	}
-	if n := len(out); n > 0 {
+	if n := len(out); n > len(first) {
 		out[n-1].checks = true
 	}
 	others := rounds

@@ -353,11 +353,19 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 	// most maxReplacesPerBulk: FerretDB 1.x hangs (its connection pool
 	// exhausted) on one bulk write of ~100 conditional replaces, and takes
 	// time quadratic in their number below that.
-	var written int64
+	// unknown marks the replaces whose outcome the bulk result does not
+	// tell (it counts matches, it does not name them): a chunk of replaces
+	// that matched fewer than it sent. An insert is known from its error
+	// alone: none, written; a duplicate key, stale. Only the unknown are
+	// read back — a read of every id of a batch of creates would be a
+	// collection scan on FerretDB, per batch.
+	unknown := make([]bool, len(writes))
 	for _, chunk := range chunkModels(models, writes, at) {
 		res, err := d.coll.BulkWrite(ctx, chunk.models, options.BulkWrite().SetOrdered(false))
-		if res != nil {
-			written += res.MatchedCount + res.InsertedCount
+		if replaces := writes[chunk.at[0]].Expect.Stored; replaces && (res == nil || res.MatchedCount < int64(len(chunk.models))) {
+			for _, i := range chunk.at {
+				unknown[i] = true
+			}
 		}
 		if err == nil {
 			continue
@@ -388,7 +396,7 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 			return nil, fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), err)
 		}
 	}
-	allDone := written == int64(len(models))
+	allDone := !slices.Contains(unknown, true)
 	rejected := func() error {
 		if len(rej.Documents) == 0 {
 			return nil
@@ -397,7 +405,12 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 		return fmt.Errorf("write %d states to %s: %w", len(writes), d.coll.Name(), rej)
 	}
 	if allDone {
-		return nil, rejected()
+		for i, w := range writes {
+			if isStale[i] {
+				stale = append(stale, w.ID)
+			}
+		}
+		return stale, rejected()
 	}
 
 	// The result does not say which replaces matched: what is stored now
@@ -405,7 +418,7 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 	// or an earlier one of the same write); any other is stale.
 	var again []string
 	for i, w := range writes {
-		if !isStale[i] && !refused[i] {
+		if unknown[i] && !isStale[i] && !refused[i] {
 			again = append(again, w.ID)
 		}
 	}
@@ -433,7 +446,14 @@ func (d *Docs) WriteStates(ctx context.Context, writes []doc.StateWrite) (stale 
 		if refused[i] {
 			continue
 		}
-		if v, ok := versions[w.ID]; isStale[i] || !ok || v != w.New.Version {
+		if isStale[i] {
+			stale = append(stale, w.ID)
+			continue
+		}
+		if !unknown[i] {
+			continue // written, as its bulk result said
+		}
+		if v, ok := versions[w.ID]; !ok || v != w.New.Version {
 			stale = append(stale, w.ID)
 		}
 	}
