@@ -364,7 +364,10 @@ func (d *changesDriver) send(m *docModel, o changeOp, wait time.Duration) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	if wait > 0 && resp.StatusCode != http.StatusAccepted && resp.Header.Get("Preference-Applied") != "wait" {
+	// A 503 is the publish's (the broker did not acknowledge in time): no
+	// wait began, and the op is retried with its key like any other.
+	if wait > 0 && resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusServiceUnavailable &&
+		resp.Header.Get("Preference-Applied") != "wait" {
 		return resp.StatusCode, data, fmt.Errorf("answered %d to Prefer: wait without Preference-Applied: wait", resp.StatusCode)
 	}
 	return resp.StatusCode, data, nil
