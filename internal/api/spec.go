@@ -280,6 +280,18 @@ var changeOps = template.Must(template.New("changeOps").Parse(`
     - {{.Prefer}}
 {{- end}}
 {{- end}}
+{{- define "bodyErrors"}}
+    "400": { $ref: "#/components/responses/BadRequest" }
+    "401": { $ref: "#/components/responses/Unauthorized" }
+    "404": { $ref: "#/components/responses/NotFound" }
+    "408": { $ref: "#/components/responses/RequestTimeout" }
+    "409": { $ref: "#/components/responses/KeyConflict" }
+    "413": { $ref: "#/components/responses/TooLarge" }
+    "415": { $ref: "#/components/responses/UnsupportedMediaType" }
+    "422": { $ref: "#/components/responses/Unprocessable" }
+    "429": { $ref: "#/components/responses/TooManyRequests" }
+    "503": { $ref: "#/components/responses/Unavailable" }
+{{- end}}
 {{- define "accepted"}}
     "202":
       description: The broker acknowledged the op; the sink applies it shortly, after the ops on the document the broker took before it.
@@ -318,16 +330,7 @@ put:
   responses:
 {{- template "accepted" .}}
 {{- template "stored" .}}
-    "400": { $ref: "#/components/responses/BadRequest" }
-    "401": { $ref: "#/components/responses/Unauthorized" }
-    "404": { $ref: "#/components/responses/NotFound" }
-    "408": { $ref: "#/components/responses/RequestTimeout" }
-    "409": { $ref: "#/components/responses/KeyConflict" }
-    "413": { $ref: "#/components/responses/TooLarge" }
-    "415": { $ref: "#/components/responses/UnsupportedMediaType" }
-    "422": { $ref: "#/components/responses/Unprocessable" }
-    "429": { $ref: "#/components/responses/TooManyRequests" }
-    "503": { $ref: "#/components/responses/Unavailable" }
+{{- template "bodyErrors"}}
 patch:
   operationId: patch{{.Comp}}
   summary: Change a {{.Name}} document by a JSON Merge Patch (RFC 7396), once the broker acknowledged the patch.
@@ -346,16 +349,7 @@ patch:
   responses:
 {{- template "accepted" .}}
 {{- template "stored" .}}
-    "400": { $ref: "#/components/responses/BadRequest" }
-    "401": { $ref: "#/components/responses/Unauthorized" }
-    "404": { $ref: "#/components/responses/NotFound" }
-    "408": { $ref: "#/components/responses/RequestTimeout" }
-    "409": { $ref: "#/components/responses/KeyConflict" }
-    "413": { $ref: "#/components/responses/TooLarge" }
-    "415": { $ref: "#/components/responses/UnsupportedMediaType" }
-    "422": { $ref: "#/components/responses/Unprocessable" }
-    "429": { $ref: "#/components/responses/TooManyRequests" }
-    "503": { $ref: "#/components/responses/Unavailable" }
+{{- template "bodyErrors"}}
 delete:
   operationId: delete{{.Comp}}
   summary: Delete a {{.Name}} document once the broker acknowledged the delete.
