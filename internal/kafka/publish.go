@@ -35,6 +35,9 @@ type Publisher struct {
 	obs    Observer
 	tracer trace.Tracer
 	health produceHealth
+	// deadlines answers the single-record waits (publishOne) whose
+	// acknowledgement is late.
+	deadlines *ackDeadlines
 }
 
 // Observer is told how each produced record ended and how long it took;
@@ -66,7 +69,7 @@ type Instruments struct {
 // NewPublisher publishes to topic through cl, giving each call at most
 // timeout to be acknowledged.
 func NewPublisher(cl *kgo.Client, topic string, timeout time.Duration, ins Instruments) *Publisher {
-	p := &Publisher{cl: cl, topic: topic, timeout: timeout, obs: ins.Observer, tracer: ins.Tracer}
+	p := &Publisher{cl: cl, topic: topic, timeout: timeout, obs: ins.Observer, tracer: ins.Tracer, deadlines: newAckDeadlines(timeout)}
 	if p.obs == nil {
 		p.obs = nopObserver{}
 	}
@@ -201,8 +204,9 @@ func (p *Publisher) startSpan(ctx context.Context, topic string, n int) (context
 // produces the same record and keeps the same promise (nil exactly when the
 // broker acknowledged it, an error wrapping ErrNotAcknowledged once the
 // timeout has passed without an answer) without the slice, mutex and
-// channel Publish needs for many. Its waiter (channel, callback, timer) is
-// pooled. With a tracer it is Publish, which makes the span.
+// channel Publish needs for many. Its waiter (channel, callback) is pooled
+// and its timeout shared (see publishOne). With a tracer it is Publish,
+// which makes the span.
 func (p *Publisher) PublishOne(ctx context.Context, pst post.Post) error {
 	if p.tracer != nil {
 		return p.Publish(ctx, []post.Post{pst})[0]
@@ -287,33 +291,39 @@ var opHeaderValues = func() [][]byte {
 
 // publishOne produces r (the record of the document id, of stream name)
 // and waits for its acknowledgement; v is where the broker put it.
+//
+// The wait is one receive on the waiter's channel, which either the
+// record's promise or the publisher's deadlines (ackDeadlines: one queue
+// and one timer for every record in flight) fills, whichever settles the
+// waiter first. A runtime timer per post and a select over the
+// acknowledgement, the timer and the request's context (whose done channel
+// the select had to make) cost CPU on every post: the profile of the ack
+// wait is in docs/benchmark-results.md (issue 22).
+//
+// The record is not bound to the request's context: once handed to the
+// client it is produced whether or not the client still listens, as a
+// record whose acknowledgement came too late is (ErrNotAcknowledged
+// says it may land). A client gone away only stops hearing the answer; the
+// handler still returns within the timeout.
 func (p *Publisher) publishOne(ctx context.Context, name, op string, r *kgo.Record, id string, start time.Time) (v doc.Version, err error) {
 	w := waiters.Get().(*waiter)
-	w.timer.Reset(p.timeout)
-	// The record's context is the request's: the client's RecordDeliveryTimeout
-	// (the same timeout, see ProducerOpts) and the timer below bound the wait,
-	// so no context with a deadline need be made per post.
-	p.cl.TryProduce(ctx, r, w.promise)
-	select {
-	case err = <-w.done:
-		// The promise wrote w.at before sending on w.done.
-		v = w.at
-		w.timer.Stop()
-		waiters.Put(w)
-	case <-w.timer.C:
-		// The promise may still run later and send to w.done: this waiter
-		// is not given back to the pool, where a later post could read it.
+	gen := w.arm()
+	p.deadlines.add(w, gen, start.Add(p.timeout))
+	p.cl.TryProduce(context.Background(), r, w.promise)
+	err = <-w.done
+	if err == errAckTimeout {
+		// The promise may still run later: this waiter is not given back
+		// to the pool, where a later post could take it (its generation
+		// would shield the new post from this one's promise, but not the
+		// channel, which the promise no longer sends on: kept simple).
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, context.DeadlineExceeded)
 		p.health.record(ctx, err)
 		p.obs.Produced(name, op, OutcomeTimeout, time.Since(start))
 		return doc.None, err
-	case <-ctx.Done():
-		w.timer.Stop()
-		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, ctx.Err())
-		p.health.record(ctx, err)
-		p.obs.Produced(name, op, OutcomeTimeout, time.Since(start))
-		return doc.None, err
 	}
+	// The promise wrote w.at before sending on w.done.
+	v = w.at
+	waiters.Put(w)
 	p.health.record(ctx, err)
 	if err != nil {
 		p.obs.Produced(name, op, OutcomeFailed, time.Since(start))
@@ -324,21 +334,49 @@ func (p *Publisher) publishOne(ctx context.Context, name, op string, r *kgo.Reco
 	return v, nil
 }
 
-// waiter is what publishOne waits on: promise notes where the record
-// landed in at and sends its outcome to done (buffered, so the client's
-// goroutine never blocks on it). The send orders the write of at before
-// the waiter's read of it.
+// errAckTimeout is what ackDeadlines sends a waiter whose time is up.
+var errAckTimeout = errors.New("acknowledgement timed out")
+
+// waiter is what publishOne waits on. It is settled once, by whichever
+// comes first: promise, which notes where the record landed in at and
+// sends the outcome, or expire, which sends errAckTimeout. done is
+// buffered, so neither ever blocks. state is the waiter's generation
+// (shifted left by one) with the low bit set once settled: a waiter goes
+// back to the pool and serves another post, and ackDeadlines, which may
+// still hold an entry of an earlier generation, must not expire the new
+// one.
 type waiter struct {
 	done    chan error
 	promise func(*kgo.Record, error)
-	timer   *time.Timer
+	state   atomic.Uint64
 	at      doc.Version
 }
 
+// arm readies the waiter for a new record and returns its generation.
+func (w *waiter) arm() uint64 {
+	gen := w.state.Load()>>1 + 1
+	w.state.Store(gen << 1)
+	return gen
+}
+
+// pending reports whether the waiter still waits in generation gen.
+func (w *waiter) pending(gen uint64) bool { return w.state.Load() == gen<<1 }
+
+// expire settles the waiter of generation gen with errAckTimeout unless it
+// is settled already.
+func (w *waiter) expire(gen uint64) {
+	if w.state.CompareAndSwap(gen<<1, gen<<1|1) {
+		w.done <- errAckTimeout
+	}
+}
+
 var waiters = sync.Pool{New: func() any {
-	w := &waiter{done: make(chan error, 1), timer: time.NewTimer(time.Hour)}
-	w.timer.Stop()
+	w := &waiter{done: make(chan error, 1)}
 	w.promise = func(r *kgo.Record, err error) {
+		s := w.state.Load()
+		if s&1 != 0 || !w.state.CompareAndSwap(s, s|1) {
+			return // expired: the post was answered 503 already
+		}
 		w.at = doc.None
 		if err == nil {
 			w.at = doc.Version{Partition: r.Partition, Offset: r.Offset}
