@@ -237,6 +237,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	res.Verification = combine(verified)
 	res.Ratios = ratios(res.Scenarios)
 	res.CPURatios = cpuRatios(res.Scenarios)
+	res.WaitShare = waitShare(res.Scenarios)
 	if v := res.Verification; v != nil && (v.Lost > 0 || v.Duplicated > 0) {
 		err := fmt.Errorf("the store check found %d lost and %d duplicated posts", v.Lost, v.Duplicated)
 		if !v.Drained {

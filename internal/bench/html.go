@@ -221,7 +221,7 @@ func renderHTML(res *Results) ([]byte, error) {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell, "roundsText": roundsText,
+	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell, "roundsText": roundsText, "waitShareText": waitShareText,
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -272,6 +272,7 @@ ul { padding-left: 1.2rem; }
 {{range .CPURows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 {{if .CPURatios}}<p>CPU per accepted document, same run: {{range $i, $r := .CPURatios}}{{if $i}}, {{end}}<strong>{{$r.Name}} = {{printf "%.2f" $r.Value}}</strong> ({{$r.Basis}}: {{$r.Of}} {{num $r.OfUs}} µs, {{$r.Over}} {{num $r.OverUs}} µs{{if $r.Rounds}}; {{roundsText $r.Rounds}}{{end}}){{end}}</p>{{end}}
+{{with .WaitShare}}<p>{{waitShareText .}}</p>{{end}}
 {{end}}
 {{if .OpRows}}
 <h2>Reads</h2>

@@ -76,6 +76,9 @@ func Markdown(res *Results) string {
 	if len(res.CPURatios) > 0 {
 		b.WriteString("\n" + cpuRatioText(res.CPURatios) + "\n")
 	}
+	if res.WaitShare != nil {
+		b.WriteString("\n" + waitShareText(res.WaitShare) + "\n")
+	}
 	if rows := opRows(res); len(rows) > 0 {
 		b.WriteString("\nReads, by kind of request:\n\n")
 		b.WriteString("| scenario | request | requests | req/s | errors | p50 ms | p99 ms | max ms |\n")

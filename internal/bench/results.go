@@ -19,6 +19,10 @@ type Results struct {
 	// CPURatios compare CPU per accepted document: orders ÷ kafka is a
 	// declared stream's document against a post.
 	CPURatios []CPURatio `json:"cpu_ratios"`
+	// WaitShare splits the API's CPU per post of kafka into the request
+	// (noop), producing (fire-and-forget − noop) and the wait for the ack
+	// (kafka − fire-and-forget); absent unless the three ran.
+	WaitShare *WaitShare `json:"wait_share,omitempty"`
 	Notes     []string   `json:"notes"`
 
 	Dir string `json:"-"` // where the files were written
