@@ -56,6 +56,14 @@ type RunInfo struct {
 	// Verify says where accepted posts were looked for: "store", "topic"
 	// or "none".
 	Verify string `json:"verify"`
+	// CPUAffinity is, per process group (the bench client's too), the
+	// CPUs its first process was allowed when the run began: the
+	// Cpus_allowed_list of /proc/<pid>/status, e.g. "0-1". Pinned runs
+	// (taskset) show here.
+	CPUAffinity map[string]string `json:"cpu_affinity,omitempty"`
+	// ServerGOMAXPROCS is GOMAXPROCS in the server's environment
+	// (--server-pid), where it was set and could be read.
+	ServerGOMAXPROCS string `json:"server_gomaxprocs,omitempty"`
 }
 
 // Ratio is the throughput of one scenario over another's, in posts per
