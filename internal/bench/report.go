@@ -112,6 +112,12 @@ func Markdown(res *Results) string {
 			fmt.Fprintf(&b, "%s\n\n", l)
 		}
 	}
+	if res.Scaling != nil {
+		b.WriteString("\n" + scalingMarkdown(res.Scaling))
+	}
+	if res.Connections != nil {
+		b.WriteString("\n" + connsMarkdown(res.Connections))
+	}
 	b.WriteString("\nSetup:\n\n")
 	for _, l := range setupLines(res) {
 		fmt.Fprintf(&b, "- %s\n", l)

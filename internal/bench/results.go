@@ -23,7 +23,12 @@ type Results struct {
 	// (noop), producing (fire-and-forget − noop) and the wait for the ack
 	// (kafka − fire-and-forget); absent unless the three ran.
 	WaitShare *WaitShare `json:"wait_share,omitempty"`
-	Notes     []string   `json:"notes"`
+	// Scaling and Connections are deploy/bench.sh's extra runs of the
+	// ingest profile, summed up by 'postpipe bench --summarize' (see
+	// Summarize) after the main run; absent otherwise.
+	Scaling     *ScalingSummary `json:"scaling,omitempty"`
+	Connections *ConnsSummary   `json:"connections,omitempty"`
+	Notes       []string        `json:"notes"`
 
 	Dir string `json:"-"` // where the files were written
 }
