@@ -77,7 +77,9 @@ bench-quick: build
 	deploy/bench.sh quick
 
 ## bench-ingest: the write path's front with the sink stopped: noop, fire-and-forget, kafka, orders, batch,
-## each 15 s warm-up + 4 rounds of 5 s at 100 VUs; accepted posts and orders checked on the topics (docs/benchmark.md)
+## each 15 s warm-up + 4 rounds of 5 s at 100 VUs; accepted posts and orders checked on the topics; then the API
+## pinned to 1 and nproc-1 cores (BENCH_SCALING=0 skips) and kafka with 200, 400 connections (BENCH_CONNS= skips),
+## summed up in the report (docs/benchmark.md)
 bench-ingest: build
 	deploy/bench.sh ingest
 

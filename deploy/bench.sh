@@ -22,6 +22,13 @@
 #                                orders (schema examples/schemas/orders.json, id /orderId) on the bench's
 #                                topics — bench.orders, or bench.ingest.orders without the sink (posts,
 #                                left out, stays on POSTPIPE_KAFKA_TOPIC)
+# The ingest profile then runs extra parts (docs/benchmark.md, "Scaling and connections (ingest)"), each a
+# 'postpipe bench' of its own, summed up by 'postpipe bench --summarize' into the main report:
+#   BENCH_SCALING=1|0            the API pinned (taskset) to 1 and to nproc−1 cores with GOMAXPROCS
+#                                alike, the broker and the bench client on the other cores: noop,
+#                                fire-and-forget, kafka, 2 rounds, into $OUT/scaling/api-<k>cores/ (default 1)
+#   BENCH_CONNS='200 400'        kafka alone with this many connections (closed-loop clients), every
+#                                core, 2 rounds, into $OUT/conns/kafka-<n>/ (0 or empty: none)
 # The quick and ingest profiles run the orders scenario (POST /v1/orders, ~600-byte orders) after kafka.
 # Each scenario reports the CPU per accepted post of the api, broker, sink, store (FerretDB and
 # PostgreSQL with its backends) and the bench client over its measured window; afterwards this
@@ -40,6 +47,20 @@ seed) DRAIN=${BENCH_DRAIN_TIMEOUT:-30m} ;;
 esac
 # The ingest profile measures the write path's front: no consumer competes for the CPUs.
 SINK=${BENCH_SINK:-$([[ $PROFILE == ingest ]] && echo 0 || echo 1)}
+# The ingest profile's extra parts (above).
+SCALING=${BENCH_SCALING:-1}
+CONNS=${BENCH_CONNS-200 400}
+if [[ $PROFILE != ingest ]]; then
+	SCALING=0 CONNS=
+fi
+conns=()
+for c in $CONNS; do
+	if ! [[ $c =~ ^[0-9]+$ ]]; then
+		echo "bench: BENCH_CONNS='$CONNS': want counts of connections, e.g. '200 400' (0 or empty: none)" >&2
+		exit 1
+	fi
+	if ((c > 0)); then conns+=("$c"); fi
+done
 KAFKA=deploy/kafka/kafka.sh
 STORE=deploy/store/store.sh
 RUN=.bench-run
@@ -50,6 +71,9 @@ pids=()
 cleanup() {
 	local rc=$?
 	echo "== bench: stopping"
+	if [[ -n ${broker_affinity:-} ]]; then
+		taskset -a -p -c "$broker_affinity" "$kafka_pid" >/dev/null 2>&1 || true
+	fi
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 	"$KAFKA" down || true
@@ -114,9 +138,44 @@ export POSTPIPE_STREAMS_FILE=${BENCH_STREAMS_FILE:-$RUN/streams.yaml}
 # once, as the seed's did: the read bound (50 against a store of its own)
 # and the 5 s read timeout would answer FerretDB's slow reads 503 instead
 # (docs/limits.md, "Reads under load"). BENCH_API_ENV can set them back.
-env POSTPIPE_MAX_READS_IN_FLIGHT=1000 POSTPIPE_READ_TIMEOUT=1m ${BENCH_API_ENV:-} POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true ./bin/postpipe api >"$RUN/api.log" 2>&1 &
-api_pid=$!
-pids+=($!)
+# shellcheck disable=SC2206 # BENCH_API_ENV is words: VAR=value …
+api_env=(POSTPIPE_MAX_READS_IN_FLIGHT=1000 POSTPIPE_READ_TIMEOUT=1m ${BENCH_API_ENV:-} POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true)
+# start_api LOG [CPUS [VAR=value…]]: start 'postpipe api' with the run's environment, and VAR=value
+# after it, pinned to the CPU list CPUS (taskset) where one is given; sets api_pid.
+start_api() {
+	local log=$1 cpus=${2:-} pin=()
+	shift $(($# < 2 ? $# : 2))
+	[[ -z $cpus ]] || pin=(taskset -c "$cpus")
+	"${pin[@]}" env "${api_env[@]}" "$@" ./bin/postpipe api >"$RUN/$log" 2>&1 &
+	api_pid=$!
+	pids+=("$api_pid")
+}
+# port_in_use: something listens on ADDR.
+port_in_use() { (exec 3<>"/dev/tcp/${ADDR%:*}/${ADDR#*:}") 2>/dev/null; }
+# wait_ready: until the API answers /readyz, for at most a minute.
+wait_ready() {
+	for _ in $(seq 1 120); do
+		curl -fsS "http://$ADDR/readyz" >/dev/null 2>&1 && return 0
+		kill -0 "$api_pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	curl -fsS "http://$ADDR/readyz" >/dev/null || { echo "bench: the API did not become ready; see $RUN/*.log" >&2; return 1; }
+}
+# stop_api: stop the API and wait until its port is free.
+stop_api() {
+	local keep=() p
+	kill -TERM "$api_pid" 2>/dev/null || true
+	wait "$api_pid" 2>/dev/null || true
+	for p in "${pids[@]}"; do [[ $p == "$api_pid" ]] || keep+=("$p"); done
+	pids=("${keep[@]}")
+	for _ in $(seq 1 100); do
+		port_in_use || return 0
+		sleep 0.1
+	done
+	echo "bench: $ADDR still in use 10 s after the API stopped" >&2
+	return 1
+}
+start_api api.log
 sink_pid=
 runner=()
 if [[ $SINK != 0 ]]; then
@@ -126,11 +185,7 @@ if [[ $SINK != 0 ]]; then
 else
 	runner=(env -u POSTPIPE_MONGODB_URI)
 fi
-for _ in $(seq 1 120); do
-	curl -fsS "http://$ADDR/readyz" >/dev/null 2>&1 && break
-	sleep 0.5
-done
-curl -fsS "http://$ADDR/readyz" >/dev/null || { echo "bench: the API did not become ready; see $RUN/api.log" >&2; exit 1; }
+wait_ready
 
 # cputicks PID...: user+system CPU ticks of the processes (0 for one gone).
 cputicks() {
@@ -181,13 +236,14 @@ for ((waited = 0; waited < settle; waited++)); do
 done
 echo "== bench: machine ${busy}% busy after waiting ${waited}s to settle (at most ${settle}s)"
 
+kafka_label="Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml | head -1) (1 broker, KRaft, same machine)"
+store_label=${backend:-FerretDB 1.24 on PostgreSQL}
 echo "== bench: profile $PROFILE, results in $OUT"
 processes="api=$api_pid,broker=$kafka_pid,sink=$sink_pid,store=$store_pid$(pg_masters)"
 "${runner[@]}" ./bin/postpipe bench --target "http://$ADDR" --profile "$PROFILE" --out "$OUT" --drain-timeout "$DRAIN" --server-pid "$api_pid" \
 	--processes "$processes" \
 	${BENCH_SCENARIOS:+--scenarios "$BENCH_SCENARIOS"} ${BENCH_ARGS:-} \
-	--kafka-label "Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml | head -1) (1 broker, KRaft, same machine)" \
-	--store-label "${backend:-FerretDB 1.24 on PostgreSQL}" &
+	--kafka-label "$kafka_label" --store-label "$store_label" &
 bench_pid=$!
 # Stopped (SIGTERM, SIGINT), this script stops the bench first — it writes
 # what it measured so far — instead of leaving it running against a stack
@@ -213,4 +269,107 @@ hz=$(getconf CLK_TCK)
 } | tee "$OUT/cpu.txt" 2>/dev/null || true
 [[ -z ${bench_rc:-} ]] || exit "$bench_rc"
 
+# The ingest profile's extra parts: each a 'postpipe bench' of its own, in a directory under $OUT.
+extra_failed=()
+# extra_bench DIR CPUS FLAG…: a bench run into DIR against the API now running, pinned to the CPU
+# list CPUS where one is given; its report goes to DIR, its progress to the terminal.
+extra_bench() {
+	local out=$1 cpus=$2 pin=() rc=0 pid p keep=()
+	shift 2
+	[[ -z $cpus ]] || pin=(taskset -c "$cpus")
+	echo "== bench: ${out#"$OUT"/}${cpus:+ (bench client on CPUs $cpus)}"
+	# shellcheck disable=SC2086 # BENCH_ARGS is flags
+	"${runner[@]}" "${pin[@]}" ./bin/postpipe bench --target "http://$ADDR" --profile "$PROFILE" --out "$out" --drain-timeout "$DRAIN" --server-pid "$api_pid" \
+		--processes "api=$api_pid,broker=$kafka_pid,sink=$sink_pid,store=$store_pid$(pg_masters)" \
+		${BENCH_ARGS:-} --kafka-label "$kafka_label" --store-label "$store_label" "$@" >/dev/null &
+	pid=$!
+	pids=("$pid" "${pids[@]}")
+	wait "$pid" || rc=$?
+	for p in "${pids[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+	pids=("${keep[@]}")
+	if ((rc != 0)); then
+		echo "bench: ${out#"$OUT"/}: postpipe bench exited $rc (its report says why)" >&2
+		extra_failed+=("${out#"$OUT"/}")
+	fi
+}
+# cpu_list: the CPUs this script may run on, one per line (taskset's "0-3,6" expanded).
+cpu_list() {
+	local part parts
+	IFS=, read -ra parts <<<"$(taskset -cp $$ | sed 's/.*: *//')"
+	for part in "${parts[@]}"; do seq "${part%-*}" "${part#*-}"; done
+}
+joined() {
+	local IFS=,
+	echo "$*"
+}
+extras=0 api_pinned=0
+if [[ $SCALING != 0 ]] || ((${#conns[@]} > 0)); then
+	rm -rf -- "$OUT/scaling" "$OUT/conns"
+	[[ $SINK == 0 ]] || echo "== bench: note: the sink runs (BENCH_SINK=$SINK) and shares the cores, pinned to none"
+fi
+if [[ $SCALING != 0 ]]; then
+	cpus=()
+	if ! command -v taskset >/dev/null; then
+		echo "== bench: scaling skipped: taskset (util-linux) is not installed (BENCH_SCALING=0 skips it quietly)"
+	elif [[ -z $kafka_pid ]]; then
+		echo "== bench: scaling skipped: the broker's pid is unknown (.kafka/single/kafka.pid), so it cannot be pinned"
+	else
+		mapfile -t cpus < <(cpu_list)
+		if ((${#cpus[@]} < 2)); then
+			echo "== bench: scaling skipped: ${#cpus[@]} CPU to run on ($(taskset -cp $$ 2>&1)), none to pin the API apart from the broker and the client"
+			cpus=()
+		fi
+	fi
+	n=${#cpus[@]}
+	if ((n >= 2)); then
+		broker_affinity=$(taskset -cp "$kafka_pid" | sed 's/.*: *//')
+		ks=(1)
+		((n - 1 > 1)) && ks+=($((n - 1)))
+		for k in "${ks[@]}"; do
+			api_cpus=$(joined "${cpus[@]:0:k}") other_cpus=$(joined "${cpus[@]:k}")
+			echo "== bench: scaling: the API on CPUs $api_cpus (GOMAXPROCS=$k), the broker and the bench client on $other_cpus"
+			stop_api
+			start_api "api-${k}cores.log" "$api_cpus" GOMAXPROCS="$k"
+			api_pinned=1
+			wait_ready
+			taskset -a -p -c "$other_cpus" "$kafka_pid" >/dev/null
+			extra_bench "$OUT/scaling/api-${k}cores" "$other_cpus" --scenarios noop,fire-and-forget,kafka --rounds 2
+			extras=1
+		done
+		taskset -a -p -c "$broker_affinity" "$kafka_pid" >/dev/null
+		broker_affinity=
+	fi
+fi
+if ((${#conns[@]} > 0)); then
+	# Each closed-loop client holds a connection, and each turn of a scenario opens fresh ones while
+	# the last turn's may still be closing at the server: the API's bound of connections per client
+	# address (POSTPIPE_MAX_CONNS_PER_CLIENT, 512 by default) must hold twice the most, or the
+	# excess would be answered 503 and closed.
+	most=$(printf '%s\n' "${conns[@]}" | sort -n | tail -1)
+	bound=()
+	if ((2 * most + 64 > 512)); then
+		bound=(POSTPIPE_MAX_CONNS_PER_CLIENT=$((2 * most + 64)))
+		echo "== bench: connections: the API runs with ${bound[0]} (default 512) for up to $most connections"
+	fi
+	if ((api_pinned || ${#bound[@]} > 0)); then
+		stop_api
+		start_api api-conns.log "" "${bound[@]}"
+		wait_ready
+	fi
+	for c in "${conns[@]}"; do
+		extra_bench "$OUT/conns/kafka-$c" "" --scenarios kafka --stages "0s:$c,5s:$c" --rounds 2
+		extras=1
+	done
+fi
+if ((extras)); then
+	echo "== bench: summing up the extra parts"
+	./bin/postpipe bench --summarize "$OUT" || extra_failed+=("--summarize")
+	[[ ! -f $OUT/scaling/scaling.md ]] || echo "== bench: scaling: $OUT/scaling/scaling.md (scaling.json)"
+	[[ ! -f $OUT/conns/conns.md ]] || echo "== bench: connections: $OUT/conns/conns.md (conns.json)"
+fi
+
 echo "== bench: report: $OUT/report.html ($OUT/report.md, $OUT/results.json)"
+if ((${#extra_failed[@]} > 0)); then
+	echo "bench: the extra parts that failed: ${extra_failed[*]}" >&2
+	exit 1
+fi

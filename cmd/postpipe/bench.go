@@ -31,7 +31,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 		rounds                           int
 		mongoURI, mongoDB, mongoCl       string
 		processes, brokers, topic        string
-		streamsFile                      string
+		streamsFile, summarize           string
 	)
 	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL of the running server")
 	fs.StringVar(&profile, "profile", "seed", "load profile: seed (the original k6 stages 30s:100,60s:100,30s:0, 10s warm-up, every scenario of posts), quick (1s:50,4s:50,1s:0 in 3 rounds, batch in 1, 3s warm-up, no reads) or ingest (0s:100,5s:100 in 4 rounds, 15s warm-up, the write paths only); quick and ingest run orders when the streams file declares it; explicit flags override it")
@@ -57,6 +57,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	fs.StringVar(&cfg.KafkaLabel, "kafka-label", "", `the broker, for the report, e.g. "Apache Kafka 4.x (1 broker)"`)
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server when it runs on this machine: its peak resident memory goes in the report")
 	fs.StringVar(&cfg.StoreLabel, "store-label", "", `the store, for the report, e.g. "FerretDB 1.24 on PostgreSQL 15"`)
+	fs.StringVar(&summarize, "summarize", "", "runs no load: sums up deploy/bench.sh's extra runs of the ingest profile under this directory, a main run's results — scaling/*/ (the API pinned to k cores) and conns/*/ (kafka with more connections) — into scaling/scaling.{md,json} and conns/conns.{md,json}, and adds them to the main run's results.json, report.md and report.html")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprint(out, "Usage: postpipe bench [flags]\n\nRuns load scenarios against a running server (start it with POSTPIPE_BENCH_ENDPOINTS=true for noop)\nand writes results.json, report.md and report.html.\n\n")
@@ -69,6 +70,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	}
 	if fs.NArg() > 0 {
 		return config.Usagef("bench", "postpipe bench: unexpected argument %q", fs.Arg(0))
+	}
+	if summarize != "" {
+		return summarizeBench(summarize)
 	}
 	if !flagGiven(fs, "target") {
 		if t := stackTarget(getenv, slog.New(slog.NewTextHandler(os.Stderr, nil))); t != "" {
@@ -130,6 +134,21 @@ func runBench(ctx context.Context, args []string, getenv func(string) string) er
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
+	return nil
+}
+
+// summarizeBench is 'postpipe bench --summarize DIR': the summaries on
+// stdout, the files written on stderr.
+func summarizeBench(dir string) error {
+	sum, err := bench.Summarize(dir)
+	if err != nil {
+		return fmt.Errorf("postpipe bench --summarize: %w", err)
+	}
+	fmt.Print(sum.Markdown())
+	for _, n := range sum.Notes {
+		fmt.Fprintln(os.Stderr, "note:", n)
+	}
+	fmt.Fprintf(os.Stderr, "written: %s\n", strings.Join(sum.Written, ", "))
 	return nil
 }
 

@@ -425,7 +425,7 @@ func TestBenchCommandHelp(t *testing.T) {
 	help := h.String()
 	for _, flag := range []string{"--target", "--profile", "--scenarios", "--stages", "--rate", "--duration", "--out", "--content-bytes",
 		"--batch-size", "--mongodb-uri", "--mongodb-database", "--drain-timeout", "--kafka-label", "--store-label",
-		"--warmup", "--rounds", "--processes", "--kafka-brokers", "--kafka-topic", "--streams-file"} {
+		"--warmup", "--rounds", "--processes", "--kafka-brokers", "--kafka-topic", "--streams-file", "--summarize"} {
 		if !strings.Contains(help, flag+" ") {
 			t.Errorf("help lacks %s:\n%s", flag, help)
 		}
@@ -600,5 +600,74 @@ func TestBenchCommandOrdersNeedTheStream(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.requests["/v1/orders"] != 0 {
 		t.Errorf("%d orders sent", f.requests["/v1/orders"])
+	}
+}
+
+// TestBenchCommandSummarize is deploy/bench.sh's extra part of the ingest
+// profile without the stack: a main run, a "scaling" run and a
+// "connections" run against the fake server, in the directories the script
+// gives them, then --summarize, which writes the summaries and adds them to
+// the main run's reports.
+func TestBenchCommandSummarize(t *testing.T) {
+	_, target := newFakeServer(t, true)
+	dir := t.TempDir()
+	api := fmt.Sprintf("api=%d", os.Getpid()) // the fake server is this process
+	bench := func(out string, args ...string) {
+		t.Helper()
+		args = append([]string{"bench", "--target", target, "--out", out, "--warmup", "0s", "--rounds", "2", "--processes", api,
+			"--server-pid", fmt.Sprint(os.Getpid()), "--kafka-label", "fake broker", "--store-label", "fake store"}, args...)
+		if err := run(t.Context(), args, noEnv); err != nil {
+			t.Fatalf("postpipe %s: %v", strings.Join(args, " "), err)
+		}
+	}
+	bench(dir, "--scenarios", "noop,fire-and-forget,kafka", "--stages", "0s:4,300ms:4")
+	bench(filepath.Join(dir, "scaling", "api-1cores"), "--scenarios", "noop,fire-and-forget,kafka", "--stages", "0s:4,300ms:4")
+	bench(filepath.Join(dir, "conns", "kafka-8"), "--scenarios", "kafka", "--stages", "0s:8,300ms:8")
+
+	if err := run(t.Context(), []string{"bench", "--summarize", dir}, noEnv); err != nil {
+		t.Fatalf("--summarize: %v", err)
+	}
+	for file, wants := range map[string][]string{
+		"scaling/scaling.md": {"### Scaling: the API on k cores", "| scaling/api-1cores |", "(not pinned)"},
+		"conns/conns.md":     {"### Connections", "| 4 |", "| 8 |", "Connections kafka needs to reach 95 % of that"},
+		"report.md":          {"### Scaling", "### Connections", "The wait's share of kafka's API CPU"},
+		"report.html":        {"Scaling: the API on k cores", "Connections: kafka with more closed-loop clients"},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range wants {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q:\n%s", file, w, b)
+			}
+		}
+	}
+	var res struct {
+		Scaling struct {
+			Rows []struct {
+				APICores  int             `json:"api_cores"`
+				WaitShare json.RawMessage `json:"wait_share"`
+			} `json:"rows"`
+		} `json:"scaling"`
+		Connections struct {
+			Rows       []json.RawMessage `json:"rows"`
+			NeededText string            `json:"connections_needed_text"`
+		} `json:"connections"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Scaling.Rows) != 2 || res.Scaling.Rows[0].APICores < 1 || len(res.Scaling.Rows[0].WaitShare) == 0 ||
+		len(res.Connections.Rows) != 2 || res.Connections.NeededText == "" {
+		t.Errorf("results.json's summaries: %+v", res)
+	}
+
+	if err := run(t.Context(), []string{"bench", "--summarize", t.TempDir()}, noEnv); err == nil || !strings.Contains(err.Error(), "no runs to summarise") {
+		t.Errorf("--summarize of an empty directory: %v", err)
 	}
 }

@@ -188,6 +188,10 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 
 	r := &runner{cfg: cfg, client: client, conns: conns, ver: ver, tver: tver, streams: declared, words: newWords(cfg.ContentBytes), id: res.Run.ID, progress: progress,
 		procs: procfs{root: cmp.Or(cfg.ProcRoot, "/proc")}, groups: append(slices.Clone(cfg.Processes), ProcessGroup{Name: BenchClient, PIDs: []int{os.Getpid()}})}
+	res.Run.CPUAffinity = r.procs.affinities(r.groups)
+	if cfg.ServerPID > 0 {
+		res.Run.ServerGOMAXPROCS = r.procs.environ(cfg.ServerPID, "GOMAXPROCS")
+	}
 	var (
 		verified []*Verification
 		problems []error
@@ -237,6 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	res.Verification = combine(verified)
 	res.Ratios = ratios(res.Scenarios)
 	res.CPURatios = cpuRatios(res.Scenarios)
+	res.WaitShare = waitShare(res.Scenarios)
 	if v := res.Verification; v != nil && (v.Lost > 0 || v.Duplicated > 0) {
 		err := fmt.Errorf("the store check found %d lost and %d duplicated posts", v.Lost, v.Duplicated)
 		if !v.Drained {

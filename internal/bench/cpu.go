@@ -211,3 +211,78 @@ func cpuOrder(m map[string]float64) []string {
 	}
 	return out
 }
+
+// The CPUs a process may run on. deploy/bench.sh pins the API, the broker
+// and the bench client to CPUs of their own for its scaling runs; the
+// results record what each process was allowed, read back from /proc, not
+// what the script meant to set.
+
+// affinity is the Cpus_allowed_list of /proc/<pid>/status ("0-3,6"); ""
+// where it cannot be read.
+func (p procfs) affinity(pid int) string {
+	b, err := os.ReadFile(filepath.Join(p.root, strconv.Itoa(pid), "status"))
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// affinities is each group's affinity, that of its first process: a group
+// is pinned as a whole (taskset -a), or not at all.
+func (p procfs) affinities(groups []ProcessGroup) map[string]string {
+	out := map[string]string{}
+	for _, g := range groups {
+		if len(g.PIDs) == 0 {
+			continue
+		}
+		if a := p.affinity(g.PIDs[0]); a != "" {
+			out[g.Name] = a
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// environ is the value of the variable name in the environment the
+// process started with (/proc/<pid>/environ, readable by its user only);
+// "" where it is not set or cannot be read.
+func (p procfs) environ(pid int, name string) string {
+	b, err := os.ReadFile(filepath.Join(p.root, strconv.Itoa(pid), "environ"))
+	if err != nil {
+		return ""
+	}
+	for kv := range bytes.SplitSeq(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte(name+"=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// countCPUs counts the CPUs of a list as Linux writes one ("0-3,6" is 5);
+// 0 for one it cannot read.
+func countCPUs(list string) int {
+	n := 0
+	for part := range strings.SplitSeq(strings.TrimSpace(list), ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return 0
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0
+			}
+		}
+		n += b - a + 1
+	}
+	return n
+}

@@ -151,3 +151,44 @@ func TestParseProcessGroups(t *testing.T) {
 		})
 	}
 }
+
+func TestAffinityAndEnviron(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "proc")
+	write := func(pid int, name, content string) {
+		dir := filepath.Join(root, fmt.Sprint(pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(10, "status", "Name:\tpostpipe\nCpus_allowed:\t1\nCpus_allowed_list:\t0\nMems_allowed_list:\t0\n")
+	write(10, "environ", "PATH=/bin\x00GOMAXPROCS=1\x00POSTPIPE_X=GOMAXPROCS=9\x00")
+	write(20, "status", "Name:\tjava\nCpus_allowed_list:\t1-3\n")
+	write(30, "environ", "PATH=/bin\x00")
+	p := procfs{root: root}
+	got := p.affinities([]ProcessGroup{{Name: "api", PIDs: []int{10}}, {Name: "broker", PIDs: []int{20, 21}}, {Name: "sink"}, {Name: "gone", PIDs: []int{99}}})
+	if want := map[string]string{"api": "0", "broker": "1-3"}; !maps.Equal(got, want) {
+		t.Errorf("affinities = %v, want %v", got, want)
+	}
+	if p.affinities([]ProcessGroup{{Name: "gone", PIDs: []int{99}}}) != nil {
+		t.Error("no affinity read: want nil")
+	}
+	for pid, want := range map[int]string{10: "1", 30: "", 99: ""} {
+		if got := p.environ(pid, "GOMAXPROCS"); got != want {
+			t.Errorf("GOMAXPROCS of %d = %q, want %q", pid, got, want)
+		}
+	}
+	if got := (procfs{root: "/proc"}).affinity(os.Getpid()); countCPUs(got) < 1 {
+		t.Errorf("this process's affinity %q", got)
+	}
+}
+
+func TestCountCPUs(t *testing.T) {
+	for list, want := range map[string]int{"0": 1, "0-1": 2, "0-3,6": 5, "2,4-5,8-11": 7, " 0-15\n": 16, "": 0, "x": 0, "3-1": 0, "0-": 0} {
+		if got := countCPUs(list); got != want {
+			t.Errorf("countCPUs(%q) = %d, want %d", list, got, want)
+		}
+	}
+}

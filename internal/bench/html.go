@@ -193,11 +193,34 @@ type htmlView struct {
 	UpdateOpCols      []string
 	UpdateOpRows      [][]string
 	UpdateNotes       []string
+	ScalingIntro      string
+	ScalingCols       []string
+	ScalingRows       [][]string
+	ConnsIntro        string
+	ConnsCols         []string
+	ConnsRows         [][]string
+	ConnsText         template.HTML
 }
 
 type verificationView struct {
 	Name string
 	*Verification
+}
+
+// boldHTML escapes s and turns its **bold** Markdown into <strong>.
+func boldHTML(s string) template.HTML {
+	parts := strings.Split(template.HTMLEscapeString(s), "**")
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(map[bool]string{true: "<strong>", false: "</strong>"}[i%2 == 1])
+		}
+		b.WriteString(p)
+	}
+	if len(parts)%2 == 0 { // an odd number of **: close the last
+		b.WriteString("</strong>")
+	}
+	return template.HTML(b.String()) // escaped above
 }
 
 func renderHTML(res *Results) ([]byte, error) {
@@ -210,6 +233,13 @@ func renderHTML(res *Results) ([]byte, error) {
 	if len(view.OpRows) > 0 {
 		view.ReadNote = readNote(res)
 	}
+	if res.Scaling != nil {
+		view.ScalingIntro, view.ScalingCols, view.ScalingRows = scalingIntro, scalingCols, scalingRows(res.Scaling)
+	}
+	if res.Connections != nil {
+		view.ConnsIntro, view.ConnsCols, view.ConnsRows = connsIntro, connsCols, connsRows(res.Connections)
+		view.ConnsText = boldHTML(connsText(res.Connections))
+	}
 	for _, r := range verificationRows(res) {
 		view.Verifications = append(view.Verifications, verificationView{r.label(), r.v})
 	}
@@ -221,7 +251,7 @@ func renderHTML(res *Results) ([]byte, error) {
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell, "roundsText": roundsText,
+	"num": num, "ms": ms, "errors": errorsCell, "colorOf": colorOf, "lag": lagCell, "roundsText": roundsText, "waitShareText": waitShareText,
 }).Parse(`<!doctype html>
 <html lang="en">
 <head>
@@ -272,6 +302,7 @@ ul { padding-left: 1.2rem; }
 {{range .CPURows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 {{if .CPURatios}}<p>CPU per accepted document, same run: {{range $i, $r := .CPURatios}}{{if $i}}, {{end}}<strong>{{$r.Name}} = {{printf "%.2f" $r.Value}}</strong> ({{$r.Basis}}: {{$r.Of}} {{num $r.OfUs}} µs, {{$r.Over}} {{num $r.OverUs}} µs{{if $r.Rounds}}; {{roundsText $r.Rounds}}{{end}}){{end}}</p>{{end}}
+{{with .WaitShare}}<p>{{waitShareText .}}</p>{{end}}
 {{end}}
 {{if .OpRows}}
 <h2>Reads</h2>
@@ -307,6 +338,23 @@ ul { padding-left: 1.2rem; }
 {{end}}</table>
 {{range .UpdateNotes}}<p class="sub">{{.}}</p>
 {{end}}
+{{end}}
+{{if .ScalingRows}}
+<h2>Scaling: the API on k cores</h2>
+<p>{{.ScalingIntro}}</p>
+<table>
+<tr>{{range .ScalingCols}}<th>{{.}}</th>{{end}}</tr>
+{{range .ScalingRows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+{{end}}
+{{if .ConnsRows}}
+<h2>Connections: kafka with more closed-loop clients</h2>
+<p>{{.ConnsIntro}}</p>
+<table>
+<tr>{{range .ConnsCols}}<th>{{.}}</th>{{end}}</tr>
+{{range .ConnsRows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
+<p>{{.ConnsText}}</p>
 {{end}}
 <h2>Over time</h2>
 <p class="sub">Each scenario's time axis starts at its own beginning; the scenarios ran one after another.</p>

@@ -76,6 +76,9 @@ func Markdown(res *Results) string {
 	if len(res.CPURatios) > 0 {
 		b.WriteString("\n" + cpuRatioText(res.CPURatios) + "\n")
 	}
+	if res.WaitShare != nil {
+		b.WriteString("\n" + waitShareText(res.WaitShare) + "\n")
+	}
 	if rows := opRows(res); len(rows) > 0 {
 		b.WriteString("\nReads, by kind of request:\n\n")
 		b.WriteString("| scenario | request | requests | req/s | errors | p50 ms | p99 ms | max ms |\n")
@@ -108,6 +111,12 @@ func Markdown(res *Results) string {
 		for _, l := range updateNotes(res) {
 			fmt.Fprintf(&b, "%s\n\n", l)
 		}
+	}
+	if res.Scaling != nil {
+		b.WriteString("\n" + scalingMarkdown(res.Scaling))
+	}
+	if res.Connections != nil {
+		b.WriteString("\n" + connsMarkdown(res.Connections))
 	}
 	b.WriteString("\nSetup:\n\n")
 	for _, l := range setupLines(res) {
@@ -178,6 +187,38 @@ func serverMemory(res *Results) string {
 	return fmt.Sprintf("server resident memory (VmRSS of pid %d), peak per scenario: %s", res.Run.ServerPID, strings.Join(parts, ", "))
 }
 
+// affinityLine says which CPUs each process could run on, when they were
+// not all alike (a pinned run) or the server's GOMAXPROCS was set; nothing
+// otherwise.
+func affinityLine(res *Results) string {
+	a, gmp := res.Run.CPUAffinity, res.Run.ServerGOMAXPROCS
+	alike := true
+	for _, v := range a {
+		for _, w := range a {
+			alike = alike && v == w
+		}
+	}
+	if len(a) == 0 || alike && gmp == "" {
+		return ""
+	}
+	m := map[string]float64{}
+	for k := range a {
+		m[k] = 0
+	}
+	var parts []string
+	for _, k := range cpuOrder(m) {
+		parts = append(parts, k+" "+a[k])
+	}
+	line := "CPU affinity when the run began (Cpus_allowed_list): " + strings.Join(parts, ", ")
+	if gmp != "" {
+		line += "; the server's GOMAXPROCS=" + gmp
+	}
+	if !alike {
+		line += "; the CPU count above is the bench client's, which follows its own affinity"
+	}
+	return line
+}
+
 // setupLines are the details of the setup, one per line.
 func setupLines(res *Results) []string {
 	m, r := res.Machine, res.Run
@@ -200,6 +241,7 @@ func setupLines(res *Results) []string {
 		fmt.Sprintf("posts: author, title, subtitle and %d bytes of random content; %d posts per batch request", r.ContentBytes, r.BatchSize),
 		ordersLine(res),
 		serverMemory(res),
+		affinityLine(res),
 		"latency: from when a request was due to when its answer was read, every request counted (errors too); HDR histograms, 3 significant digits",
 		fmt.Sprintf("run %s, %s to %s UTC", r.ID, r.StartedAt.Format("2006-01-02 15:04:05"), r.FinishedAt.Format("15:04:05")),
 	}

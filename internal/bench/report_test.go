@@ -286,3 +286,21 @@ func TestReportShowsTheRounds(t *testing.T) {
 		t.Errorf("one round: %q, want no line", line)
 	}
 }
+
+// TestReportShowsThePinning: a pinned run (deploy/bench.sh's scaling runs)
+// says which CPUs each process had, and the server's GOMAXPROCS; a run of
+// processes alike on every CPU says nothing of it.
+func TestReportShowsThePinning(t *testing.T) {
+	res := sampleResults(t, false)
+	res.Run.CPUAffinity = map[string]string{"bench": "1", "api": "0", "broker": "1"}
+	res.Run.ServerGOMAXPROCS = "1"
+	want := "CPU affinity when the run began (Cpus_allowed_list): api 0, broker 1, bench 1; the server's GOMAXPROCS=1; the CPU count above is the bench client's"
+	if md := Markdown(res); !strings.Contains(md, want) {
+		t.Errorf("report.md lacks %q:\n%s", want, md)
+	}
+	res.Run.CPUAffinity = map[string]string{"bench": "0-1", "api": "0-1"}
+	res.Run.ServerGOMAXPROCS = ""
+	if md := Markdown(res); strings.Contains(md, "CPU affinity") {
+		t.Errorf("unpinned, report.md says:\n%s", md)
+	}
+}

@@ -19,7 +19,16 @@ type Results struct {
 	// CPURatios compare CPU per accepted document: orders ÷ kafka is a
 	// declared stream's document against a post.
 	CPURatios []CPURatio `json:"cpu_ratios"`
-	Notes     []string   `json:"notes"`
+	// WaitShare splits the API's CPU per post of kafka into the request
+	// (noop), producing (fire-and-forget − noop) and the wait for the ack
+	// (kafka − fire-and-forget); absent unless the three ran.
+	WaitShare *WaitShare `json:"wait_share,omitempty"`
+	// Scaling and Connections are deploy/bench.sh's extra runs of the
+	// ingest profile, summed up by 'postpipe bench --summarize' (see
+	// Summarize) after the main run; absent otherwise.
+	Scaling     *ScalingSummary `json:"scaling,omitempty"`
+	Connections *ConnsSummary   `json:"connections,omitempty"`
+	Notes       []string        `json:"notes"`
 
 	Dir string `json:"-"` // where the files were written
 }
@@ -52,6 +61,14 @@ type RunInfo struct {
 	// Verify says where accepted posts were looked for: "store", "topic"
 	// or "none".
 	Verify string `json:"verify"`
+	// CPUAffinity is, per process group (the bench client's too), the
+	// CPUs its first process was allowed when the run began: the
+	// Cpus_allowed_list of /proc/<pid>/status, e.g. "0-1". Pinned runs
+	// (taskset) show here.
+	CPUAffinity map[string]string `json:"cpu_affinity,omitempty"`
+	// ServerGOMAXPROCS is GOMAXPROCS in the server's environment
+	// (--server-pid), where it was set and could be read.
+	ServerGOMAXPROCS string `json:"server_gomaxprocs,omitempty"`
 }
 
 // Ratio is the throughput of one scenario over another's, in posts per
