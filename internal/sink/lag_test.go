@@ -160,3 +160,35 @@ func TestJoinedOnlyWhileConsumingInTheGroup(t *testing.T) {
 		t.Fatal("Joined after Run returned: nil, want an error")
 	}
 }
+
+// TestLagGrowsWhileTheStoreIsDown: while the sink retries a batch it polls
+// nothing, so no fetch tells it of the records produced since; the lag
+// counts them all, and falls to zero once they are written.
+func TestLagGrowsWhileTheStoreIsDown(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	w := newFakeWriter()
+	w.setFailing(true)
+	s, stop := startSink(t, brokers, sinkConfig("sink-lag-grows", 100), w)
+	ids := produceGood(t, cl, 10)
+	testkit.Eventually(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
+	ids = append(ids, produceGood(t, cl, 20)...)
+	var records int64
+	testkit.Eventually(t, 30*time.Second, "a lag of the 30 records", func() bool {
+		records, _, _ = lagOf(t, s)
+		return records >= 30
+	})
+	if records != 30 {
+		t.Errorf("lag %d records, want 30", records)
+	}
+
+	w.setFailing(false)
+	testkit.Eventually(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+	testkit.Eventually(t, 10*time.Second, "lag back to zero", func() bool {
+		r, o, _ := lagOf(t, s)
+		return r == 0 && o == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

@@ -134,6 +134,9 @@ type Sink struct {
 
 	lagMu sync.Mutex
 	lag   map[topicPartition]*partitionLag
+	// offsets are the partitions' offsets the lag gauge reads from the
+	// broker.
+	offsets *brokerOffsets
 
 	// held is what the member holds, for the rebalance logs.
 	held *holding
@@ -208,6 +211,7 @@ func New(cfg Config, routes []Route, log *slog.Logger, opts ...kgo.Opt) (*Sink, 
 		return nil, fmt.Errorf("create consumer: %w", err)
 	}
 	s.cl = cl
+	s.offsets = &brokerOffsets{reader: kadmOffsets{adm: kadm.NewClient(cl), group: cfg.Group}}
 	return s, nil
 }
 
