@@ -161,6 +161,35 @@ func TestJoinedOnlyWhileConsumingInTheGroup(t *testing.T) {
 	}
 }
 
+// TestLagWhileTheFetchIsHeld: records the broker holds back from the sink
+// (a fetch waiting for more bytes) show as lag, read from the broker's end
+// offsets: the last fetch's high watermark knows nothing of them.
+func TestLagWhileTheFetchIsHeld(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	w := newFakeWriter()
+	cfg := sinkConfig("sink-lag-held", 100)
+	cfg.FetchMinBytes, cfg.FetchMaxWait = 1<<30, 10*time.Second // no fetch returns within the test
+	s, stop := startSink(t, brokers, cfg, w)
+
+	testkit.Eventually(t, 30*time.Second, "the lag of the 3 partitions held", func() bool {
+		_, _, parts := lagOf(t, s)
+		return parts == 3
+	})
+	produceGood(t, cl, 12)
+	var records int64
+	testkit.Eventually(t, 30*time.Second, "a lag of the 12 records", func() bool {
+		records, _, _ = lagOf(t, s)
+		return records >= 12
+	})
+	if records != 12 {
+		t.Errorf("lag %d records, want 12", records)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
 // TestLagGrowsWhileTheStoreIsDown: while the sink retries a batch it polls
 // nothing, so no fetch tells it of the records produced since; the lag
 // counts them all, and falls to zero once they are written.
