@@ -370,6 +370,8 @@ func (r *role) addSink(kopts []kgo.Opt, alone bool) error {
 		BatchSize:      cfg.SinkBatchSize,
 		BatchWait:      cfg.SinkBatchWait,
 		Writers:        cfg.SinkWriters,
+		FetchMinBytes:  int32(cfg.SinkFetchMinBytes), // at most 64 MiB (config.Sink)
+		FetchMaxWait:   cfg.SinkFetchMaxWait,
 		FlushTimeout:   cfg.ShutdownTimeout,
 		// The sink's last write and commit, after its run's ctx has
 		// ended, end with the stop's deadline.

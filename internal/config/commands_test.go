@@ -45,9 +45,9 @@ func TestEachCommandListsOnlyItsSettings(t *testing.T) {
 		wantNot []string
 	}{
 		{"run", []string{"http-addr", "sink-batch-size", "data-dir", "api-keys-file", "kafka-sasl-password"}, []string{"stack-kafka-addr", "match"}},
-		{"api", []string{"http-addr", "rate-limit", "produce-timeout", "kafka-tls", "kafka-partitions", "shutdown-timeout"}, []string{"sink-batch-size", "sink-writers", "kafka-instance-id", "data-dir", "stack-kafka", "match"}},
+		{"api", []string{"http-addr", "rate-limit", "produce-timeout", "kafka-tls", "kafka-partitions", "shutdown-timeout"}, []string{"sink-batch-size", "sink-writers", "sink-fetch-min-bytes", "sink-fetch-max-wait", "kafka-instance-id", "data-dir", "stack-kafka", "match"}},
 		// The sink keeps --api-keys-file: its admin listener is guarded by the keys.
-		{"sink", []string{"kafka-brokers", "kafka-tls", "sink-batch-size", "mongodb-uri", "admin-addr", "api-keys-file"}, []string{"http-addr", "rate-limit", "auth-exempt", "max-body-bytes", "produce-timeout", "stack-kafka", "stack-kafka-addr", "stack-mongodb-addr", "data-dir"}},
+		{"sink", []string{"kafka-brokers", "kafka-tls", "sink-batch-size", "sink-fetch-min-bytes", "sink-fetch-max-wait", "mongodb-uri", "admin-addr", "api-keys-file"}, []string{"http-addr", "rate-limit", "auth-exempt", "max-body-bytes", "produce-timeout", "stack-kafka", "stack-kafka-addr", "stack-mongodb-addr", "data-dir"}},
 		{"stack", []string{"stack-kafka", "stack-kafka-addr", "stack-postgresql-url", "data-dir", "log-level"}, []string{"http-addr", "kafka-brokers", "mongodb-uri", "shutdown-timeout"}},
 		{"dlq list", []string{"kafka-brokers", "kafka-sasl-mechanism", "kafka-tls-ca-file", "kafka-group", "match", "limit", "redrive-group"}, []string{"http-addr", "sink-batch-size", "mongodb-uri", "stack-kafka-addr", "log-level"}},
 	}

@@ -33,6 +33,15 @@ func TestDefaultValidates(t *testing.T) {
 	}
 }
 
+// TestSinkFetchDefaults: the sink's fetch is held for 64 KiB or 100ms by
+// default (the broker answers each fetch: see Sink.SinkFetchMinBytes).
+func TestSinkFetchDefaults(t *testing.T) {
+	c := Default()
+	if c.SinkFetchMinBytes != 65536 || c.SinkFetchMaxWait != 100*time.Millisecond {
+		t.Errorf("fetch min bytes %d, max wait %s; want 65536, 100ms", c.SinkFetchMinBytes, c.SinkFetchMaxWait)
+	}
+}
+
 func TestValidateAccepts(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -54,6 +63,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"instance id", func(c *Config) { c.KafkaInstanceID = "sink-0" }},
 		{"linger bounds", func(c *Config) { c.KafkaLinger = time.Second }},
 		{"batch bounds", func(c *Config) { c.SinkBatchSize, c.SinkBatchWait = 10000, time.Minute }},
+		{"fetch at one byte, shortest wait", func(c *Config) { c.SinkFetchMinBytes, c.SinkFetchMaxWait = 1, 10*time.Millisecond }},
+		{"fetch upper bounds", func(c *Config) { c.SinkFetchMinBytes, c.SinkFetchMaxWait = 64<<20, 10*time.Second }},
 		{"json warn logs", func(c *Config) { c.LogFormat, c.LogLevel = "json", "warn" }},
 		{"every request logged", func(c *Config) { c.AccessLogSample = 1 }},
 		{"rate limit bounds", func(c *Config) { c.RateLimit, c.RateBurst = MinRateLimit, MaxRateBurst }},
@@ -124,6 +135,12 @@ func TestValidateRejects(t *testing.T) {
 		{"batch size too big", func(c *Config) { c.SinkBatchSize = 10001 }, "POSTPIPE_SINK_BATCH_SIZE"},
 		{"batch wait zero", func(c *Config) { c.SinkBatchWait = 0 }, "POSTPIPE_SINK_BATCH_WAIT"},
 		{"batch wait too long", func(c *Config) { c.SinkBatchWait = time.Minute + 1 }, "POSTPIPE_SINK_BATCH_WAIT"},
+		{"fetch min bytes zero", func(c *Config) { c.SinkFetchMinBytes = 0 }, "POSTPIPE_SINK_FETCH_MIN_BYTES"},
+		{"fetch min bytes over 64 MiB", func(c *Config) { c.SinkFetchMinBytes = 64<<20 + 1 }, "POSTPIPE_SINK_FETCH_MIN_BYTES"},
+		{"fetch min bytes above int32", func(c *Config) { c.SinkFetchMinBytes = 1 << 32 }, "POSTPIPE_SINK_FETCH_MIN_BYTES"},
+		{"fetch max wait zero", func(c *Config) { c.SinkFetchMaxWait = 0 }, "POSTPIPE_SINK_FETCH_MAX_WAIT"},
+		{"fetch max wait under franz-go's 10ms", func(c *Config) { c.SinkFetchMaxWait = 9 * time.Millisecond }, "POSTPIPE_SINK_FETCH_MAX_WAIT"},
+		{"fetch max wait too long", func(c *Config) { c.SinkFetchMaxWait = 10*time.Second + 1 }, "POSTPIPE_SINK_FETCH_MAX_WAIT"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "POSTPIPE_LOG_LEVEL"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "POSTPIPE_LOG_FORMAT"},
 		{"exempt not a path", func(c *Config) { c.AuthExempt = []string{"/healthz", "readyz"} }, "POSTPIPE_AUTH_EXEMPT"},

@@ -109,6 +109,8 @@ func TestLoadSettings(t *testing.T) {
 		{"POSTPIPE_MONGODB_COLLECTION", "entries", func(c Config) any { return c.MongoCollection }, "entries"},
 		{"POSTPIPE_SINK_BATCH_SIZE", "64", func(c Config) any { return c.SinkBatchSize }, 64},
 		{"POSTPIPE_SINK_BATCH_WAIT", "250ms", func(c Config) any { return c.SinkBatchWait }, 250 * time.Millisecond},
+		{"POSTPIPE_SINK_FETCH_MIN_BYTES", "1", func(c Config) any { return c.SinkFetchMinBytes }, 1},
+		{"POSTPIPE_SINK_FETCH_MAX_WAIT", "250ms", func(c Config) any { return c.SinkFetchMaxWait }, 250 * time.Millisecond},
 		{"POSTPIPE_DATA_DIR", "/var/lib/postpipe", func(c Config) any { return c.DataDir }, "/var/lib/postpipe"},
 		{"POSTPIPE_STACK_KAFKA_ADDR", ":19092", func(c Config) any { return c.StackKafkaAddr }, ":19092"},
 		{"POSTPIPE_STACK_MONGODB_ADDR", ":37017", func(c Config) any { return c.StackMongoAddr }, ":37017"},
@@ -294,10 +296,11 @@ func TestLoadErrors(t *testing.T) {
 
 func TestEnvName(t *testing.T) {
 	tests := map[string]string{
-		"http-addr":          "POSTPIPE_HTTP_ADDR",
-		"kafka-brokers":      "POSTPIPE_KAFKA_BROKERS",
-		"sink-batch-wait":    "POSTPIPE_SINK_BATCH_WAIT",
-		"stack-mongodb-addr": "POSTPIPE_STACK_MONGODB_ADDR",
+		"http-addr":           "POSTPIPE_HTTP_ADDR",
+		"kafka-brokers":       "POSTPIPE_KAFKA_BROKERS",
+		"sink-batch-wait":     "POSTPIPE_SINK_BATCH_WAIT",
+		"sink-fetch-max-wait": "POSTPIPE_SINK_FETCH_MAX_WAIT",
+		"stack-mongodb-addr":  "POSTPIPE_STACK_MONGODB_ADDR",
 		// The dlq tools' section has a prefix: its flags are plain words.
 		"limit":         "POSTPIPE_DLQ_LIMIT",
 		"match":         "POSTPIPE_DLQ_MATCH",

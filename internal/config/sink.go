@@ -25,7 +25,20 @@ type Sink struct {
 	// at once: a store serves one bulk write on one connection, and the
 	// sink must keep up with a broker that takes posts faster than that.
 	SinkWriters int
+	// SinkFetchMinBytes and SinkFetchMaxWait make the broker hold the
+	// sink's fetch until that many bytes are there or the wait has
+	// passed. The broker answers each fetch, and with franz-go's default
+	// of 1 byte a sink at the topic's end drew a fetch response for every
+	// produce batch (~1 ms of linger): ~27 % of a stored post's CPU. The
+	// wait bounds the extra delay of a record at low traffic. An int, as
+	// the flag package has no int32: validate keeps it far within the
+	// int32 the protocol carries.
+	SinkFetchMinBytes int
+	SinkFetchMaxWait  time.Duration
 }
+
+// MinSinkFetchMaxWait is the shortest fetch wait franz-go accepts.
+const MinSinkFetchMaxWait = 10 * time.Millisecond
 
 func defaultSink() Sink {
 	return Sink{
@@ -38,6 +51,8 @@ func defaultSink() Sink {
 		SinkBatchSize:       500,
 		SinkBatchWait:       50 * time.Millisecond,
 		SinkWriters:         2,
+		SinkFetchMinBytes:   64 << 10,
+		SinkFetchMaxWait:    100 * time.Millisecond,
 	}
 }
 
@@ -47,6 +62,8 @@ func (s *Sink) register(fs *flagSet) {
 	fs.IntVar(&s.SinkBatchSize, "sink-batch-size", s.SinkBatchSize, "most records the sink writes in one bulk write")
 	fs.DurationVar(&s.SinkBatchWait, "sink-batch-wait", s.SinkBatchWait, "longest the sink waits to fill a batch")
 	fs.IntVar(&s.SinkWriters, "sink-writers", s.SinkWriters, "bulk writes the sink runs at once for one batch")
+	fs.IntVar(&s.SinkFetchMinBytes, "sink-fetch-min-bytes", s.SinkFetchMinBytes, "bytes the broker waits for before it answers the sink's fetch (or the fetch max wait passes); 1 answers at every produce batch, at a cost in broker CPU")
+	fs.DurationVar(&s.SinkFetchMaxWait, "sink-fetch-max-wait", s.SinkFetchMaxWait, "longest the broker holds the sink's fetch waiting for the fetch min bytes: it bounds the extra delay a record waits at low traffic, and a Prefer: wait request at low traffic waits up to it longer")
 }
 
 func (s Sink) validate(bad badFunc) {
@@ -65,6 +82,12 @@ func (s Sink) validate(bad badFunc) {
 	if s.SinkWriters < 1 || s.SinkWriters > 64 {
 		bad("POSTPIPE_SINK_WRITERS", "must be between 1 and 64, got %d", s.SinkWriters)
 	}
+	if s.SinkFetchMinBytes < 1 || s.SinkFetchMinBytes > 64<<20 {
+		bad("POSTPIPE_SINK_FETCH_MIN_BYTES", "must be between 1 and 67108864 (64 MiB), got %d", s.SinkFetchMinBytes)
+	}
+	if s.SinkFetchMaxWait < MinSinkFetchMaxWait || s.SinkFetchMaxWait > 10*time.Second {
+		bad("POSTPIPE_SINK_FETCH_MAX_WAIT", "must be between %s (the Kafka client's least) and 10s, got %s", MinSinkFetchMaxWait, s.SinkFetchMaxWait)
+	}
 }
 
 func (s Sink) attrs() []slog.Attr {
@@ -74,6 +97,8 @@ func (s Sink) attrs() []slog.Attr {
 		slog.Int("sink_batch_size", s.SinkBatchSize),
 		slog.Duration("sink_batch_wait", s.SinkBatchWait),
 		slog.Int("sink_writers", s.SinkWriters),
+		slog.Int("sink_fetch_min_bytes", s.SinkFetchMinBytes),
+		slog.Duration("sink_fetch_max_wait", s.SinkFetchMaxWait),
 	}
 }
 

@@ -19,8 +19,9 @@ type Sink struct {
 }
 
 // LagFunc calls yield once per partition the sink holds with its stream's
-// name and its lag in records and in seconds; it is called at each scrape.
-// sink.Sink.EachLag is one.
+// name and its lag in records and in seconds; it is called at each scrape
+// and may read the partitions' end offsets from the broker (sink.Sink.EachLag,
+// at most once a second, within a second).
 type LagFunc func(yield func(stream string, partition int32, records int64, seconds float64))
 
 // streamLabel names the stream (the sink's route) a series counts.
@@ -93,7 +94,7 @@ func (s *Sink) BatchDone(stream string, records, inserted, duplicates, deadLette
 
 var (
 	lagRecordsDesc = prometheus.NewDesc(namespace+"_sink_lag_records",
-		"Records behind the partition's high watermark (from the last fetch) that the sink has not written yet.",
+		"Records behind the partition's end offset (read from the broker at most once a second, else the last fetch's high watermark) that the sink has not written yet.",
 		[]string{streamLabel, "partition"}, nil)
 	lagSecondsDesc = prometheus.NewDesc(namespace+"_sink_lag_seconds",
 		"Age of the oldest record polled but not yet written; 0 when caught up.",

@@ -100,7 +100,7 @@ func TestLagByStreamAndPartition(t *testing.T) {
 		yield("events", 1, 2, 0.25)
 	})
 	const want = `
-# HELP postpipe_sink_lag_records Records behind the partition's high watermark (from the last fetch) that the sink has not written yet.
+# HELP postpipe_sink_lag_records Records behind the partition's end offset (read from the broker at most once a second, else the last fetch's high watermark) that the sink has not written yet.
 # TYPE postpipe_sink_lag_records gauge
 postpipe_sink_lag_records{partition="0",stream="events"} 7
 postpipe_sink_lag_records{partition="1",stream="events"} 2

@@ -160,3 +160,64 @@ func TestJoinedOnlyWhileConsumingInTheGroup(t *testing.T) {
 		t.Fatal("Joined after Run returned: nil, want an error")
 	}
 }
+
+// TestLagWhileTheFetchIsHeld: records the broker holds back from the sink
+// (a fetch waiting for more bytes) show as lag, read from the broker's end
+// offsets: the last fetch's high watermark knows nothing of them.
+func TestLagWhileTheFetchIsHeld(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	w := newFakeWriter()
+	cfg := sinkConfig("sink-lag-held", 100)
+	cfg.FetchMinBytes, cfg.FetchMaxWait = 1<<30, 10*time.Second // no fetch returns within the test
+	s, stop := startSink(t, brokers, cfg, w)
+
+	testkit.Eventually(t, 30*time.Second, "the lag of the 3 partitions held", func() bool {
+		_, _, parts := lagOf(t, s)
+		return parts == 3
+	})
+	produceGood(t, cl, 12)
+	var records int64
+	testkit.Eventually(t, 30*time.Second, "a lag of the 12 records", func() bool {
+		records, _, _ = lagOf(t, s)
+		return records >= 12
+	})
+	if records != 12 {
+		t.Errorf("lag %d records, want 12", records)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestLagGrowsWhileTheStoreIsDown: while the sink retries a batch it polls
+// nothing, so no fetch tells it of the records produced since; the lag
+// counts them all, and falls to zero once they are written.
+func TestLagGrowsWhileTheStoreIsDown(t *testing.T) {
+	brokers := newCluster(t)
+	cl := newClient(t, brokers)
+	w := newFakeWriter()
+	w.setFailing(true)
+	s, stop := startSink(t, brokers, sinkConfig("sink-lag-grows", 100), w)
+	ids := produceGood(t, cl, 10)
+	testkit.Eventually(t, 30*time.Second, "a failed write", func() bool { return w.failedCalls() > 0 })
+	ids = append(ids, produceGood(t, cl, 20)...)
+	var records int64
+	testkit.Eventually(t, 30*time.Second, "a lag of the 30 records", func() bool {
+		records, _, _ = lagOf(t, s)
+		return records >= 30
+	})
+	if records != 30 {
+		t.Errorf("lag %d records, want 30", records)
+	}
+
+	w.setFailing(false)
+	testkit.Eventually(t, 30*time.Second, "every record written", func() bool { return w.hasAll(ids) })
+	testkit.Eventually(t, 10*time.Second, "lag back to zero", func() bool {
+		r, o, _ := lagOf(t, s)
+		return r == 0 && o == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
