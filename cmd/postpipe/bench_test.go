@@ -30,13 +30,52 @@ type fakeServer struct {
 	invalid  atomic.Int64
 	next     atomic.Int64
 	turns    []string // the paths posted to, one entry per change of path
+
+	// The producer's counters its GET /metrics serves, as the API's
+	// would: every request to a path that produces is one produce request
+	// of its posts, in one partition batch — two for a batch request.
+	produceRequests, batchRecords, batches int
+	noMetrics                              atomic.Bool // GET /metrics answers 404, as with an admin listener
 }
+
+// producing are the paths whose posts the API produces.
+var producing = map[string]bool{"/v1/posts": true, "/v1/bench/fire-and-forget": true, "/v1/posts:batch": true, "/v1/orders": true}
+
+// metricsPage is the API's /metrics, as far as the bench reads it, among
+// lines it must step over.
+const metricsPage = `# HELP go_gc_duration_seconds A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0"} NaN
+# HELP postpipe_produce_records_total Records produced, by stream, op and outcome.
+# TYPE postpipe_produce_records_total counter
+postpipe_produce_records_total{op="create",outcome="acked",stream="posts"} %[2]d
+# HELP postpipe_producer_batch_records Records in each partition batch the brokers accepted.
+# TYPE postpipe_producer_batch_records histogram
+postpipe_producer_batch_records_bucket{le="1"} %[3]d
+postpipe_producer_batch_records_bucket{le="+Inf"} %[3]d
+postpipe_producer_batch_records_sum %[2]d
+postpipe_producer_batch_records_count %[3]d
+# HELP postpipe_producer_requests_total Produce requests written to the brokers.
+# TYPE postpipe_producer_requests_total counter
+postpipe_producer_requests_total %[1]d
+`
 
 func newFakeServer(t *testing.T, benchEndpoints bool) (*fakeServer, string) {
 	t.Helper()
 	f := &fakeServer{requests: map[string]int{}, posts: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if f.noMetrics.Load() {
+			http.NotFound(w, r)
+			return
+		}
+		f.mu.Lock()
+		page := fmt.Sprintf(metricsPage, f.produceRequests, f.batchRecords, f.batches)
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = io.WriteString(w, page)
+	})
 	if benchEndpoints {
 		mux.HandleFunc("POST /v1/bench/noop", func(w http.ResponseWriter, r *http.Request) {
 			f.single(w, r, http.StatusAccepted, func(id string, _ post.Input) any { return map[string]string{"id": id, "status": "accepted"} })
@@ -134,6 +173,11 @@ func (f *fakeServer) count(path string, posts int) {
 	defer f.mu.Unlock()
 	f.requests[path]++
 	f.posts[path] += posts
+	if producing[path] {
+		f.produceRequests++
+		f.batchRecords += posts
+		f.batches += map[bool]int{true: 2, false: 1}[path == "/v1/posts:batch"]
+	}
 	if n := len(f.turns); n == 0 || f.turns[n-1] != path {
 		f.turns = append(f.turns, path)
 	}
@@ -192,7 +236,13 @@ type scenarioJSON struct {
 	Verification   *struct{}          `json:"verification"`
 	WarmupRequests int64              `json:"warmup_requests"`
 	CPUUsPerPost   map[string]float64 `json:"cpu_us_per_post"`
-	Ops            map[string]struct {
+	Producer       *struct {
+		Requests          int64    `json:"requests"`
+		RequestsPerSecond float64  `json:"requests_per_second"`
+		RecordsPerRequest *float64 `json:"records_per_request"`
+		RecordsPerBatch   *float64 `json:"records_per_batch"`
+	} `json:"producer"`
+	Ops map[string]struct {
 		Requests int64 `json:"requests"`
 	} `json:"ops"`
 }
@@ -230,6 +280,47 @@ func checkRounds(t *testing.T, s scenarioJSON, rounds int) {
 	}
 }
 
+// checkProducer checks a scenario's producer figures against what the
+// fake server counted in its measured windows: a produce request per
+// request of a producing path (the warm-up's left out), its posts as
+// records, in one batch — two for a batch request; none anywhere when the
+// server served no /metrics.
+func checkProducer(t *testing.T, s scenarioJSON, path string, noMetrics bool) {
+	t.Helper()
+	p := s.Producer
+	switch {
+	case noMetrics:
+		if p != nil {
+			t.Errorf("%s: producer figures %+v without /metrics", s.Name, *p)
+		}
+		return
+	case p == nil:
+		t.Errorf("%s: no producer figures", s.Name)
+		return
+	case !producing[path]:
+		if p.Requests != 0 || p.RequestsPerSecond != 0 || p.RecordsPerRequest != nil || p.RecordsPerBatch != nil {
+			t.Errorf("%s produces nothing, its producer figures are %+v", s.Name, *p)
+		}
+		return
+	}
+	perReq := float64(s.Posts) / float64(s.Requests)
+	perBatch := map[bool]float64{true: perReq / 2, false: perReq}[path == "/v1/posts:batch"]
+	if p.Requests != s.Requests || p.RecordsPerRequest == nil || *p.RecordsPerRequest != perReq || p.RecordsPerBatch == nil || *p.RecordsPerBatch != perBatch {
+		t.Errorf("%s: producer %d requests, %v records each, %v per batch; want %d, %v, %v",
+			s.Name, p.Requests, deref(p.RecordsPerRequest), deref(p.RecordsPerBatch), s.Requests, perReq, perBatch)
+	}
+	if d := p.RequestsPerSecond - s.RPS; d > 0.01*s.RPS || d < -0.01*s.RPS {
+		t.Errorf("%s: %v produce requests per second, %v requests per second", s.Name, p.RequestsPerSecond, s.RPS)
+	}
+}
+
+func deref(v *float64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
 // TestBenchCommandEndToEnd runs the command, shortened, against the fake
 // server in both load models with the store check skipped.
 func TestBenchCommandEndToEnd(t *testing.T) {
@@ -241,14 +332,19 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 		due int64
 		// rounds is how many turns the compared scenarios take (0: 1).
 		rounds int
+		// noMetrics: the server serves no /metrics (an API with an admin
+		// listener), so no scenario has the producer's figures.
+		noMetrics bool
 	}{
 		{name: "closed, warmed up", load: []string{"--stages", "1s:5", "--warmup", "300ms"}},
 		{name: "closed, in rounds", load: []string{"--stages", "500ms:5", "--warmup", "200ms", "--rounds", "3"}, rounds: 3},
 		{name: "open", load: []string{"--rate", "40", "--duration", "1s", "--max-vus", "20", "--warmup", "0s"}, due: 40},
+		{name: "closed, no metrics", load: []string{"--stages", "500ms:5", "--warmup", "200ms"}, noMetrics: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, target := newFakeServer(t, true)
+			f.noMetrics.Store(tt.noMetrics)
 			out := filepath.Join(t.TempDir(), "results")
 			args := append([]string{"bench", "--target", target, "--out", out, "--batch-size", "10", "--content-bytes", "120",
 				"--scenarios", "noop,fire-and-forget,kafka,direct,batch",
@@ -328,6 +424,7 @@ func TestBenchCommandEndToEnd(t *testing.T) {
 					t.Errorf("%s: verified without a store", s.Name)
 				}
 				checkRounds(t, s, map[bool]int{true: tt.rounds, false: 0}[tt.rounds > 1])
+				checkProducer(t, s, paths[s.Name], tt.noMetrics)
 			}
 			if got := strings.Join(names, ","); got != "noop,fire-and-forget,kafka,direct,batch" {
 				t.Errorf("scenarios ran %s, want noop,fire-and-forget,kafka,direct,batch", got)

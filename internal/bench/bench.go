@@ -452,6 +452,7 @@ type scenarioRun struct {
 	unsent      int64
 	rssMax      float64
 	cpu         map[string]float64
+	producer    producerWindows // the API's producer over the measured windows
 	rounds      []RoundResult
 	interrupted bool
 	done        bool
@@ -553,6 +554,7 @@ func (r *runner) finish(ctx context.Context, st *scenarioRun) (ScenarioResult, e
 		sr.CPUUsPerPost = perUnit(sr.CPUSeconds, sr.Posts)
 	}
 	sr.CPUUsPerRequest = perUnit(sr.CPUSeconds, sr.Requests)
+	sr.Producer = st.producer.figures(st.elapsed)
 	if len(st.rounds) > 1 {
 		sr.Rounds = st.rounds
 	}
@@ -730,6 +732,10 @@ func (r *runner) load(ctx context.Context, st *scenarioRun, t turn) int64 {
 	if t.rounds > 1 {
 		round = t.round + 1
 	}
+	// The producer's counters just before and just after the measured
+	// window, outside it (and outside its CPU figures).
+	prod0, okProd0 := scrapeProducer(ctx, r.client, cfg.Target)
+	r.client.CloseIdleConnections() // no idle connection of the bench's at the server through the window
 	start := time.Now()
 	if st.rec == nil {
 		st.rec = newRecorder(start)
@@ -748,6 +754,8 @@ func (r *runner) load(ctx context.Context, st *scenarioRun, t turn) int64 {
 	}
 	elapsed, unsent, rssMax := r.drive(ctx, cfg.Load, rec, s, label)
 	cpu1 := r.procs.sample(r.groups)
+	prod1, okProd1 := scrapeProducer(ctx, r.client, cfg.Target)
+	st.producer.add(prod0, okProd0, prod1, okProd1)
 
 	turnCPU := cpuSeconds(cpu0, cpu1)
 	for k, v := range turnCPU {

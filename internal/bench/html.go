@@ -200,6 +200,9 @@ type htmlView struct {
 	ConnsCols         []string
 	ConnsRows         [][]string
 	ConnsText         template.HTML
+	ProducerIntro     string
+	ProducerCols      []string
+	ProducerRows      [][]string
 }
 
 type verificationView struct {
@@ -232,6 +235,9 @@ func renderHTML(res *Results) ([]byte, error) {
 	}
 	if len(view.OpRows) > 0 {
 		view.ReadNote = readNote(res)
+	}
+	if view.ProducerRows = producerRows(res); len(view.ProducerRows) > 0 {
+		view.ProducerIntro, view.ProducerCols = producerIntro, producerCols
 	}
 	if res.Scaling != nil {
 		view.ScalingIntro, view.ScalingCols, view.ScalingRows = scalingIntro, scalingCols, scalingRows(res.Scaling)
@@ -303,6 +309,14 @@ ul { padding-left: 1.2rem; }
 {{end}}</table>
 {{if .CPURatios}}<p>CPU per accepted document, same run: {{range $i, $r := .CPURatios}}{{if $i}}, {{end}}<strong>{{$r.Name}} = {{printf "%.2f" $r.Value}}</strong> ({{$r.Basis}}: {{$r.Of}} {{num $r.OfUs}} µs, {{$r.Over}} {{num $r.OverUs}} µs{{if $r.Rounds}}; {{roundsText $r.Rounds}}{{end}}){{end}}</p>{{end}}
 {{with .WaitShare}}<p>{{waitShareText .}}</p>{{end}}
+{{end}}
+{{if .ProducerRows}}
+<h2>Producer batching</h2>
+<p class="sub">{{.ProducerIntro}}</p>
+<table>
+<tr>{{range .ProducerCols}}<th>{{.}}</th>{{end}}</tr>
+{{range .ProducerRows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>
 {{end}}
 {{if .OpRows}}
 <h2>Reads</h2>

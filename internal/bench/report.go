@@ -79,6 +79,10 @@ func Markdown(res *Results) string {
 	if res.WaitShare != nil {
 		b.WriteString("\n" + waitShareText(res.WaitShare) + "\n")
 	}
+	if rows := producerRows(res); len(rows) > 0 {
+		b.WriteString("\nProducer batching: " + producerIntro + "\n\n")
+		mdTable(&b, producerCols, rows)
+	}
 	if rows := opRows(res); len(rows) > 0 {
 		b.WriteString("\nReads, by kind of request:\n\n")
 		b.WriteString("| scenario | request | requests | req/s | errors | p50 ms | p99 ms | max ms |\n")

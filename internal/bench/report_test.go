@@ -304,3 +304,65 @@ func TestReportShowsThePinning(t *testing.T) {
 		t.Errorf("unpinned, report.md says:\n%s", md)
 	}
 }
+
+// TestReportShowsTheProducer: the producer's figures of each scenario are
+// a table in report.md and report.html and an object in results.json, the
+// ratios left out where nothing was produced; a run whose API served no
+// /metrics shows none of it.
+func TestReportShowsTheProducer(t *testing.T) {
+	res := sampleResults(t, false)
+	res.Scenarios[0].Producer = &ProducerFigures{} // noop: nothing produced
+	per := 35.25
+	res.Scenarios[1].Producer = &ProducerFigures{Requests: 500, RequestsPerSecond: 250, Records: 17625, Batches: 1000, RecordsPerRequest: &per, RecordsPerBatch: ptr(17.625)}
+	if err := write(res); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(res.Dir, markdownFor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Producer batching: The API's producer over each measured window, from its /metrics",
+		"| scenario | produce requests | produce req/s | records / request | records / batch |",
+		"| noop | 0 | 0.0 | – | – |",
+		"| kafka | 500 | 250 | 35.2 | 17.6 |",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(res.Dir, htmlFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<h2>Producer batching</h2>", "<th>records / request</th>",
+		"<tr><td>kafka</td><td>500</td><td>250</td><td>35.2</td><td>17.6</td></tr>", "<tr><td>noop</td><td>0</td><td>0.0</td><td>–</td><td>–</td></tr>"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	scs := readResultsJSON(t, res.Dir)["scenarios"].([]any)
+	p := requireKeys(t, "kafka's producer", scs[1].(map[string]any)["producer"], "requests", "requests_per_second", "records_per_request", "records_per_batch", "records", "batches")
+	if p["records_per_request"] != 35.25 || p["records_per_batch"] != 17.625 || p["requests"] != 500.0 || p["requests_per_second"] != 250.0 {
+		t.Errorf("kafka's producer = %v", p)
+	}
+	noop := requireKeys(t, "noop's producer", scs[0].(map[string]any)["producer"], "requests", "requests_per_second")
+	if _, ok := noop["records_per_request"]; ok {
+		t.Errorf("noop's producer = %v: a ratio of nothing", noop)
+	}
+
+	none := sampleResults(t, false)
+	if err := write(none); err != nil {
+		t.Fatal(err)
+	}
+	md, _ = os.ReadFile(filepath.Join(none.Dir, markdownFor))
+	page, _ = os.ReadFile(filepath.Join(none.Dir, htmlFile))
+	if strings.Contains(string(md), "Producer batching") || strings.Contains(string(page), "Producer batching") {
+		t.Error("without the producer's figures, the report still has their table")
+	}
+	for _, sc := range readResultsJSON(t, none.Dir)["scenarios"].([]any) {
+		if _, ok := sc.(map[string]any)["producer"]; ok {
+			t.Errorf("without the producer's figures, results.json has one: %v", sc)
+		}
+	}
+}

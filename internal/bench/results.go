@@ -174,12 +174,17 @@ type ScenarioResult struct {
 	// bench client itself): seconds, and microseconds per post accepted in
 	// the window — per request only for read and mixed, whose requests are
 	// (mostly) reads.
-	CPUSeconds      map[string]float64    `json:"cpu_s,omitempty"`
-	CPUUsPerPost    map[string]float64    `json:"cpu_us_per_post,omitempty"`
-	CPUUsPerRequest map[string]float64    `json:"cpu_us_per_request,omitempty"`
-	Ops             map[string]OpResult   `json:"ops,omitempty"`
-	StoreDocs       int64                 `json:"store_docs,omitempty"` // documents in the collection when a read scenario started
-	FireAndForget   *FireAndForgetOutcome `json:"fire_and_forget,omitempty"`
+	CPUSeconds      map[string]float64 `json:"cpu_s,omitempty"`
+	CPUUsPerPost    map[string]float64 `json:"cpu_us_per_post,omitempty"`
+	CPUUsPerRequest map[string]float64 `json:"cpu_us_per_request,omitempty"`
+	// Producer is what the API's producer did over the measured windows,
+	// from its /metrics (scraped before and after each): produce requests
+	// and their rate, records per request and per partition batch; absent
+	// where the metrics could not be read.
+	Producer      *ProducerFigures      `json:"producer,omitempty"`
+	Ops           map[string]OpResult   `json:"ops,omitempty"`
+	StoreDocs     int64                 `json:"store_docs,omitempty"` // documents in the collection when a read scenario started
+	FireAndForget *FireAndForgetOutcome `json:"fire_and_forget,omitempty"`
 	// Rounds are the scenario's rounds, when it took turns with others;
 	// the figures above add them up.
 	Rounds []RoundResult `json:"rounds,omitempty"`

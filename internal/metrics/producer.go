@@ -11,9 +11,12 @@ import (
 // ProducerHooks counts what the producer sends the brokers: produce
 // requests, and the records in each partition's batch. The broker's CPU per
 // record falls steeply with the records per request, so records per request
-// (postpipe_produce_records_total{outcome="acked"} over
-// postpipe_producer_requests_total) is what linger and the partitioner are
-// tuned by. Pass it to the producer with kgo.WithHooks.
+// (postpipe_producer_batch_records' sum over
+// postpipe_producer_requests_total: the sum counts every record a broker
+// accepted, fire-and-forget's too, which
+// postpipe_produce_records_total does not) is what linger and the
+// partitioner are tuned by; 'postpipe bench' reports it per scenario. Pass
+// it to the producer with kgo.WithHooks.
 type ProducerHooks struct {
 	requests     prometheus.Counter
 	batchRecords prometheus.Observer
