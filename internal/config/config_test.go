@@ -37,8 +37,8 @@ func TestDefaultValidates(t *testing.T) {
 // default (the broker answers each fetch: see Sink.SinkFetchMinBytes).
 func TestSinkFetchDefaults(t *testing.T) {
 	c := Default()
-	if c.SinkFetchMinBytes != 65536 || c.SinkFetchMaxWait != 100*time.Millisecond {
-		t.Errorf("fetch min bytes %d, max wait %s; want 65536, 100ms", c.SinkFetchMinBytes, c.SinkFetchMaxWait)
+	if c.SinkFetchMinBytes != 65536 || c.SinkFetchMaxWait != 50*time.Millisecond {
+		t.Errorf("fetch min bytes %d, max wait %s; want 65536, 50ms", c.SinkFetchMinBytes, c.SinkFetchMaxWait)
 	}
 }
 

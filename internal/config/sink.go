@@ -52,7 +52,7 @@ func defaultSink() Sink {
 		SinkBatchWait:       50 * time.Millisecond,
 		SinkWriters:         2,
 		SinkFetchMinBytes:   64 << 10,
-		SinkFetchMaxWait:    100 * time.Millisecond,
+		SinkFetchMaxWait:    50 * time.Millisecond,
 	}
 }
 

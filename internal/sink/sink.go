@@ -80,10 +80,15 @@ type Config struct {
 
 // The defaults of Config.FetchMinBytes and FetchMaxWait: about a hundred
 // posts, a fifth of a default batch; and the longest a record at low
-// traffic waits on the broker for them.
+// traffic waits on the broker for them. Under load the bytes come first
+// (at 10,000 posts/s in ~7 ms), so the wait only matters at low traffic,
+// where a fetch every 50 ms costs the broker nothing worth saving, and
+// where it adds to a Prefer: wait: the sink's own batch wait (50 ms) is
+// the same trade. 100 ms was measured first: Prefer: wait near idle p50
+// 109 ms, 2.2 × the batch wait (docs/benchmark-results.md, issue 22).
 const (
 	DefaultFetchMinBytes = 64 << 10
-	DefaultFetchMaxWait  = 100 * time.Millisecond
+	DefaultFetchMaxWait  = 50 * time.Millisecond
 )
 
 // Observer watches the sink's writes; internal/metrics implements it.
