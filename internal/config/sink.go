@@ -27,12 +27,8 @@ type Sink struct {
 	SinkWriters int
 	// SinkFetchMinBytes and SinkFetchMaxWait make the broker hold the
 	// sink's fetch until that many bytes are there or the wait has
-	// passed. The broker answers each fetch, and with franz-go's default
-	// of 1 byte a sink at the topic's end drew a fetch response for every
-	// produce batch (~1 ms of linger): ~27 % of a stored post's CPU. The
-	// wait bounds the extra delay of a record at low traffic. An int, as
-	// the flag package has no int32: validate keeps it far within the
-	// int32 the protocol carries.
+	// passed (why: sink.New). An int, as the flag package has no int32:
+	// validate keeps it far within the int32 the protocol carries.
 	SinkFetchMinBytes int
 	SinkFetchMaxWait  time.Duration
 }

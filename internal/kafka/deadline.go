@@ -104,10 +104,3 @@ func (d *ackDeadlines) sweep() {
 		e.w.expire(e.gen)
 	}
 }
-
-// len is how many waits are queued, settled or not (tests).
-func (d *ackDeadlines) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.queue) - d.head
-}

@@ -8,6 +8,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// len is how many waits are queued, settled or not.
+func (d *ackDeadlines) len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.queue) - d.head
+}
+
 // received is what w's channel holds now: the outcome, or false when
 // nothing was sent.
 func received(w *waiter) (error, bool) {

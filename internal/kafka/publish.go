@@ -312,10 +312,10 @@ func (p *Publisher) publishOne(ctx context.Context, name, op string, r *kgo.Reco
 	p.cl.TryProduce(context.Background(), r, w.promise)
 	err = <-w.done
 	if err == errAckTimeout {
-		// The promise may still run later: this waiter is not given back
-		// to the pool, where a later post could take it (its generation
-		// would shield the new post from this one's promise, but not the
-		// channel, which the promise no longer sends on: kept simple).
+		// The promise may still run later, and it cannot tell this
+		// record's generation from the next one's: this waiter is not
+		// given back to the pool, where a later post would take it and
+		// could hear this record's outcome as its own.
 		err = fmt.Errorf("produce %s: %w (%v)", id, ErrNotAcknowledged, context.DeadlineExceeded)
 		p.health.record(ctx, err)
 		p.obs.Produced(name, op, OutcomeTimeout, time.Since(start))
