@@ -241,17 +241,31 @@ func TestAppliedWatcherShutdown(t *testing.T) {
 	v := h.produce(t, "a")
 	pending := h.wait(v, 10*time.Second)
 	testkit.Eventually(t, 5*time.Second, "the waiter to be registered", h.w.hasWaiters)
+	// Run's goroutine may not have begun yet; Shutdown waits only for a
+	// Run that has.
+	testkit.Eventually(t, 5*time.Second, "Run to begin", func() bool {
+		h.w.mu.Lock()
+		defer h.w.mu.Unlock()
+		return h.w.running
+	})
 
 	if err := h.w.Shutdown(t.Context()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+	// Shutdown's promise is that Run has ended (w.ran closed); Run's value
+	// reaches h.ran a moment later, from the harness's goroutine.
+	select {
+	case <-h.w.ran:
+	default:
+		t.Fatal("Shutdown returned before Run")
 	}
 	select {
 	case err := <-h.ran:
 		if err != nil {
 			t.Fatalf("Run = %v after Shutdown, want nil", err)
 		}
-	default:
-		t.Fatal("Shutdown returned before Run")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run's goroutine did not return after Shutdown")
 	}
 	if err := <-pending; !errors.Is(err, ErrWatcherStopped) {
 		t.Fatalf("pending waiter at shutdown: %v, want ErrWatcherStopped", err)
