@@ -137,9 +137,13 @@ export POSTPIPE_STREAMS_FILE=${BENCH_STREAMS_FILE:-$RUN/streams.yaml}
 # The read and mixed scenarios measure what the store serves to 100 users at
 # once, as the seed's did: the read bound (50 against a store of its own)
 # and the 5 s read timeout would answer FerretDB's slow reads 503 instead
-# (docs/limits.md, "Reads under load"). BENCH_API_ENV can set them back.
+# (docs/limits.md, "Reads under load"). The bench's client is one address:
+# with --rate it opens a connection for every request in flight, and at
+# 15,000 req/s a pause took it past the per-client bound (512), answered 503
+# (~0.07 % of the posts); the bound is for many clients sharing a server,
+# not what the path costs, so it is lifted. BENCH_API_ENV can set them back.
 # shellcheck disable=SC2206 # BENCH_API_ENV is words: VAR=value …
-api_env=(POSTPIPE_MAX_READS_IN_FLIGHT=1000 POSTPIPE_READ_TIMEOUT=1m ${BENCH_API_ENV:-} POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true)
+api_env=(POSTPIPE_MAX_READS_IN_FLIGHT=1000 POSTPIPE_READ_TIMEOUT=1m POSTPIPE_MAX_CONNS_PER_CLIENT=0 ${BENCH_API_ENV:-} POSTPIPE_HTTP_ADDR=$ADDR POSTPIPE_ADMIN_ADDR=${BENCH_ADMIN:-} POSTPIPE_BENCH_ENDPOINTS=true)
 # start_api LOG [CPUS [VAR=value…]]: start 'postpipe api' with the run's environment, and VAR=value
 # after it, pinned to the CPU list CPUS (taskset) where one is given; sets api_pid.
 start_api() {
@@ -341,19 +345,12 @@ if [[ $SCALING != 0 ]]; then
 	fi
 fi
 if ((${#conns[@]} > 0)); then
-	# Each closed-loop client holds a connection, and each turn of a scenario opens fresh ones while
-	# the last turn's may still be closing at the server: the API's bound of connections per client
-	# address (POSTPIPE_MAX_CONNS_PER_CLIENT, 512 by default) must hold twice the most, or the
-	# excess would be answered 503 and closed.
-	most=$(printf '%s\n' "${conns[@]}" | sort -n | tail -1)
-	bound=()
-	if ((2 * most + 64 > 512)); then
-		bound=(POSTPIPE_MAX_CONNS_PER_CLIENT=$((2 * most + 64)))
-		echo "== bench: connections: the API runs with ${bound[0]} (default 512) for up to $most connections"
-	fi
-	if ((api_pinned || ${#bound[@]} > 0)); then
+	# The API runs without a bound of connections per client address
+	# (api_env): each turn opens fresh connections while the last turn's
+	# may still be closing at the server.
+	if ((api_pinned)); then
 		stop_api
-		start_api api-conns.log "" "${bound[@]}"
+		start_api api-conns.log
 		wait_ready
 	fi
 	for c in "${conns[@]}"; do
